@@ -1,0 +1,94 @@
+# LeadCRM: `make run` serves the demo, `make test` runs lint and the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Where `make test` looks for local services; used only when they answer.
+LOCAL_PG_URL ?= postgres://postgres@127.0.0.1:5432/leadcrm
+LOCAL_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: help venv install install-dev browser run worker migrate demo lint format test test-fast bench clean
+
+help:
+	@echo "make run    - set up and serve the demo on http://$(HOST):$(PORT)"
+	@echo "make test   - lint and run the whole test suite (PostgreSQL/Redis when they answer)"
+	@echo "make bench  - run the benchmarks (see BENCHMARKS.md)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+venv: $(BIN)/python
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Debian's chromium for the browser tests (Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 && chromium --version
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py seed_demo --if-empty --leads 2000 --seed 7
+
+run: demo
+	$(BIN)/python manage.py bootstrap_scoring
+	@echo ""
+	@echo "  LeadCRM is serving on http://$(HOST):$(PORT)/"
+	@echo "  Log in as alice / leadcrm-demo (rep), manager / leadcrm-demo (manager) or admin / leadcrm-demo (admin)."
+	@echo ""
+	@if [ -n "$$REDIS_URL" ]; then \
+	  echo "  REDIS_URL is set: starting a Celery worker (with beat) beside the server."; \
+	  $(BIN)/celery -A leadcrm worker -B --loglevel=INFO --concurrency=2 & \
+	  trap 'kill %1 2>/dev/null' EXIT; \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
+	else \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
+	fi
+
+worker: install
+	$(BIN)/celery -A leadcrm worker -B --loglevel=INFO
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Uses PostgreSQL and Redis when they answer on 127.0.0.1 (or when DATABASE_URL / REDIS_URL
+# are set already). Under CI=true the suite fails, never skips, when one is missing.
+test: install-dev browser lint
+	@set -o pipefail; \
+	if [ -z "$$DATABASE_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+	  export DATABASE_URL=$(LOCAL_PG_URL); fi; \
+	if [ -z "$$REDIS_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then \
+	  export REDIS_URL=$(LOCAL_REDIS_URL); fi; \
+	echo "DATABASE_URL=$${DATABASE_URL:-<sqlite>} REDIS_URL=$${REDIS_URL:-<eager, no broker>}"; \
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not browser and not worker" $(PYTEST_ARGS)
+
+bench: install-dev
+	@echo "See BENCHMARKS.md for each benchmark's command; they need PostgreSQL (DATABASE_URL)."
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var staticfiles test-artifacts .pytest_cache .ruff_cache

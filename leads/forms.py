@@ -1,0 +1,69 @@
+from django import forms
+from django.utils import timezone
+
+from leads.models import Activity, Lead, User
+
+
+class QueueFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    tier = forms.ChoiceField(required=False, choices=[("", "Any tier"), *Lead.Tier.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "Open"), *Lead.Status.choices])
+    source = forms.ChoiceField(required=False, choices=[("", "Any source")])
+    due = forms.ChoiceField(
+        required=False, choices=[("", "Any follow-up"), ("today", "Due today"), ("overdue", "Overdue")]
+    )
+    owner = forms.ChoiceField(required=False, choices=[("", "My leads"), ("pool", "Unassigned pool")])
+    cursor = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user: User, sources: list[str], reps: list[User] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [("", "Any source"), *[(s, s) for s in sources]]
+        if user.is_manager:
+            self.fields["owner"].choices = [
+                ("", "Everyone"),
+                ("pool", "Unassigned pool"),
+                *[(str(r.pk), r.get_full_name() or r.username) for r in reps or []],
+            ]
+
+
+class ActivityForm(forms.Form):
+    kind = forms.ChoiceField(choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
+    outcome = forms.CharField(required=False, max_length=128)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    occurred_at = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Leave empty for now.",
+    )
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data.get("occurred_at")
+        if value and value > timezone.now() + timezone.timedelta(minutes=5):
+            raise forms.ValidationError("An activity cannot happen in the future.")
+        return value
+
+
+class FollowUpForm(forms.Form):
+    due_at = forms.DateTimeField(
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"), label="Due"
+    )
+    note = forms.CharField(required=False, max_length=500)
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Lead.Status.choices)
+    lost_reason = forms.CharField(required=False, max_length=255, label="Reason (when lost)")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("status") == Lead.Status.LOST and not (data.get("lost_reason") or "").strip():
+            self.add_error("lost_reason", "Say why the lead was lost.")
+        return data
+
+
+class AssignForm(forms.Form):
+    owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned pool")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = User.objects.filter(is_active=True).order_by("username")

@@ -1,0 +1,184 @@
+"""Reads shared by the pages, the API and the reports."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import DateTimeField, F, Func, IntegerField, Q, QuerySet, Value
+from django.http import Http404
+from django.utils import timezone
+
+from leads.models import Activity, FollowUp, Lead, User
+
+SOURCES_CACHE_KEY = "leads:sources:v1"
+SOURCES_CACHE_SECONDS = 300
+
+
+class _Row(Func):
+    """A SQL row value, `(a, b)`, so keyset pagination compares (key, id) in one index range."""
+
+    function = ""
+    template = "(%(expressions)s)"
+
+
+def leads_visible_to(user: User) -> QuerySet[Lead]:
+    """Every lead `user` may see: managers all, reps their own plus the unassigned pool."""
+    if not user.is_authenticated:
+        return Lead.objects.none()
+    if user.is_manager:
+        return Lead.objects.all()
+    return Lead.objects.filter(Q(owner=user) | Q(owner__isnull=True))
+
+
+def leads_workable_by(user: User) -> QuerySet[Lead]:
+    """Leads `user` may change: managers all, reps only their own."""
+    if not user.is_authenticated:
+        return Lead.objects.none()
+    if user.is_manager:
+        return Lead.objects.all()
+    return Lead.objects.filter(owner=user)
+
+
+def lead_get_for(user: User, pk: int, *, for_update: bool = False) -> Lead:
+    """The lead `pk` if `user` may see it (or change it, with for_update), else Http404."""
+    queryset = leads_workable_by(user) if for_update else leads_visible_to(user)
+    lead = queryset.select_related("owner", "model_version").filter(pk=pk).first()
+    if lead is None:
+        raise Http404("No such lead.")
+    return lead
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    tier: str = ""
+    status: str = ""  # empty: every open status
+    source: str = ""
+    due: str = ""  # "", "today" or "overdue"
+    q: str = ""
+    owner: str = ""  # rep: "" (mine) or "pool"; manager: "" (everyone), "pool" or a user id
+    cursor: str = ""
+
+    DUE_CHOICES = (("", "Any follow-up"), ("today", "Due today"), ("overdue", "Overdue"))
+
+
+@dataclass
+class QueuePage:
+    leads: list[Lead]
+    next_cursor: str | None
+    now: datetime
+    overdue_ids: set[int] = field(default_factory=set)
+
+
+def _parse_cursor(cursor: str) -> tuple[str, float | int, int] | None:
+    """A cursor is `o.<epoch-µs>.<id>` inside the overdue band or `s.<priority>.<id>` after it."""
+    try:
+        band, key, pk = cursor.split(".")
+        if band not in ("o", "s"):
+            return None
+        return band, int(key), int(pk)
+    except (ValueError, AttributeError):
+        return None
+
+
+def _cursor_for(band: str, lead: Lead) -> str:
+    if band == "o":
+        return f"o.{int(lead.next_follow_up_at.timestamp() * 1_000_000)}.{lead.pk}"
+    return f"s.{lead.priority}.{lead.pk}"
+
+
+def _queue_base(user: User, filters: QueueFilters) -> QuerySet[Lead]:
+    if filters.owner == "pool":
+        queryset = Lead.objects.filter(owner__isnull=True)
+    elif user.is_manager:
+        queryset = Lead.objects.all()
+        if filters.owner.isdigit():
+            queryset = queryset.filter(owner_id=int(filters.owner))
+    else:
+        queryset = Lead.objects.filter(owner=user)
+
+    if filters.status in Lead.Status.values:
+        queryset = queryset.filter(status=filters.status)
+    else:
+        queryset = queryset.filter(status__in=Lead.OPEN_STATUSES)
+    if filters.tier in Lead.Tier.values:
+        queryset = queryset.filter(tier=filters.tier)
+    if filters.source:
+        queryset = queryset.filter(source=filters.source)
+    if filters.q:
+        q = filters.q.strip()
+        queryset = queryset.filter(Q(name__icontains=q) | Q(email__icontains=q) | Q(company__icontains=q))
+    return queryset.select_related("owner")
+
+
+def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: datetime | None = None) -> QueuePage:
+    """One page of `user`'s work queue: overdue follow-ups first (oldest due first), then by
+    effective score descending. Keyset-paginated: each band is one index range scan, whatever
+    the page number, so page 1,000 costs what page 1 costs.
+    """
+    now = now or timezone.now()
+    base = _queue_base(user, filters)
+    if filters.due == "today":
+        base = base.filter(next_follow_up_at__lt=due_today_cutoff(now))
+
+    cursor = _parse_cursor(filters.cursor)
+    leads: list[Lead] = []
+    overdue_ids: set[int] = set()
+
+    if cursor is None or cursor[0] == "o":
+        overdue = base.filter(next_follow_up_at__lt=now)
+        if cursor is not None:
+            after = datetime.fromtimestamp(cursor[1] / 1_000_000, tz=UTC)
+            overdue = overdue.alias(k=_Row(F("next_follow_up_at"), F("id"), output_field=DateTimeField())).filter(
+                k__gt=_Row(Value(after), Value(cursor[2]), output_field=DateTimeField())
+            )
+        band = list(overdue.order_by("next_follow_up_at", "id")[: page_size + 1])
+        if len(band) > page_size:
+            band = band[:page_size]
+            overdue_ids = {lead.pk for lead in band}
+            return QueuePage(band, _cursor_for("o", band[-1]), now, overdue_ids)
+        leads.extend(band)
+        overdue_ids = {lead.pk for lead in band}
+
+    if filters.due == "overdue":
+        return QueuePage(leads, None, now, overdue_ids)
+
+    remaining = page_size - len(leads)
+    scored = base.filter(Q(next_follow_up_at__isnull=True) | Q(next_follow_up_at__gte=now))
+    if cursor is not None and cursor[0] == "s":
+        scored = scored.alias(k=_Row(F("priority"), F("id"), output_field=IntegerField())).filter(
+            k__lt=_Row(Value(cursor[1]), Value(cursor[2]), output_field=IntegerField())
+        )
+    band = list(scored.order_by("-priority", "-id")[: remaining + 1])
+    next_cursor = None
+    if len(band) > remaining:
+        band = band[:remaining]
+        next_cursor = _cursor_for("s", band[-1]) if band else _cursor_for("o", leads[-1])
+    leads.extend(band)
+    return QueuePage(leads, next_cursor, now, overdue_ids)
+
+
+def sources_list() -> list[str]:
+    """Distinct lead sources for filter menus, cached: at a million leads DISTINCT is not free."""
+    sources = cache.get(SOURCES_CACHE_KEY)
+    if sources is None:
+        sources = sorted(s for s in Lead.objects.order_by().values_list("source", flat=True).distinct() if s)
+        cache.set(SOURCES_CACHE_KEY, sources, SOURCES_CACHE_SECONDS)
+    return sources
+
+
+def reps_list() -> list[User]:
+    return list(User.objects.filter(is_active=True).order_by("username"))
+
+
+def lead_timeline(lead: Lead, *, limit: int = 200) -> list[Activity]:
+    return list(lead.activities.select_related("user").order_by("-occurred_at", "-id")[:limit])
+
+
+def lead_follow_ups(lead: Lead) -> list[FollowUp]:
+    return list(lead.follow_ups.select_related("assigned_to").order_by("done_at", "due_at", "id")[:100])
+
+
+def due_today_cutoff(now: datetime | None = None) -> datetime:
+    """The end of today in the site's time zone: a follow-up due before it is due today."""
+    local_now = timezone.localtime(now or timezone.now())
+    return local_now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)

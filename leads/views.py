@@ -1,0 +1,169 @@
+"""HTML pages for reps and managers. Thin: validate, call one service or selector, render.
+
+Every action works as a plain form POST (redirect back to the lead) and, when sent by HTMX,
+answers with the re-rendered lead panel for an in-place swap.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from leads import selectors, services
+from leads.forms import ActivityForm, AssignForm, FollowUpForm, QueueFilterForm, StatusForm
+from leads.models import FollowUp, Lead
+from scoring.selectors import queue_banner
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    reps = selectors.reps_list() if request.user.is_manager else None
+    form = QueueFilterForm(request.GET or None, user=request.user, sources=selectors.sources_list(), reps=reps)
+    filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
+    page = selectors.queue_for(request.user, filters, page_size=settings.QUEUE_PAGE_SIZE)
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    context = {
+        "form": form,
+        "page": page,
+        "filters": filters,
+        "base_query": params.urlencode(),
+        "banner": queue_banner(),
+    }
+    if request.htmx and request.GET.get("cursor"):
+        return render(request, "leads/_queue_rows.html", context)
+    return render(request, "leads/queue.html", context)
+
+
+@login_required
+@require_POST
+def claim_next(request: HttpRequest) -> HttpResponse:
+    lead = services.lead_claim_next(rep=request.user)
+    if lead is None:
+        messages.info(request, "The unassigned pool is empty.")
+        return redirect("leads:queue")
+    messages.success(request, f"{lead} is now in your queue.")
+    return redirect("leads:detail", pk=lead.pk)
+
+
+def _detail_context(request: HttpRequest, lead: Lead, **forms) -> dict:
+    can_work = request.user.is_manager or lead.owner_id == request.user.pk
+    context = {
+        "lead": lead,
+        "can_work": can_work,
+        "activities": selectors.lead_timeline(lead),
+        "follow_ups": selectors.lead_follow_ups(lead),
+        "activity_form": forms.get("activity_form") or ActivityForm(),
+        "follow_up_form": forms.get("follow_up_form") or FollowUpForm(),
+        "status_form": forms.get("status_form") or StatusForm(initial={"status": lead.status}),
+        "assign_form": (forms.get("assign_form") or AssignForm(initial={"owner": lead.owner_id}))
+        if request.user.is_manager
+        else None,
+    }
+    return context
+
+
+def _render_detail(request: HttpRequest, lead: Lead, *, status: int = 200, **forms) -> HttpResponse:
+    context = _detail_context(request, lead, **forms)
+    if request.htmx:
+        # HTMX swaps only 2xx answers, so a form with errors is sent back as 200.
+        return render(request, "leads/_detail_body.html", context)
+    return render(request, "leads/detail.html", context, status=status)
+
+
+def _after_action(request: HttpRequest, lead_pk: int, message: str) -> HttpResponse:
+    messages.success(request, message)
+    if request.htmx:
+        lead = selectors.lead_get_for(request.user, lead_pk)
+        return _render_detail(request, lead)
+    return redirect("leads:detail", pk=lead_pk)
+
+
+@login_required
+@require_GET
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get_for(request.user, pk)
+    return _render_detail(request, lead)
+
+
+@login_required
+@require_POST
+def lead_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get_for(request.user, pk)
+    if services.lead_claim(lead=lead, rep=request.user):
+        return _after_action(request, pk, "The lead is now yours.")
+    messages.error(request, "Someone else claimed this lead first.")
+    return redirect("leads:queue")
+
+
+@login_required
+@require_POST
+def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get_for(request.user, pk, for_update=True)
+    form = ActivityForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, lead, status=400, activity_form=form)
+    try:
+        activity = services.activity_log(lead=lead, user=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _render_detail(request, lead, status=400, activity_form=form)
+    return _after_action(request, pk, f"{activity.get_kind_display()} logged.")
+
+
+@login_required
+@require_POST
+def follow_up_create(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get_for(request.user, pk, for_update=True)
+    form = FollowUpForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, lead, status=400, follow_up_form=form)
+    try:
+        services.follow_up_schedule(lead=lead, by=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _render_detail(request, lead, status=400, follow_up_form=form)
+    return _after_action(request, pk, "Follow-up scheduled.")
+
+
+@login_required
+@require_POST
+def follow_up_done(request: HttpRequest, pk: int, follow_up_pk: int) -> HttpResponse:
+    lead = selectors.lead_get_for(request.user, pk, for_update=True)
+    follow_up = get_object_or_404(FollowUp, pk=follow_up_pk, lead=lead)
+    services.follow_up_complete(follow_up=follow_up, by=request.user)
+    return _after_action(request, pk, "Follow-up done.")
+
+
+@login_required
+@require_POST
+def status_change(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.lead_get_for(request.user, pk, for_update=True)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, lead, status=400, status_form=form)
+    try:
+        services.lead_status_change(
+            lead=lead, status=form.cleaned_data["status"], user=request.user, reason=form.cleaned_data["lost_reason"]
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _render_detail(request, lead, status=400, status_form=form)
+    return _after_action(request, pk, f"Status is now {Lead.Status(form.cleaned_data['status']).label}.")
+
+
+@login_required
+@require_POST
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.is_manager:
+        raise PermissionDenied("Only managers assign leads.")
+    lead = selectors.lead_get_for(request.user, pk, for_update=True)
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, lead, status=400, assign_form=form)
+    services.lead_assign(lead=lead, rep=form.cleaned_data["owner"], by=request.user)
+    return _after_action(request, pk, "Lead assigned.")

@@ -1,0 +1,242 @@
+"""Shared fixtures.
+
+Tests that need PostgreSQL, Redis, a Celery worker or the browser skip when the service is
+missing on a developer's machine, and FAIL under CI=true: in CI a missing service is a bug.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from leadcrm.celery import app as celery_app
+from tests.factories import AdminFactory, ManagerFactory, RepFactory
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip locally, fail in CI, when a service the test needs is missing."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true but is not available")
+    pytest.skip(f"{what} not available")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), 1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_tests():
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_and_artifacts(settings, tmp_path):
+    from django.core.cache import cache
+
+    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def requires_postgres():
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
+
+
+@pytest.fixture
+def rep(db):
+    return RepFactory(username="rep_alice", first_name="Alice")
+
+
+@pytest.fixture
+def other_rep(db):
+    return RepFactory(username="rep_bob", first_name="Bob")
+
+
+@pytest.fixture
+def manager(db):
+    return ManagerFactory(username="boss")
+
+
+@pytest.fixture
+def admin_user(db):
+    return AdminFactory(username="root")
+
+
+@pytest.fixture
+def rep_client(client, rep):
+    client.force_login(rep)
+    return client
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def admin_client_crm(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def _database_url_for_subprocess() -> str:
+    """A DATABASE_URL that points a child process at the test database of this process."""
+    db = connection.settings_dict
+    user = quote(db.get("USER") or "")
+    password = quote(db.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery worker` process on Redis, against this test's PostgreSQL database.
+
+    Yields a handle with .process and .restart(); the test sends tasks with .delay() and
+    waits on the database for their effects.
+    """
+    redis_url = os.environ.get("REDIS_URL", "")
+    require(bool(redis_url) and _port_open("127.0.0.1", 6379), "Redis (REDIS_URL)")
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
+    handle = WorkerHandle(redis_url, _database_url_for_subprocess())
+    celery_app.conf.task_always_eager = False
+    # Drop anything an earlier run left on the queue so this test sees only its own tasks.
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        celery_app.conf.task_always_eager = True
+
+
+class WorkerHandle:
+    def __init__(self, redis_url: str, database_url: str):
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "DB_CONN_MAX_AGE": "0",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "DJANGO_SETTINGS_MODULE": "leadcrm.settings",
+        }
+        self.process: subprocess.Popen | None = None
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"celery-worker-{os.getpid()}.log"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "leadcrm", "worker", "--pool=solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"celery worker exited early; see {self.log_path}")
+            replies = celery_app.control.ping(timeout=0.5)
+            if replies:
+                return
+        pytest.fail(f"celery worker did not answer a ping within 30 s; see {self.log_path}")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium = shutil.which("chromium")
+    require(chromium is not None, "Debian's chromium")
+    # Playwright's sync API runs an event loop in this thread; the ORM must still be usable.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    yield pg
+    context.close()
+
+
+def browser_login(page, username: str, password: str = "pw") -> None:
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

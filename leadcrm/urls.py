@@ -6,5 +6,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("leadcrm.api_urls")),
+    path("imports/", include("leads.importing.urls")),
+    path("reports/", include("leads.reports.urls")),
+    path("models/", include("scoring.urls")),
     path("", include("leads.urls")),
 ]

@@ -11,3 +11,9 @@ def lead_rescore_request(lead_ids: list[int]) -> None:
     from scoring.tasks import rescore_leads
 
     transaction.on_commit(lambda: rescore_leads.delay(lead_ids=ids))
+
+
+def import_completed(*, lead_ids: list[int], new_outcomes: int) -> None:
+    """Called by the import pipeline after an import commits: rescore what changed and, when
+    enough new outcomes arrived, ask for a retrain. (Seam: the scoring engine fills it in.)"""
+    lead_rescore_request(lead_ids)

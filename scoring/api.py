@@ -1,0 +1,3 @@
+"""API endpoints (filled in by the owning feature)."""
+
+urlpatterns: list = []

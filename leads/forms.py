@@ -5,7 +5,12 @@ from leads.models import Activity, Lead, User
 
 
 class QueueFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Search")
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        widget=forms.TextInput(attrs={"placeholder": "Search name, email, company", "type": "search"}),
+    )
     tier = forms.ChoiceField(required=False, choices=[("", "Any tier"), *Lead.Tier.choices])
     status = forms.ChoiceField(required=False, choices=[("", "Open"), *Lead.Status.choices])
     source = forms.ChoiceField(required=False, choices=[("", "Any source")])
@@ -28,7 +33,9 @@ class QueueFilterForm(forms.Form):
 
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
-    outcome = forms.CharField(required=False, max_length=128)
+    outcome = forms.CharField(
+        required=False, max_length=128, widget=forms.TextInput(attrs={"placeholder": "Outcome, e.g. connected"})
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     occurred_at = forms.DateTimeField(
         required=False,
@@ -47,12 +54,17 @@ class FollowUpForm(forms.Form):
     due_at = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"), label="Due"
     )
-    note = forms.CharField(required=False, max_length=500)
+    note = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"placeholder": "What to do"}))
 
 
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Lead.Status.choices)
-    lost_reason = forms.CharField(required=False, max_length=255, label="Reason (when lost)")
+    lost_reason = forms.CharField(
+        required=False,
+        max_length=255,
+        label="Reason (when lost)",
+        widget=forms.TextInput(attrs={"placeholder": "Reason, when lost"}),
+    )
 
     def clean(self):
         data = super().clean()

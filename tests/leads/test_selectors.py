@@ -1,0 +1,115 @@
+import pytest
+from django.utils import timezone
+
+from leads import selectors
+from leads.models import Lead
+from leads.selectors import QueueFilters, queue_for
+from tests.factories import LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _names(page):
+    return [lead.name for lead in page.leads]
+
+
+def test_queue_puts_overdue_follow_ups_first_then_score_descending(rep):
+    now = timezone.now()
+    LeadFactory(owner=rep, name="mid", priority=50)
+    LeadFactory(owner=rep, name="top", priority=95)
+    LeadFactory(owner=rep, name="unscored", priority=-1)
+    LeadFactory(owner=rep, name="late-2h", priority=10, next_follow_up_at=now - timezone.timedelta(hours=2))
+    LeadFactory(owner=rep, name="late-1d", priority=5, next_follow_up_at=now - timezone.timedelta(days=1))
+    LeadFactory(owner=rep, name="due-tomorrow", priority=70, next_follow_up_at=now + timezone.timedelta(days=1))
+    page = queue_for(rep, QueueFilters(), now=now)
+    assert _names(page) == ["late-1d", "late-2h", "top", "due-tomorrow", "mid", "unscored"]
+    assert page.overdue_ids == {lead.pk for lead in page.leads[:2]}
+    assert page.next_cursor is None
+
+
+def test_queue_hides_closed_leads_and_other_reps_leads_and_the_pool(rep, other_rep):
+    LeadFactory(owner=rep, name="mine")
+    LeadFactory(owner=rep, name="won", status=Lead.Status.CONVERTED)
+    LeadFactory(owner=other_rep, name="bobs")
+    LeadFactory(owner=None, name="pool")
+    assert _names(queue_for(rep, QueueFilters())) == ["mine"]
+    assert _names(queue_for(rep, QueueFilters(owner="pool"))) == ["pool"]
+    assert _names(queue_for(rep, QueueFilters(status="converted"))) == ["won"]
+
+
+def test_rep_cannot_see_another_reps_leads_by_owner_filter(rep, other_rep):
+    LeadFactory(owner=other_rep, name="bobs")
+    assert _names(queue_for(rep, QueueFilters(owner=str(other_rep.pk)))) == []
+
+
+def test_manager_sees_everyone_and_can_filter_by_owner(manager, rep, other_rep):
+    LeadFactory(owner=rep, name="a", priority=3)
+    LeadFactory(owner=other_rep, name="b", priority=2)
+    LeadFactory(owner=None, name="c", priority=1)
+    assert _names(queue_for(manager, QueueFilters())) == ["a", "b", "c"]
+    assert _names(queue_for(manager, QueueFilters(owner=str(other_rep.pk)))) == ["b"]
+
+
+def test_filters_by_tier_source_search_and_due(rep):
+    now = timezone.now()
+    LeadFactory(owner=rep, name="Hot Google", tier="hot", source="Google", company="Initech")
+    LeadFactory(owner=rep, name="Cold Referral", tier="cold", source="Referral", email="zed@zulu.io")
+    LeadFactory(owner=rep, name="Due soon", tier="warm", next_follow_up_at=now + timezone.timedelta(minutes=5))
+    LeadFactory(owner=rep, name="Late", tier="warm", next_follow_up_at=now - timezone.timedelta(minutes=5))
+    assert _names(queue_for(rep, QueueFilters(tier="hot"), now=now)) == ["Hot Google"]
+    assert _names(queue_for(rep, QueueFilters(source="Referral"), now=now)) == ["Cold Referral"]
+    assert _names(queue_for(rep, QueueFilters(q="initech"), now=now)) == ["Hot Google"]
+    assert _names(queue_for(rep, QueueFilters(q="ZULU"), now=now)) == ["Cold Referral"]
+    assert _names(queue_for(rep, QueueFilters(due="overdue"), now=now)) == ["Late"]
+    assert sorted(_names(queue_for(rep, QueueFilters(due="today"), now=now.replace(hour=12)))) in (
+        ["Due soon", "Late"],
+        ["Late"],  # when "now + 5 min" crosses midnight
+    )
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 3, 7])
+def test_keyset_pages_cover_every_lead_once_in_order(rep, page_size):
+    now = timezone.now()
+    for i in range(6):
+        LeadFactory(owner=rep, priority=i % 3 * 30, name=f"s{i}")
+    for i in range(4):
+        LeadFactory(owner=rep, priority=80, name=f"o{i}", next_follow_up_at=now - timezone.timedelta(hours=i + 1))
+    expected = _names(queue_for(rep, QueueFilters(), page_size=100, now=now))
+    seen, cursor = [], ""
+    for _ in range(20):
+        page = queue_for(rep, QueueFilters(cursor=cursor), page_size=page_size, now=now)
+        assert len(page.leads) <= page_size
+        seen.extend(_names(page))
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert seen == expected
+    assert len(seen) == 10
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "x.1.2", "s.notanumber.3", "o..", "s.1"])
+def test_malformed_cursor_starts_from_the_top(rep, cursor):
+    LeadFactory(owner=rep, name="only")
+    assert _names(queue_for(rep, QueueFilters(cursor=cursor))) == ["only"]
+
+
+def test_lead_get_for_hides_other_reps_leads(rep, other_rep):
+    from django.http import Http404
+
+    theirs = LeadFactory(owner=other_rep)
+    pool = LeadFactory(owner=None)
+    with pytest.raises(Http404):
+        selectors.lead_get_for(rep, theirs.pk)
+    assert selectors.lead_get_for(rep, pool.pk) == pool
+    with pytest.raises(Http404):
+        selectors.lead_get_for(rep, pool.pk, for_update=True)
+
+
+def test_sources_list_is_distinct_sorted_and_cached(rep, django_assert_num_queries):
+    LeadFactory(source="Referral")
+    LeadFactory(source="Google")
+    LeadFactory(source="Google")
+    LeadFactory(source="")
+    assert selectors.sources_list() == ["Google", "Referral"]
+    with django_assert_num_queries(0):
+        selectors.sources_list()

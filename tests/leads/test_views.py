@@ -1,0 +1,252 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from leads.models import Activity, FollowUp, Lead
+from tests.factories import ActivityFactory, LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_user_is_sent_to_login(client):
+    response = client.get(reverse("leads:queue"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_login_page_renders_and_logs_in(client, rep):
+    assert client.get(reverse("login")).status_code == 200
+    response = client.post(reverse("login"), {"username": rep.username, "password": "pw"})
+    assert response.status_code == 302
+    assert response.url == reverse("leads:queue")
+
+
+def test_queue_shows_score_tier_reasons_and_overdue(rep_client, rep):
+    LeadFactory(
+        owner=rep,
+        name="Dana Scully",
+        company="FBI",
+        score=87,
+        priority=87,
+        tier="hot",
+        score_reasons=[{"feature": "Lead Source", "text": "Lead Source = Referral (+18)", "impact": 18.0}],
+        next_follow_up_at=timezone.now() - timezone.timedelta(hours=3),
+    )
+    response = rep_client.get(reverse("leads:queue"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Dana Scully" in html and "FBI" in html
+    assert ">87<" in html
+    assert "tier-hot" in html
+    assert "Lead Source = Referral (+18)" in html
+    assert "overdue" in html
+
+
+@pytest.mark.parametrize("page_size", [5, 50])
+def test_queue_page_query_count_does_not_grow_with_page_size(client, settings, page_size, manager, rep, other_rep,
+                                                              django_assert_max_num_queries):  # fmt: skip
+    settings.QUEUE_PAGE_SIZE = page_size
+    now = timezone.now()
+    for i in range(60):
+        LeadFactory(
+            owner=[rep, other_rep, None][i % 3], priority=i, next_follow_up_at=now - timezone.timedelta(hours=i % 2)
+        )
+    for user in (rep, manager):
+        client.force_login(user)
+        with django_assert_max_num_queries(10):
+            response = client.get(reverse("leads:queue"), {"tier": "", "q": ""})
+        assert response.status_code == 200
+
+
+def test_more_leads_link_loads_the_next_page_as_rows(rep_client, rep, settings):
+    settings.QUEUE_PAGE_SIZE = 2
+    for i in range(5):
+        LeadFactory(owner=rep, name=f"L{i}", priority=i)
+    first = rep_client.get(reverse("leads:queue"))
+    assert "More leads" in first.content.decode()
+    cursor = first.context["page"].next_cursor
+    rows = rep_client.get(reverse("leads:queue"), {"cursor": cursor}, HTTP_HX_REQUEST="true")
+    html = rows.content.decode()
+    assert "<table" not in html
+    assert "L2" in html and "L1" in html and "L4" not in html
+
+
+def test_invalid_filter_values_fall_back_to_the_default_queue(rep_client, rep):
+    LeadFactory(owner=rep, name="Visible")
+    response = rep_client.get(reverse("leads:queue"), {"tier": "<script>", "status": "bogus", "owner": "999"})
+    assert response.status_code == 200
+    assert "Visible" in response.content.decode()
+
+
+def test_lead_name_html_is_escaped_in_queue_and_detail(rep_client, rep):
+    lead = LeadFactory(
+        owner=rep, name="<script>alert(1)</script>", company="<b>x</b>", attributes={"note": "<img src=x>"}
+    )
+    for url in (reverse("leads:queue"), reverse("leads:detail", args=[lead.pk])):
+        html = rep_client.get(url).content.decode()
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "<b>x</b>" not in html
+    assert "<img src=x>" not in rep_client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+
+
+def test_rep_opening_another_reps_lead_gets_404(rep_client, other_rep):
+    lead = LeadFactory(owner=other_rep)
+    assert rep_client.get(reverse("leads:detail", args=[lead.pk])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("route", "data"),
+    [
+        ("leads:activity_create", {"kind": "call", "outcome": "hacked"}),
+        ("leads:follow_up_create", {"due_at": "2030-01-01T10:00"}),
+        ("leads:status_change", {"status": "lost", "lost_reason": "sabotage"}),
+        ("leads:assign", {"owner": ""}),
+        ("leads:claim", {}),
+    ],
+)
+def test_rep_posting_to_another_reps_lead_changes_nothing(rep_client, other_rep, route, data):
+    lead = LeadFactory(owner=other_rep)
+    before = Lead.objects.filter(pk=lead.pk).values().get()
+    response = rep_client.post(reverse(route, args=[lead.pk]), data)
+    assert response.status_code in (403, 404)
+    assert Lead.objects.filter(pk=lead.pk).values().get() == before
+    assert not Activity.objects.exists()
+    assert not FollowUp.objects.exists()
+
+
+def test_rep_cannot_complete_another_reps_follow_up(rep_client, other_rep):
+    lead = LeadFactory(owner=other_rep)
+    follow_up = FollowUp.objects.create(lead=lead, due_at=timezone.now())
+    response = rep_client.post(reverse("leads:follow_up_done", args=[lead.pk, follow_up.pk]))
+    assert response.status_code == 404
+    follow_up.refresh_from_db()
+    assert follow_up.done_at is None
+
+
+def test_rep_can_view_but_not_work_a_pool_lead_until_claiming_it(rep_client, rep):
+    lead = LeadFactory(owner=None)
+    html = rep_client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    assert "Claim this lead" in html
+    assert 'id="activity-form"' not in html
+    assert rep_client.post(reverse("leads:activity_create", args=[lead.pk]), {"kind": "call"}).status_code == 404
+    response = rep_client.post(reverse("leads:claim", args=[lead.pk]))
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.owner == rep
+
+
+def test_log_a_call_without_javascript_redirects_back_to_the_lead(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = rep_client.post(
+        reverse("leads:activity_create", args=[lead.pk]), {"kind": "call", "outcome": "connected"}
+    )
+    assert response.status_code == 302
+    assert response.url == reverse("leads:detail", args=[lead.pk])
+    assert lead.activities.filter(kind="call", outcome="connected", user=rep).exists()
+
+
+def test_log_a_call_with_htmx_returns_the_updated_panel(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = rep_client.post(
+        reverse("leads:activity_create", args=[lead.pk]), {"kind": "meeting", "notes": "demo"}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert "Meeting" in html and "demo" in html
+
+
+def test_activity_form_errors_are_shown_and_nothing_is_saved(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = rep_client.post(reverse("leads:activity_create", args=[lead.pk]), {"kind": "telepathy"})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert not lead.activities.exists()
+
+
+def test_follow_up_with_bad_date_shows_an_error(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = rep_client.post(reverse("leads:follow_up_create", args=[lead.pk]), {"due_at": "next tuesday-ish"})
+    assert response.status_code == 400
+    assert "Enter a valid date/time" in response.content.decode()
+    assert not FollowUp.objects.exists()
+
+
+def test_schedule_and_complete_follow_up_through_the_page(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    rep_client.post(reverse("leads:follow_up_create", args=[lead.pk]), {"due_at": "2031-05-01T09:30", "note": "ring"})
+    follow_up = FollowUp.objects.get(lead=lead)
+    lead.refresh_from_db()
+    assert lead.next_follow_up_at == follow_up.due_at
+    rep_client.post(reverse("leads:follow_up_done", args=[lead.pk, follow_up.pk]))
+    follow_up.refresh_from_db()
+    lead.refresh_from_db()
+    assert follow_up.done_at is not None and lead.next_follow_up_at is None
+
+
+def test_closing_as_lost_without_reason_shows_an_error(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = rep_client.post(reverse("leads:status_change", args=[lead.pk]), {"status": "lost"})
+    assert response.status_code == 400
+    assert "Say why the lead was lost." in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.status == "new"
+
+
+def test_close_as_converted(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    rep_client.post(reverse("leads:status_change", args=[lead.pk]), {"status": "converted"})
+    lead.refresh_from_db()
+    assert lead.status == "converted" and lead.converted_at is not None
+
+
+def test_rep_cannot_assign_but_manager_can(rep_client, rep, other_rep, manager, client):
+    lead = LeadFactory(owner=rep)
+    assert rep_client.post(reverse("leads:assign", args=[lead.pk]), {"owner": other_rep.pk}).status_code == 403
+    lead.refresh_from_db()
+    assert lead.owner == rep
+    client.force_login(manager)
+    assert 'id="assign-form"' in client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    client.post(reverse("leads:assign", args=[lead.pk]), {"owner": other_rep.pk})
+    lead.refresh_from_db()
+    assert lead.owner == other_rep
+
+
+def test_claim_next_button_moves_the_best_pool_lead_to_the_rep(rep_client, rep):
+    LeadFactory(owner=None, priority=10)
+    best = LeadFactory(owner=None, priority=90)
+    response = rep_client.post(reverse("leads:claim_next"))
+    assert response.status_code == 302
+    assert response.url == reverse("leads:detail", args=[best.pk])
+    best.refresh_from_db()
+    assert best.owner == rep
+
+
+def test_claim_next_with_empty_pool_says_so(rep_client):
+    response = rep_client.post(reverse("leads:claim_next"), follow=True)
+    assert "The unassigned pool is empty." in response.content.decode()
+
+
+def test_get_on_action_urls_is_not_allowed(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    assert rep_client.get(reverse("leads:activity_create", args=[lead.pk])).status_code == 405
+
+
+def test_csrf_is_enforced_on_actions(rep):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(rep)
+    lead = LeadFactory(owner=rep)
+    response = csrf_client.post(reverse("leads:activity_create", args=[lead.pk]), {"kind": "call"})
+    assert response.status_code == 403
+    assert not lead.activities.exists()
+
+
+def test_lead_detail_query_count_is_bounded(rep_client, rep, django_assert_max_num_queries):
+    lead = LeadFactory(owner=rep)
+    for _ in range(30):
+        ActivityFactory(lead=lead, user=rep)
+    with django_assert_max_num_queries(12):
+        assert rep_client.get(reverse("leads:detail", args=[lead.pk])).status_code == 200

@@ -195,3 +195,126 @@ class FollowUp(models.Model):
 
     def is_overdue(self, now=None) -> bool:
         return self.done_at is None and self.due_at < (now or timezone.now())
+
+
+class ImportProfile(models.Model):
+    """How one company's lead files map onto LeadCRM: saved, reusable, editable in the admin.
+
+    `mapping` names the file column for each lead field it fills (any of LEAD_FIELDS); every
+    other column lands in Lead.attributes. Nothing here is specific to one company's data.
+    """
+
+    LEAD_FIELDS = ("external_id", "email", "name", "phone", "company", "source", "origin", "owner", "created_at")
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text='{"external_id": "Prospect ID", ...}')
+    outcome_column = models.CharField(max_length=255, blank=True)
+    converted_values = models.JSONField(default=list, blank=True, help_text='Outcome values meaning won, e.g. ["1"]')
+    lost_values = models.JSONField(default=list, blank=True, help_text='Outcome values meaning lost, e.g. ["0"]')
+    lost_reason = models.CharField(max_length=255, default="imported outcome")
+    placeholder_values = models.JSONField(
+        default=list, blank=True, help_text='Levels that mean "not answered", stored as missing, e.g. ["Select"]'
+    )
+    # Declared types ({"TotalVisits": "number", ...}) are validated; other columns are inferred per import.
+    column_types = models.JSONField(default=dict, blank=True)
+    # Columns kept in attributes but left out of scoring, with the reason ({"Tags": "leaks the outcome"}).
+    excluded_columns = models.JSONField(default=dict, blank=True)
+    delimiter = models.CharField(max_length=1, blank=True, help_text="Blank: detect")
+    encoding = models.CharField(max_length=32, blank=True, help_text="Blank: detect (UTF-8, else cp1252)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportJob(models.Model):
+    """One import of one file: its settings, progress, counts and outcome."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        INTERRUPTED = "interrupted", "Interrupted (resumable)"
+
+    class Mode(models.TextChoices):
+        ATOMIC = "atomic", "Atomic: any error imports nothing"
+        SKIP_BAD = "skip_bad", "Skip bad rows"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+    profile = models.ForeignKey(ImportProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    # The profile settings this job ran with (a snapshot, or an inline mapping sent to the API).
+    spec = models.JSONField(default=dict, blank=True)
+    file = models.FileField(upload_to="imports/%Y/%m/", max_length=500)
+    original_name = models.CharField(max_length=255, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    file_bytes = models.BigIntegerField(default=0)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ATOMIC)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True, help_text="Why the job failed, in words")
+    chunk_rows = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    last_chunk = models.IntegerField(default=-1, help_text="Index of the last committed chunk")
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    outcomes_count = models.PositiveIntegerField(default=0)
+    duplicates = models.JSONField(default=list, blank=True, help_text="Possible duplicates, for review")
+    column_types = models.JSONField(default=dict, blank=True)
+    level_folds = models.JSONField(default=dict, blank=True, help_text="Levels merged because only case differed")
+    encoding = models.CharField(max_length=32, blank=True)
+    delimiter = models.CharField(max_length=1, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} {self.original_name} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.rows_total:
+            return 100 if self.status == self.Status.SUCCEEDED else 0
+        return min(100, round(100 * self.rows_done / self.rows_total))
+
+
+class ImportRowError(models.Model):
+    """One problem in one row of an import: where, what value, and why."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField(help_text="Line in the file (the header is line 1)")
+    column = models.CharField(max_length=255, blank=True)
+    value = models.TextField(blank=True)
+    message = models.CharField(max_length=500)
+    # The row's original cells (header order), so the error CSV can be fixed and re-imported.
+    raw = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["row_number", "id"]
+        indexes = [models.Index(fields=["job", "row_number"], name="importerror_job_row")]
+
+    def __str__(self) -> str:
+        return f"Row {self.row_number} {self.column}: {self.message}"

@@ -49,7 +49,7 @@ def lead_create(
     return lead
 
 
-_EDITABLE_FIELDS = ("name", "email", "phone", "company", "source", "origin")
+_EDITABLE_FIELDS = ("name", "email", "phone", "company", "source", "origin", "attributes")
 
 
 @transaction.atomic
@@ -286,3 +286,27 @@ def lead_close(*, lead: Lead, outcome: str, user: User | None, reason: str = "",
     lead.next_follow_up_at = None
     lead.save(update_fields=["status", "converted_at", "lost_reason", "next_follow_up_at", "updated_at"])
     return lead
+
+
+@transaction.atomic
+def leads_merge(*, survivor: Lead, duplicate: Lead) -> Lead:
+    """Fold `duplicate` into `survivor`: activities and follow-ups move over, blank fields and
+    missing attributes are filled from the duplicate, and the duplicate is deleted."""
+    if survivor.pk == duplicate.pk:
+        raise ValidationError("A lead cannot be merged into itself.")
+    survivor = Lead.objects.select_for_update().get(pk=survivor.pk)
+    duplicate = Lead.objects.select_for_update().get(pk=duplicate.pk)
+    Activity.objects.filter(lead=duplicate).update(lead=survivor)
+    FollowUp.objects.filter(lead=duplicate).update(lead=survivor)
+    for name in ("name", "email", "phone", "company", "source", "origin"):
+        if not getattr(survivor, name):
+            setattr(survivor, name, getattr(duplicate, name))
+    survivor.attributes = {**(duplicate.attributes or {}), **(survivor.attributes or {})}
+    external_id, duplicate_label = duplicate.external_id, f"{duplicate} (#{duplicate.pk})"
+    duplicate.delete()
+    survivor.external_id = survivor.external_id or external_id
+    _next_follow_up_refresh(survivor)
+    survivor.save()
+    Activity.objects.create(lead=survivor, kind=Activity.Kind.NOTE, notes=f"Merged {duplicate_label} into this lead")
+    lead_rescore_request([survivor.pk])
+    return survivor

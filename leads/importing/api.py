@@ -1,3 +1,257 @@
-"""API endpoints (filled in by the owning feature)."""
+"""Imports API: POST a file to start a job, then follow its progress, counts and errors.
 
-urlpatterns: list = []
+Only CRM admins import. Every bad request gets a 400 with a readable `detail`, never a 500.
+"""
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads.exports import csv_lines
+from leads.importing import selectors, services
+from leads.importing.readers import ImportFileError
+from leads.models import ImportJob, ImportProfile
+from leads.permissions import IsCrmAdmin
+
+ERRORS_PAGE_SIZE = 100
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV (comma, semicolon or tab) or XLSX")
+    profile = serializers.CharField(required=False, help_text="Import profile id or name, e.g. x_education")
+    mapping = serializers.JSONField(
+        required=False, help_text='Inline profile instead of `profile`: {"mapping": {"external_id": "ID"}, ...}'
+    )
+    mode = serializers.ChoiceField(choices=["atomic", "skip_bad", "skip-bad"], default="atomic")
+    dry_run = serializers.BooleanField(default=False)
+
+    def validate_mapping(self, value):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(f"mapping is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("mapping must be a JSON object.")
+        return value
+
+    def validate_profile(self, value):
+        lookup = {"pk": int(value)} if value.isdigit() else {"name": value}
+        profile = ImportProfile.objects.filter(**lookup).first()
+        if profile is None:
+            raise serializers.ValidationError(f"No import profile {value!r}.")
+        return profile
+
+    def validate(self, attrs):
+        if not attrs.get("profile") and not attrs.get("mapping"):
+            raise serializers.ValidationError("Send a profile (id or name) or an inline mapping.")
+        attrs["mode"] = attrs["mode"].replace("-", "_")
+        return attrs
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(source="row_number")
+    column = serializers.CharField()
+    value = serializers.CharField()
+    message = serializers.CharField()
+
+
+_PROGRESS = inline_serializer(
+    "ImportProgress",
+    {
+        "rows_done": serializers.IntegerField(),
+        "rows_total": serializers.IntegerField(),
+        "percent": serializers.IntegerField(),
+    },
+)
+_COUNTS = inline_serializer(
+    "ImportCounts",
+    {name: serializers.IntegerField() for name in ("created", "updated", "unchanged", "skipped", "failed", "outcomes")},
+)
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    profile = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    progress = serializers.SerializerMethodField()
+    counts = serializers.SerializerMethodField()
+    errors_csv = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = (
+            "id", "status", "mode", "dry_run", "profile", "original_name", "file_sha256", "file_bytes",
+            "encoding", "delimiter", "progress", "counts", "error_count", "error", "duplicates", "column_types",
+            "level_folds", "attempts", "created_by", "created_at", "started_at", "finished_at", "errors_csv",
+        )  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(_PROGRESS)
+    def get_progress(self, job) -> dict:
+        return {"rows_done": job.rows_done, "rows_total": job.rows_total, "percent": job.progress_percent}
+
+    @extend_schema_field(_COUNTS)
+    def get_counts(self, job) -> dict:
+        return {
+            "created": job.created_count,
+            "updated": job.updated_count,
+            "unchanged": job.unchanged_count,
+            "skipped": job.skipped_count,
+            "failed": job.failed_count,
+            "outcomes": job.outcomes_count,
+        }
+
+    def get_errors_csv(self, job) -> str:
+        return reverse("api-import-errors-csv", args=[job.pk])
+
+
+class ImportJobDetailSerializer(ImportJobSerializer):
+    errors = serializers.SerializerMethodField()
+
+    class Meta(ImportJobSerializer.Meta):
+        fields = (*ImportJobSerializer.Meta.fields, "errors")
+        read_only_fields = fields
+
+    @extend_schema_field(
+        inline_serializer(
+            "ImportErrorPage",
+            {
+                "count": serializers.IntegerField(),
+                "page": serializers.IntegerField(),
+                "pages": serializers.IntegerField(),
+                "next": serializers.CharField(allow_null=True),
+                "previous": serializers.CharField(allow_null=True),
+                "results": ImportErrorSerializer(many=True),
+            },
+        )
+    )
+    def get_errors(self, job) -> dict:
+        request = self.context["request"]
+        paginator = Paginator(selectors.import_errors_for(job), ERRORS_PAGE_SIZE)
+        page = paginator.get_page(request.query_params.get("errors_page"))
+
+        def link(number):
+            return request.build_absolute_uri(f"?errors_page={number}") if number else None
+
+        return {
+            "count": job.error_count,
+            "page": page.number,
+            "pages": paginator.num_pages,
+            "next": link(page.next_page_number() if page.has_next() else None),
+            "previous": link(page.previous_page_number() if page.has_previous() else None),
+            "results": ImportErrorSerializer(page.object_list, many=True).data,
+        }
+
+
+def _bad_request(exc: Exception) -> None:
+    """A file or mapping the pipeline refuses: a 400 in the API's common error body."""
+    if isinstance(exc, ImportFileError):
+        raise exceptions.ValidationError({"file": [str(exc)]}) from exc
+    raise exceptions.ValidationError({"non_field_errors": exc.messages}) from exc
+
+
+class ImportJobListCreateView(APIView):
+    permission_classes = [IsAuthenticated, IsCrmAdmin]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(summary="List import jobs, newest first", responses=ImportJobSerializer(many=True))
+    def get(self, request):
+        jobs = selectors.import_jobs_visible_to(request.user)[:100]
+        return Response(ImportJobSerializer(jobs, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Start an import",
+        request={"multipart/form-data": ImportCreateSerializer},
+        responses={
+            202: ImportJobSerializer,
+            400: OpenApiResponse(description="Readable reason in `detail` or per field"),
+            403: OpenApiResponse(description="Not a CRM admin"),
+        },
+    )
+    def post(self, request):
+        serializer = ImportCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            job = services.import_job_create(
+                file=data["file"],
+                name=data["file"].name,
+                user=request.user,
+                profile=data.get("profile"),
+                mapping=data.get("mapping"),
+                mode=data["mode"],
+                dry_run=data["dry_run"],
+            )
+        except (ImportFileError, ValidationError) as exc:
+            _bad_request(exc)
+        services.import_job_dispatch(job)
+        return Response(ImportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobDetailView(APIView):
+    permission_classes = [IsAuthenticated, IsCrmAdmin]
+
+    @extend_schema(
+        summary="An import's status, progress, counts and a page of its row errors",
+        parameters=[OpenApiParameter("errors_page", OpenApiTypes.INT, description="Page of row errors (100 a page)")],
+        responses=ImportJobDetailSerializer,
+    )
+    def get(self, request, pk: int):
+        job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
+        return Response(ImportJobDetailSerializer(job, context={"request": request}).data)
+
+
+class ImportJobResumeView(APIView):
+    permission_classes = [IsAuthenticated, IsCrmAdmin]
+
+    @extend_schema(summary="Resume a failed or interrupted import", request=None, responses={202: ImportJobSerializer})
+    def post(self, request, pk: int):
+        job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
+        try:
+            job = services.import_job_resume(job=job)
+        except ValidationError as exc:
+            _bad_request(exc)
+        return Response(ImportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobErrorsCsvView(APIView):
+    permission_classes = [IsAuthenticated, IsCrmAdmin]
+
+    @extend_schema(
+        summary="Bad rows as CSV: original columns plus import_row and import_errors; fix and re-import",
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request, pk: int):
+        job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
+        return errors_csv_response(job)
+
+
+def errors_csv_response(job: ImportJob) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(csv_lines(selectors.import_errors_rows(job)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    return response
+
+
+urlpatterns = [
+    path("imports/", ImportJobListCreateView.as_view(), name="api-imports"),
+    path("imports/<int:pk>/", ImportJobDetailView.as_view(), name="api-import-detail"),
+    path("imports/<int:pk>/resume/", ImportJobResumeView.as_view(), name="api-import-resume"),
+    path("imports/<int:pk>/errors.csv", ImportJobErrorsCsvView.as_view(), name="api-import-errors-csv"),
+]

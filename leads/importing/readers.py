@@ -1,0 +1,354 @@
+"""Reading lead files: CSV (comma, semicolon, tab; UTF-8, UTF-8 with BOM, cp1252/Latin-1) and XLSX.
+
+A `Table` is opened once to check the file and read its header, then streamed as many times as
+the pipeline needs (`Table.rows()`), one row at a time, so memory stays flat whatever the size.
+Every problem with the file as a whole raises `ImportFileError` with a message a person can act on.
+"""
+
+import codecs
+import csv
+import hashlib
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+
+from django.conf import settings
+
+CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
+XLSX_EXTENSIONS = (".xlsx",)
+DELIMITERS = (",", ";", "\t")
+ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
+# Columns the error CSV adds; dropped on re-import so a fixed error file imports as-is.
+ERROR_COLUMNS = ("import_row", "import_errors")
+_SNIFF_BYTES = 64 * 1024
+_SCAN_BYTES = 1024 * 1024
+# Quoted fields may be large (notes), but not unbounded.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported; the message says why."""
+
+
+@dataclass
+class FileFacts:
+    sha256: str
+    size: int
+    encoding: str
+    kind: str  # "csv" or "xlsx"
+
+
+@dataclass
+class Row:
+    number: int  # line in the file (header = 1); for XLSX, the sheet row
+    values: list[str]  # one per kept column, "" when missing
+    raw: list[str]  # the cells as read, for the error file
+    problem: str = ""  # a shape problem (too many / too few fields)
+
+
+@dataclass
+class Table:
+    path: Path
+    kind: str
+    encoding: str = ""
+    delimiter: str = ""
+    header: list[str] = field(default_factory=list)  # kept column names
+    raw_header: list[str] = field(default_factory=list)
+    keep: list[int] = field(default_factory=list)  # index in the raw row of each kept column
+
+    def rows(self) -> Iterator[Row]:
+        """Row by row (for small files and the admin door)."""
+        width, keep = len(self.raw_header), self.keep
+        for number, cells in self._raw():
+            yield _shape(number, cells, width, keep)
+
+    def batches(self, size: int) -> Iterator["Batch"]:
+        """Rows in batches of `size`, kept columns already picked out (the fast path)."""
+        width, keep = len(self.raw_header), self.keep
+        pick = itemgetter(*keep) if len(keep) > 1 else (lambda cells: (cells[keep[0]],))
+        batch = Batch()
+        for number, cells in self._raw():
+            if len(cells) == width:
+                batch.values.append(pick(cells))
+            else:
+                row = _shape(number, cells, width, keep)
+                batch.values.append(tuple(row.values))
+                if row.problem:
+                    batch.problems[number] = row.problem
+                cells = row.raw
+            batch.numbers.append(number)
+            batch.raws.append(cells)
+            if len(batch.numbers) >= size:
+                yield batch
+                batch = Batch()
+        if batch.numbers:
+            yield batch
+
+    def _raw(self) -> Iterator[tuple[int, list[str]]]:
+        return self._xlsx_raw() if self.kind == "xlsx" else self._csv_raw()
+
+    # --- CSV -------------------------------------------------------------------------
+    def _open_text(self):
+        return open(self.path, encoding=self.encoding, newline="", errors="strict")
+
+    def _csv_raw(self) -> Iterator[tuple[int, list[str]]]:
+        with self._open_text() as handle:
+            reader = csv.reader(handle, delimiter=self.delimiter, strict=False)
+            try:
+                for cells in reader:  # up to and including the header
+                    if any(c.strip() for c in cells):
+                        break
+                previous_line = reader.line_num
+                for cells in reader:
+                    number = previous_line + 1
+                    previous_line = reader.line_num
+                    if not cells or (len(cells) == 1 and not cells[0].strip()):
+                        continue  # a blank line
+                    yield number, cells
+            except csv.Error as exc:
+                raise ImportFileError(f"Line {reader.line_num + 1}: the CSV is malformed ({exc}).") from exc
+            except UnicodeDecodeError as exc:
+                raise ImportFileError(
+                    f"The file is not valid {self.encoding} (byte {exc.start}); choose its encoding."
+                ) from exc
+
+    # --- XLSX ------------------------------------------------------------------------
+    def _xlsx_raw(self) -> Iterator[tuple[int, list[str]]]:
+        workbook = _open_workbook(self.path)
+        try:
+            sheet = workbook.worksheets[0]
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if number == 1:
+                    continue
+                texts = [_cell_text(c) for c in cells]
+                while texts and texts[-1] == "":
+                    texts.pop()
+                if texts:
+                    yield number, texts
+        finally:
+            workbook.close()
+
+
+@dataclass
+class Batch:
+    """A run of rows: line numbers, kept cells (one tuple per row), raw cells, shape problems."""
+
+    numbers: list[int] = field(default_factory=list)
+    values: list[tuple] = field(default_factory=list)
+    raws: list[list[str]] = field(default_factory=list)
+    problems: dict[int, str] = field(default_factory=dict)
+
+
+def _shape(number: int, cells: list[str], width: int, keep: list[int]) -> Row:
+    problem = ""
+    if len(cells) > width:
+        if any(c.strip() for c in cells[width:]):
+            problem = f"has {len(cells)} fields but the header has {width}"
+        cells = cells[:width]
+    elif len(cells) < width:
+        problem = f"has {len(cells)} fields but the header has {width}"
+        cells = cells + [""] * (width - len(cells))
+    return Row(number, [cells[i] for i in keep], cells, problem)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _open_workbook(path: Path):
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ImportFileError(f"The file is not a readable XLSX workbook ({exc}).") from exc
+
+
+def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
+    """Check size, kind and encoding of the whole file, and hash it, in one streaming pass."""
+    name = name or path.name
+    extension = Path(name).suffix.lower()
+    size = path.stat().st_size
+    if size > settings.IMPORT_MAX_FILE_BYTES:
+        raise ImportFileError(
+            f"The file is {size:,} bytes; the limit is {settings.IMPORT_MAX_FILE_BYTES:,} bytes "
+            "(IMPORT_MAX_FILE_BYTES)."
+        )
+    if size == 0:
+        raise ImportFileError("The file is empty.")
+    with open(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    is_zip = head.startswith(b"PK\x03\x04")
+    if extension in XLSX_EXTENSIONS:
+        if not is_zip:
+            raise ImportFileError(f"The file is named {name!r} but is not an XLSX workbook.")
+        kind = "xlsx"
+    elif extension in CSV_EXTENSIONS or extension == "":
+        if is_zip:
+            raise ImportFileError(f"The file is named {name!r} but is a ZIP/XLSX archive, not CSV text.")
+        kind = "csv"
+    elif extension == ".xls":
+        raise ImportFileError("Old Excel .xls files are not supported; save the sheet as .xlsx or CSV.")
+    else:
+        raise ImportFileError(f"Unsupported file type {extension!r}: upload CSV (.csv, .txt, .tsv) or XLSX.")
+
+    if kind == "csv" and _looks_binary(head):
+        raise ImportFileError("The file is binary, not a text table (CSV).")
+
+    digest = hashlib.sha256()
+    chosen = encoding.lower() if encoding else ""
+    if chosen:
+        try:
+            codecs.lookup(chosen)
+        except LookupError as exc:
+            raise ImportFileError(f"Unknown encoding {encoding!r}.") from exc
+    utf8_ok = kind == "csv" and not chosen
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        while block := handle.read(_SCAN_BYTES):
+            digest.update(block)
+            if utf8_ok:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+        if utf8_ok:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8_ok = False
+    if kind == "xlsx":
+        detected = ""
+    elif chosen:
+        detected = chosen
+    elif head.startswith(codecs.BOM_UTF8):
+        detected = "utf-8-sig" if utf8_ok else "cp1252"
+    elif utf8_ok:
+        detected = "utf-8"
+    else:
+        detected = "cp1252" if _decodes(path, "cp1252") else "latin-1"
+    return FileFacts(sha256=digest.hexdigest(), size=size, encoding=detected, kind=kind)
+
+
+def _looks_binary(head: bytes) -> bool:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True  # UTF-16 text is not supported: NUL bytes everywhere
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
+    return controls > len(head) * 0.05
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(_SCAN_BYTES):
+                decoder.decode(block)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _detect_delimiter(first_line: str) -> str:
+    counts = {d: _count_outside_quotes(first_line, d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count, quoted = 0, False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            count += 1
+    return count
+
+
+def open_table(path: Path, facts: FileFacts, *, delimiter: str = "") -> Table:
+    """Read and check the header; the data rows are read later with Table.rows()."""
+    table = Table(path=Path(path), kind=facts.kind, encoding=facts.encoding)
+    if facts.kind == "xlsx":
+        workbook = _open_workbook(table.path)
+        try:
+            if not workbook.worksheets:
+                raise ImportFileError("The workbook has no sheets.")
+            first = next(workbook.worksheets[0].iter_rows(max_row=1, values_only=True), None)
+            header = [_cell_text(c) for c in first] if first else []
+        finally:
+            workbook.close()
+        while header and header[-1] == "":
+            header.pop()
+    else:
+        header = _csv_header(table, delimiter)
+    if not any(h.strip() for h in header):
+        raise ImportFileError("The file is empty: no header row.")
+    if len(header) > settings.IMPORT_MAX_COLUMNS:
+        raise ImportFileError(
+            f"The file has {len(header):,} columns; the limit is {settings.IMPORT_MAX_COLUMNS:,} (IMPORT_MAX_COLUMNS)."
+        )
+    table.raw_header = header
+    seen: set[str] = set()
+    for index, raw_name in enumerate(header):
+        name = raw_name.strip()
+        if not name or name in ERROR_COLUMNS:
+            continue  # a trailing delimiter leaves an unnamed column; error columns come from our error file
+        if name in seen:
+            raise ImportFileError(f"The column name {name!r} appears twice in the header.")
+        seen.add(name)
+        table.header.append(name)
+        table.keep.append(index)
+    if not table.header:
+        raise ImportFileError("The header row has no column names.")
+    if next(iter(table.rows()), None) is None:
+        raise ImportFileError("The file has a header but no data rows.")
+    return table
+
+
+def _csv_header(table: Table, delimiter: str) -> list[str]:
+    try:
+        with table._open_text() as handle:
+            first_line = ""
+            for line in handle:
+                if line.strip():
+                    first_line = line
+                    break
+            if not first_line:
+                raise ImportFileError("The file is empty.")
+            table.delimiter = delimiter or _detect_delimiter(first_line)
+            handle.seek(0)
+            header = []
+            for cells in csv.reader(handle, delimiter=table.delimiter):
+                if any(c.strip() for c in cells):
+                    header = cells
+                    break
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"The file is not valid {table.encoding}; choose its encoding.") from exc
+    except csv.Error as exc:
+        raise ImportFileError(f"The header row is malformed ({exc}).") from exc
+    return header
+
+
+def raw_header_of(path: Path, *, kind: str, encoding: str, delimiter: str) -> list[str]:
+    """The header cells exactly as in the file (unnamed columns included), for the error file."""
+    table = Table(path=Path(path), kind=kind, encoding=encoding)
+    if kind == "xlsx":
+        workbook = _open_workbook(table.path)
+        try:
+            first = next(workbook.worksheets[0].iter_rows(max_row=1, values_only=True), None) or ()
+        finally:
+            workbook.close()
+        header = [_cell_text(c) for c in first]
+        while header and header[-1] == "":
+            header.pop()
+        return header
+    return _csv_header(table, delimiter)

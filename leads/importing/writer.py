@@ -1,0 +1,364 @@
+"""Writing one chunk of converted rows. The caller holds the chunk's transaction.
+
+PostgreSQL: COPY the chunk into a temporary staging table, then one UPDATE for rows that match
+an existing lead and one INSERT ... ON CONFLICT (external_id) DO UPDATE for the rest, each with
+an IS DISTINCT FROM guard so an unchanged row is not rewritten. Other databases (SQLite): the
+ORM's bulk_create / bulk_update (executemany). The SQL is fixed text: column names from files
+never reach it; every value travels as a parameter or through COPY.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import psycopg
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from leads.importing.validation import RECORD_FIELDS, record_as_dict
+from leads.models import Lead
+
+DUPLICATES_PER_CHUNK = 200
+_BATCH = 500
+
+STAGE_COLUMNS = RECORD_FIELDS
+_EXTERNAL_ID, _EMAIL, _PHONE = (RECORD_FIELDS.index(name) for name in ("external_id", "email", "phone"))
+
+
+class _Record:
+    """Attribute access to one record, for the ORM path."""
+
+    def __init__(self, fields: dict):
+        self.__dict__.update(fields)
+
+
+_STAGE_DDL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS leadcrm_import_stage (
+    row_no integer, external_id text, name text, email text, phone text, company text, source text,
+    origin text, owner_id bigint, created_at timestamptz, status text, converted_at timestamptz,
+    lost_reason text, attributes jsonb, target_id bigint, old_status text
+) ON COMMIT DELETE ROWS
+"""
+
+_TARGET_BY_ID = """
+UPDATE leadcrm_import_stage s SET target_id = l.id, old_status = l.status
+FROM leads_lead l WHERE s.external_id IS NOT NULL AND l.external_id = s.external_id
+"""
+
+_TARGET_BY_EMAIL = """
+UPDATE leadcrm_import_stage s SET target_id = m.id, old_status = m.status
+FROM (
+    SELECT DISTINCT ON (l.email) l.email, l.id, l.status
+    FROM leads_lead l
+    WHERE l.email IN (SELECT email FROM leadcrm_import_stage WHERE external_id IS NULL AND email <> '')
+    ORDER BY l.email, l.id
+) m
+WHERE s.external_id IS NULL AND s.email = m.email
+"""
+
+# New values of a matched lead: NULL in the stage means "the file does not say", keep the stored value.
+_UPDATE_EXISTING = """
+WITH n AS (
+    SELECT l.id, s.old_status,
+        COALESCE(s.name, l.name) AS name,
+        COALESCE(s.email, l.email) AS email,
+        COALESCE(s.phone, l.phone) AS phone,
+        COALESCE(s.company, l.company) AS company,
+        COALESCE(s.source, l.source) AS source,
+        COALESCE(s.origin, l.origin) AS origin,
+        COALESCE(s.owner_id, l.owner_id) AS owner_id,
+        COALESCE(s.created_at, l.created_at) AS created_at,
+        COALESCE(s.status, l.status) AS status,
+        CASE WHEN s.status = 'converted' THEN COALESCE(l.converted_at, s.converted_at)
+             WHEN s.status = 'lost' THEN NULL ELSE l.converted_at END AS converted_at,
+        CASE WHEN s.status = 'lost' AND l.status = 'lost' AND l.lost_reason <> '' THEN l.lost_reason
+             WHEN s.status = 'lost' THEN s.lost_reason
+             WHEN s.status = 'converted' THEN '' ELSE l.lost_reason END AS lost_reason,
+        l.attributes || s.attributes AS attributes
+    FROM leadcrm_import_stage s JOIN leads_lead l ON l.id = s.target_id
+)
+UPDATE leads_lead l SET
+    name = n.name, email = n.email, phone = n.phone, company = n.company, source = n.source,
+    origin = n.origin, owner_id = n.owner_id, created_at = n.created_at, status = n.status,
+    converted_at = n.converted_at, lost_reason = n.lost_reason, attributes = n.attributes,
+    updated_at = %s
+FROM n
+WHERE l.id = n.id AND (
+    l.name, l.email, l.phone, l.company, l.source, l.origin, l.owner_id, l.created_at, l.status,
+    l.converted_at, l.lost_reason, l.attributes
+) IS DISTINCT FROM (
+    n.name, n.email, n.phone, n.company, n.source, n.origin, n.owner_id, n.created_at, n.status,
+    n.converted_at, n.lost_reason, n.attributes
+)
+RETURNING l.id, (l.status IN ('converted', 'lost') AND l.status IS DISTINCT FROM n.old_status)
+"""
+
+# Rows with no stored match. ON CONFLICT covers a lead inserted by someone else since the match.
+_INSERT_NEW = """
+INSERT INTO leads_lead (
+    external_id, name, email, phone, company, source, origin, owner_id, created_at, status,
+    converted_at, lost_reason, attributes, updated_at, tier, score_reasons, score_override_reason, priority
+)
+SELECT s.external_id, COALESCE(s.name, ''), COALESCE(s.email, ''), COALESCE(s.phone, ''),
+    COALESCE(s.company, ''), COALESCE(s.source, ''), COALESCE(s.origin, ''), s.owner_id,
+    COALESCE(s.created_at, %s), COALESCE(s.status, 'new'),
+    CASE WHEN s.status = 'converted' THEN s.converted_at END,
+    CASE WHEN s.status = 'lost' THEN s.lost_reason ELSE '' END,
+    s.attributes, %s, 'unscored', '[]'::jsonb, '', -1
+FROM leadcrm_import_stage s
+WHERE s.target_id IS NULL
+ORDER BY s.row_no
+ON CONFLICT (external_id) DO UPDATE SET
+    name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone, company = EXCLUDED.company,
+    source = EXCLUDED.source, origin = EXCLUDED.origin,
+    status = CASE WHEN EXCLUDED.status IN ('converted', 'lost') THEN EXCLUDED.status ELSE leads_lead.status END,
+    attributes = leads_lead.attributes || EXCLUDED.attributes, updated_at = EXCLUDED.updated_at
+WHERE (leads_lead.name, leads_lead.email, leads_lead.phone, leads_lead.company, leads_lead.source,
+       leads_lead.origin, leads_lead.attributes || EXCLUDED.attributes)
+    IS DISTINCT FROM
+      (EXCLUDED.name, EXCLUDED.email, EXCLUDED.phone, EXCLUDED.company, EXCLUDED.source,
+       EXCLUDED.origin, leads_lead.attributes)
+   OR (EXCLUDED.status IN ('converted', 'lost') AND EXCLUDED.status <> leads_lead.status)
+RETURNING id, (xmax = 0), status IN ('converted', 'lost')
+"""
+
+_DUPLICATES = """
+SELECT s.row_no, s.external_id, 'email', s.email, l.id, l.external_id
+FROM leadcrm_import_stage s JOIN leads_lead l ON l.email = s.email
+WHERE s.email <> '' AND l.external_id IS DISTINCT FROM s.external_id AND l.id <> COALESCE(s.target_id, -1)
+UNION ALL
+SELECT s.row_no, s.external_id, 'phone', s.phone, l.id, l.external_id
+FROM leadcrm_import_stage s JOIN leads_lead l ON l.phone = s.phone
+WHERE s.phone <> '' AND l.external_id IS DISTINCT FROM s.external_id AND l.id <> COALESCE(s.target_id, -1)
+LIMIT %s
+"""
+
+
+@dataclass
+class ChunkResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    new_outcomes: int = 0
+    lead_ids: list[int] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+
+
+def write_chunk(records: list[tuple]) -> ChunkResult:
+    """Upsert one chunk of records (validation.RECORD_FIELDS order).
+
+    Precondition: the caller holds a transaction (the chunk commits whole)."""
+    if not records:
+        return ChunkResult()
+    if connection.vendor == "postgresql":
+        return _write_postgres(records)
+    return _write_orm([_Record(record_as_dict(r)) for r in records])
+
+
+def _duplicate(row_no, external_id, match, value, lead_id, other_external_id) -> dict:
+    return {
+        "row": row_no,
+        "external_id": external_id,
+        "match": match,
+        "value": value,
+        "lead_id": lead_id,
+        "lead_external_id": other_external_id,
+    }
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+def _write_postgres(records: list[tuple]) -> ChunkResult:
+    result = _copy_new_leads(records)
+    if result is not None:
+        return result
+    now = timezone.now()
+    result = ChunkResult()
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGE_DDL)
+        cursor.execute("DELETE FROM leadcrm_import_stage")
+        raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
+        with raw.copy(f"COPY leadcrm_import_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(record)
+        cursor.execute(_TARGET_BY_ID)
+        matched = cursor.rowcount
+        if any(r[_EXTERNAL_ID] is None and r[_EMAIL] for r in records):
+            cursor.execute(_TARGET_BY_EMAIL)
+            matched += cursor.rowcount
+        if matched:  # a chunk of new leads skips the update entirely
+            cursor.execute("ANALYZE leadcrm_import_stage")  # a temp table has no statistics otherwise
+            cursor.execute(_UPDATE_EXISTING, [now])
+            for lead_id, new_outcome in cursor.fetchall():
+                result.updated += 1
+                result.new_outcomes += bool(new_outcome)
+                result.lead_ids.append(lead_id)
+        cursor.execute(_INSERT_NEW, [now, now])
+        for lead_id, inserted, closed in cursor.fetchall():
+            if inserted:
+                result.created += 1
+                result.new_outcomes += bool(closed)
+            else:
+                result.updated += 1
+            result.lead_ids.append(lead_id)
+        if any(r[_EMAIL] or r[_PHONE] for r in records):
+            cursor.execute(_DUPLICATES, [DUPLICATES_PER_CHUNK])
+            result.duplicates = [_duplicate(*row) for row in cursor.fetchall()]
+    result.unchanged = len(records) - result.created - result.updated
+    return result
+
+
+_LEAD_COPY_COLUMNS = (
+    "id", "external_id", "name", "email", "phone", "company", "source", "origin", "owner_id", "created_at",
+    "status", "converted_at", "lost_reason", "attributes", "updated_at", "tier", "score_reasons",
+    "score_override_reason", "priority",
+)  # fmt: skip
+_CLOSED = ("converted", "lost")
+
+
+def _copy_new_leads(records: list[tuple]) -> ChunkResult | None:
+    """Fast path for a chunk of leads that are all new: COPY straight into leads_lead.
+
+    Taken only when every row has an external id that no stored lead has, and the file maps no
+    email/phone (nothing to report as a possible duplicate). Ids are reserved from the table's
+    sequence first so the result still lists them. A concurrent insert of the same external id
+    makes the COPY fail inside a savepoint, and the chunk goes the staged way instead.
+    None means "not taken".
+    """
+    ids = [r[_EXTERNAL_ID] for r in records]
+    if not all(ids) or any(r[_EMAIL] or r[_PHONE] for r in records):
+        return None
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM leads_lead WHERE external_id = ANY(%s) LIMIT 1", [ids])
+        if cursor.fetchone() is not None:
+            return None
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('leads_lead', 'id')) FROM generate_series(1, %s)", [len(records)]
+        )
+        lead_ids = [row[0] for row in cursor.fetchall()]
+        try:
+            with (
+                transaction.atomic(),
+                cursor.cursor.copy(f"COPY leads_lead ({', '.join(_LEAD_COPY_COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for lead_id, r in zip(lead_ids, records, strict=True):
+                    status = r[10]
+                    copy.write_row(
+                        (
+                            lead_id, r[1], r[2] or "", r[3] or "", r[4] or "", r[5] or "", r[6] or "", r[7] or "",
+                            r[8], r[9] or now, status or "new", r[11] if status == "converted" else None,
+                            r[12] if status == "lost" else "", r[13], now, "unscored", "[]", "", -1,
+                        )
+                    )  # fmt: skip
+        except (IntegrityError, psycopg.errors.UniqueViolation):
+            return None
+    closed = sum(1 for r in records if r[10] in _CLOSED)
+    return ChunkResult(created=len(records), new_outcomes=closed, lead_ids=lead_ids)
+
+
+# --- Any other database (SQLite): the ORM's executemany ---------------------------------------
+_UPDATABLE = ("name", "email", "phone", "company", "source", "origin", "owner_id", "created_at")
+
+
+def _batches(items: list, size: int = _BATCH):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _write_orm(records: list[_Record]) -> ChunkResult:
+    now = timezone.now()
+    result = ChunkResult()
+    by_id: dict[str, Lead] = {}
+    ids = [r.external_id for r in records if r.external_id]
+    for batch in _batches(ids):
+        by_id.update({lead.external_id: lead for lead in Lead.objects.filter(external_id__in=batch)})
+    by_email: dict[str, Lead] = {}
+    emails = [r.email for r in records if not r.external_id and r.email]
+    for batch in _batches(emails):
+        for lead in Lead.objects.filter(email__in=batch).order_by("-id"):
+            by_email[lead.email] = lead  # the lowest id wins
+
+    to_create: list[Lead] = []
+    to_update: list[Lead] = []
+    targets: dict[int, int] = {}
+    for r in records:
+        lead = by_id.get(r.external_id) if r.external_id else by_email.get(r.email or "")
+        if lead is None:
+            to_create.append(
+                Lead(
+                    external_id=r.external_id,
+                    name=r.name or "",
+                    email=r.email or "",
+                    phone=r.phone or "",
+                    company=r.company or "",
+                    source=r.source or "",
+                    origin=r.origin or "",
+                    owner_id=r.owner_id,
+                    created_at=r.created_at or now,
+                    status=r.status or Lead.Status.NEW,
+                    converted_at=r.converted_at if r.status == Lead.Status.CONVERTED else None,
+                    lost_reason=r.lost_reason if r.status == Lead.Status.LOST else "",
+                    attributes=json.loads(r.attributes),
+                )
+            )
+            continue
+        targets[r.row_no] = lead.pk
+        if _apply(lead, r):
+            lead.updated_at = now
+            to_update.append(lead)
+            result.new_outcomes += lead.status in Lead.CLOSED_STATUSES and lead._import_old_status != lead.status
+    if to_update:
+        Lead.objects.bulk_update(
+            to_update,
+            [*_UPDATABLE, "status", "converted_at", "lost_reason", "attributes", "updated_at"],
+            batch_size=_BATCH,
+        )
+    if to_create:
+        Lead.objects.bulk_create(to_create, batch_size=_BATCH)
+    result.created = len(to_create)
+    result.updated = len(to_update)
+    result.new_outcomes += sum(1 for lead in to_create if lead.status in Lead.CLOSED_STATUSES)
+    result.lead_ids = [lead.pk for lead in to_update] + [lead.pk for lead in to_create]
+    result.unchanged = len(records) - result.created - result.updated
+    result.duplicates = _duplicates_orm(records, targets)
+    return result
+
+
+def _apply(lead: Lead, r: _Record) -> bool:
+    """Set the row's values on a stored lead; True when anything changed. Same rules as _UPDATE_EXISTING."""
+    lead._import_old_status = lead.status
+    before = [getattr(lead, name) for name in _UPDATABLE] + [
+        lead.status, lead.converted_at, lead.lost_reason, dict(lead.attributes),
+    ]  # fmt: skip
+    for name in _UPDATABLE:
+        value = getattr(r, name)
+        if value is not None:
+            setattr(lead, name, value)
+    if r.status == Lead.Status.CONVERTED:
+        lead.converted_at = lead.converted_at or r.converted_at
+        lead.lost_reason = ""
+    elif r.status == Lead.Status.LOST:
+        lead.converted_at = None
+        if not (lead.status == Lead.Status.LOST and lead.lost_reason):
+            lead.lost_reason = r.lost_reason or ""
+    if r.status:
+        lead.status = r.status
+    lead.attributes = {**(lead.attributes or {}), **json.loads(r.attributes)}
+    after = [getattr(lead, name) for name in _UPDATABLE] + [
+        lead.status, lead.converted_at, lead.lost_reason, lead.attributes,
+    ]  # fmt: skip
+    return before != after
+
+
+def _duplicates_orm(records: list[_Record], targets: dict[int, int]) -> list[dict]:
+    found: list[dict] = []
+    for match in ("email", "phone"):
+        rows = {getattr(r, match): r for r in records if getattr(r, match)}
+        for batch in _batches(list(rows)):
+            lookup = {f"{match}__in": batch}
+            for lead_id, value, external_id in Lead.objects.filter(**lookup).values_list("id", match, "external_id"):
+                r = rows[value]
+                if external_id != r.external_id and lead_id != targets.get(r.row_no):
+                    found.append(_duplicate(r.row_no, r.external_id, match, value, lead_id, external_id))
+                    if len(found) >= DUPLICATES_PER_CHUNK:
+                        return found
+    return found

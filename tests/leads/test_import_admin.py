@@ -1,0 +1,145 @@
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from leads.models import ImportJob, Lead
+from tests.factories import ActivityFactory, LeadFactory
+from tests.leads.import_samples import x_education_profile, xeducation_csv
+
+IMPORT_URL = "/admin/leads/lead/import/"
+
+
+@pytest.fixture
+def x_profile(db):
+    return x_education_profile()
+
+
+def _hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', html
+    )
+    assert match, f"no hidden {name} in the confirm form"
+    return match.group(1)
+
+
+def test_admin_import_previews_then_confirms_with_the_profile_mapping(admin_client_crm, x_profile, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    upload = SimpleUploadedFile("leads.csv", xeducation_csv(8).encode())
+    preview = admin_client_crm.post(
+        IMPORT_URL, {"import_file": upload, "format": "0", "profile": x_profile.pk, "mode": "atomic"}
+    )
+    assert preview.status_code == 200
+    html = preview.content.decode()
+    assert "process_import" in html, html[:3000]
+    assert Lead.objects.count() == 0  # the preview is a dry run
+    confirm = {name: _hidden(html, name) for name in ("import_file_name", "original_file_name", "format", "profile")}
+    done = admin_client_crm.post("/admin/leads/lead/process_import/", confirm)
+    assert done.status_code == 302
+    assert Lead.objects.count() == 8
+    lead = Lead.objects.get(external_id="p-000003")
+    assert lead.status == Lead.Status.CONVERTED and lead.converted_at is not None
+    assert lead.attributes["City"] != "Select" and "Converted" not in lead.attributes
+    assert len(set(Lead.objects.filter(source__iexact="google").values_list("source", flat=True))) == 1
+
+    # The same file again: every row unchanged (skipped), nothing rewritten.
+    again = admin_client_crm.post(
+        IMPORT_URL,
+        {"import_file": SimpleUploadedFile("leads.csv", xeducation_csv(8).encode()), "format": "0",
+         "profile": x_profile.pk, "mode": "atomic"},
+    )  # fmt: skip
+    assert again.status_code == 200
+    assert Lead.objects.count() == 8
+
+
+def test_admin_preview_shows_row_errors(admin_client_crm, x_profile):
+    text = xeducation_csv(3).replace("p-000002,", ",", 1)
+    response = admin_client_crm.post(
+        IMPORT_URL,
+        {"import_file": SimpleUploadedFile("leads.csv", text.encode()), "format": "0", "profile": x_profile.pk,
+         "mode": "atomic"},
+    )  # fmt: skip
+    html = response.content.decode()
+    assert "Missing required id" in html
+    assert "process_import" not in html
+    assert Lead.objects.count() == 0
+
+
+def test_large_admin_upload_hands_over_to_an_import_job(
+    admin_client_crm, x_profile, settings, django_capture_on_commit_callbacks
+):
+    settings.IMPORT_ADMIN_SYNC_MAX_ROWS = 5
+    upload = SimpleUploadedFile("big.csv", xeducation_csv(12).encode())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_crm.post(
+            IMPORT_URL, {"import_file": upload, "format": "0", "profile": x_profile.pk, "mode": "skip_bad"}
+        )
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/imports/{job.pk}/"
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.mode == "skip_bad" and Lead.objects.count() == 12
+
+
+def test_rep_has_no_admin_access(rep_client, x_profile):
+    response = rep_client.get(IMPORT_URL)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    response = rep_client.post(
+        IMPORT_URL, {"import_file": SimpleUploadedFile("a.csv", xeducation_csv(2).encode()), "format": "0"}
+    )
+    assert response.status_code == 302 and Lead.objects.count() == 0
+
+
+def test_staff_manager_cannot_import_but_can_export(client, x_profile):
+    from tests.factories import ManagerFactory
+
+    manager = ManagerFactory(username="staffboss", is_staff=True, is_superuser=False)
+    from django.contrib.auth.models import Permission
+
+    manager.user_permissions.add(*Permission.objects.filter(codename__in=["view_lead", "change_lead"]))
+    client.force_login(manager)
+    assert client.get(IMPORT_URL).status_code == 403
+    assert client.get("/admin/leads/lead/export/").status_code == 200
+
+
+def test_export_neutralises_formula_injection(admin_client_crm, rep):
+    LeadFactory(name='=HYPERLINK("http://evil.example","click")', company="+cmd", email="a@x.io", owner=rep, score=71)
+    LeadFactory(name="Plain Person", company="@Acme", email="b@x.io")
+    response = admin_client_crm.post(
+        "/admin/leads/lead/export/",
+        {"format": "0", **{f"leadexportresource_{f}": "on" for f in ("name", "company", "score", "tier", "owner",
+                                                                     "status")}},
+    )  # fmt: skip
+    assert response.status_code == 200, response.content[:500]
+    body = response.content.decode()
+    assert "'=HYPERLINK" in body and "'+cmd" in body and "'@Acme" in body
+    assert ",=HYPERLINK" not in body and '"=HYPERLINK' not in body
+    assert "rep_alice" in body and "71" in body
+
+
+def test_merge_action_folds_the_newer_lead_into_the_older(admin_client_crm):
+    older = LeadFactory(external_id="a", email="same@x.io")
+    newer = LeadFactory(external_id="b", email="same@x.io")
+    ActivityFactory(lead=newer)
+    response = admin_client_crm.post(
+        "/admin/leads/lead/", {"action": "merge_leads", "_selected_action": [older.pk, newer.pk]}
+    )
+    assert response.status_code == 302
+    assert list(Lead.objects.values_list("pk", flat=True)) == [older.pk]
+    assert older.activities.filter(kind="call").count() == 1
+
+
+def test_xlsx_export_cells_are_text_not_formulas(admin_client_crm):
+    import io
+
+    from openpyxl import load_workbook
+
+    LeadFactory(name="=1+1", company="-2", email="a@x.io")
+    response = admin_client_crm.post(
+        "/admin/leads/lead/export/",
+        {"format": "1", **{f"leadexportresource_{f}": "on" for f in ("name", "company", "status")}},
+    )
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    values = [cell.value for row in sheet.iter_rows() for cell in row]
+    assert "'=1+1" in values and "'-2" in values
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)

@@ -31,6 +31,7 @@ class ModelVersion(models.Model):
     format_version = models.IntegerField(default=1)
     activated_at = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True)
+    load_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -54,6 +55,7 @@ class ScoreHistory(models.Model):
     overridden_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    override_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-scored_at", "-id"]
@@ -62,3 +64,127 @@ class ScoreHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score} for lead {self.lead_id} at {self.scored_at:%Y-%m-%d %H:%M}"
+
+
+class ScoringSettings(models.Model):
+    """The admin's choices for training and tiers. One row (pk=1); see ScoringSettings.load()."""
+
+    class TierMode(models.TextChoices):
+        PROBABILITY = "probability", "Probability thresholds"
+        PERCENTILE = "percentile", "Score percentiles"
+        CAPACITY = "capacity", "Rep capacity (hot = top K leads per rep per day)"
+
+    tier_mode = models.CharField(max_length=16, choices=TierMode.choices, default=TierMode.PROBABILITY)
+    hot_threshold = models.FloatField(null=True, blank=True, help_text="Probability; empty: the setting default.")
+    warm_threshold = models.FloatField(null=True, blank=True)
+    hot_percentile = models.FloatField(default=80.0, help_text="Leads above this score percentile are hot.")
+    warm_percentile = models.FloatField(default=50.0)
+    capacity_per_rep = models.PositiveIntegerField(default=10, help_text="Hot leads a rep can work per day.")
+    min_converted = models.PositiveIntegerField(null=True, blank=True)
+    min_lost = models.PositiveIntegerField(null=True, blank=True)
+    training_since = models.DateField(null=True, blank=True, help_text="Train on leads created since this date.")
+    conversion_status = models.CharField(max_length=16, default="converted")
+    excluded_columns = models.JSONField(default=list, blank=True)
+    kept_columns = models.JSONField(
+        default=list, blank=True, help_text="Columns kept even if the leak check flags them."
+    )
+    rule_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Cold start: score given to every lead instead of the base rate."
+    )
+    margin_auc = models.FloatField(default=0.002)
+    margin_log_loss = models.FloatField(default=0.002)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "scoring settings"
+
+    def __str__(self) -> str:
+        return "Scoring settings"
+
+    @classmethod
+    def load(cls) -> "ScoringSettings":
+        """The settings row, created on first use (for writes and row locks)."""
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+    @classmethod
+    def current(cls) -> "ScoringSettings":
+        """The settings for reading: the row, or the defaults when none was saved (one query)."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+
+class TrainingRun(models.Model):
+    """One retrain request: its progress for the page's progress bar, and how it ended."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        REFUSED = "refused", "Refused"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger = models.CharField(max_length=32, default="manual")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Training run {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class RescoreRun(models.Model):
+    """A rescore of every lead with one model version, walked in id order so it can resume."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SUPERSEDED = "superseded", "Superseded"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+    as_of = models.DateTimeField()
+    only_stale = models.BooleanField(default=False)
+    last_lead_id = models.BigIntegerField(default=0)
+    scored = models.IntegerField(default=0)
+    changed = models.IntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Rescore run {self.pk} ({self.status})"
+
+
+class ActivationEvent(models.Model):
+    """Who activated or rolled back which model version, and when."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="activations")
+    previous = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, default="activate")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} v{self.model_version_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,7 +1,43 @@
+"""Thin Celery tasks: load by id, call a service."""
+
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from scoring import services
+from scoring.models import RescoreRun
+
+_TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
 
 
-@shared_task(name="scoring.rescore_leads")
-def rescore_leads(lead_ids: list[int] | None = None) -> int:
-    """Seam for the scoring engine: rescores the given leads (all when None)."""
-    return 0
+@shared_task(
+    name="scoring.rescore_leads",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=_TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=120,
+    max_retries=5,
+)
+def rescore_leads(lead_ids: list[int] | None = None, run_id: int | None = None, only_stale: bool = False) -> int:
+    """Rescore the given leads; or continue rescore run `run_id`; or (neither) start a run over
+    every lead. Safe to run twice: unchanged scores are not rewritten, a run resumes where it stopped."""
+    if lead_ids is not None:
+        return services.leads_rescore(lead_ids=lead_ids)
+    run = RescoreRun.objects.filter(pk=run_id).first() if run_id else services.rescore_run_start(only_stale=only_stale)
+    if run is None:
+        return 0
+    return services.rescore_run_continue(run).scored
+
+
+@shared_task(
+    name="scoring.retrain_model",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=_TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+)
+def retrain_model(run_id: int | None = None, folds: int = 5, trigger: str = "schedule") -> str:
+    """Single-flight retrain (see services.retrain_run); the nightly beat entry calls it with no run."""
+    run = services.retrain_run(run_id=run_id, folds=folds, trigger=trigger)
+    return run.status

@@ -1,0 +1,262 @@
+"""Scoring benchmarks (PostgreSQL). Prints one line per figure; BENCHMARKS.md records them.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring \\
+        .venv/bin/python bench/score_bench.py [--steps train,rescore,single,xedu] \\
+        [--train-leads 100000] [--rescore-leads 1000000] [--xedu ../shared/data/x_education_leads.csv]
+
+Steps (each wipes the bench database's leads first, so only run it against a bench database):
+- train:   100k synthetic closed leads (COPY) -> services.model_train(folds=5), the full app path
+           (SQL feature aggregates, leak check, 5 candidates on the same folds, calibration, holdout).
+- rescore: grows the table to 1M leads (COPY) and rescores every one with the trained model:
+           chunked, COPY to a temp table + UPDATE ... FROM; then once more (nothing changes).
+- single:  p50/p95 of scoring one unsaved lead in-process (services.score_unsaved, warm).
+- xedu:    import_leads X Education CSV --profile x_education, then train_model --cv 5 --json.
+"""
+
+import argparse
+import io
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
+os.environ.setdefault("LEADCRM_VAR_DIR", "/tmp/leadcrm_bench_scoring")
+# As in production: DEBUG off (with DEBUG on Django keeps every SQL string it runs).
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from leads.models import Activity, Lead  # noqa: E402
+from scoring import registry, services  # noqa: E402
+from scoring.models import ModelVersion  # noqa: E402
+
+CHANNELS = [f"channel-{i}" for i in range(8)]
+PLANS = ["basic", "pro", "team", "enterprise"]
+COUNTRIES = [f"country-{i}" for i in range(20)]
+INDUSTRIES = [f"industry-{i}" for i in range(30)]
+SOURCES = ["Google", "Direct", "Referral", "Partner", "Chat", "Event"]
+ORIGINS = ["Landing Page", "Form", "Call", "Import"]
+
+
+def say(label: str, value) -> None:
+    print(f"{label:<48} {value}", flush=True)
+
+
+def wipe() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE leads_activity, leads_followup, scoring_scorehistory, scoring_rescorerun, scoring_trainingrun, "
+            "scoring_activationevent, leads_lead, scoring_modelversion RESTART IDENTITY CASCADE"
+        )
+    registry.cache_clear()
+
+
+def _copy(table: str, columns: list[str], rows) -> None:
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def synthetic_leads_copy(n: int, *, closed: bool, seed: int, start: int = 0) -> None:
+    """n leads with a known relation to conversion, plus ~1.5 activities each, by COPY."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    lead_columns = [
+        "external_id", "name", "email", "phone", "company", "source", "origin", "status", "converted_at",
+        "lost_reason", "attributes", "created_at", "updated_at", "tier", "score_reasons", "priority",
+        "score_override_reason",
+    ]  # fmt: skip
+    plans = []
+
+    def leads():
+        for i in range(start, start + n):
+            plan = rng.choice(PLANS)
+            visits = int(rng.expovariate(1 / 3))
+            minutes = round(rng.expovariate(1 / 8), 2)
+            newsletter = rng.random() < 0.3
+            channel = rng.choice(CHANNELS)
+            logit = (
+                -1.2 + PLANS.index(plan) * 0.5 + 0.15 * min(visits, 10) + 0.08 * min(minutes, 20)
+                + (0.5 if newsletter else 0) + (CHANNELS.index(channel) - 4) * 0.15
+            )  # fmt: skip
+            converts = rng.random() < 1 / (1 + math.exp(-logit))
+            created = now - timedelta(days=rng.uniform(30, 400) if closed else rng.uniform(0, 30))
+            status = ("converted" if converts else "lost") if closed else "new"
+            attrs = {
+                "channel": channel, "plan": plan, "visits": visits, "minutes": minutes, "newsletter": newsletter,
+                "country": rng.choice(COUNTRIES), "industry": rng.choice(INDUSTRIES),
+                "rating": round(rng.gauss(50, 15), 1),
+            }  # fmt: skip
+            plans.append((created, status))
+            yield (
+                f"B-{i}", f"Bench {i}", f"b{i}@example.com", "", "", rng.choice(SOURCES), rng.choice(ORIGINS),
+                status, created + timedelta(days=7) if status == "converted" else None,
+                "no budget" if status == "lost" else "", json.dumps(attrs), created, now, "unscored", "[]", -1, "",
+            )  # fmt: skip
+
+    _copy("leads_lead", lead_columns, leads())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM leads_lead WHERE external_id >= %s ORDER BY id", [f"B-{start}"])
+        ids = [r[0] for r in cursor.fetchall()][-n:]
+
+    def activities():
+        for lead_id, (created, status) in zip(ids, plans, strict=True):
+            for _ in range(rng.choice((0, 1, 1, 2, 3))):
+                kind = rng.choice(("call", "email", "web_visit", "meeting"))
+                when = created + timedelta(days=rng.uniform(0, 6))
+                yield lead_id, kind, "", when, "", "{}"
+            if status != "new":
+                yield lead_id, "status_change", status, created + timedelta(days=7), "", "{}"
+
+    _copy("leads_activity", ["lead_id", "kind", "outcome", "occurred_at", "notes", "data"], activities())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")
+        cursor.execute("ANALYZE leads_activity")
+
+
+def step_train(n: int) -> ModelVersion:
+    wipe()
+    t = time.perf_counter()
+    synthetic_leads_copy(n, closed=True, seed=1)
+    say(f"setup: COPY {n:,} closed leads + activities (s)", f"{time.perf_counter() - t:.1f}")
+    marks = []
+    started = time.perf_counter()
+    version = services.model_train(folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage)))
+    total = time.perf_counter() - started
+    features_done = next((m[0] for m in marks if m[1] == "screening columns"), started)
+    version.refresh_from_db()
+    cv = version.metrics["cv"]
+    say(f"train {n:,} leads, 5-fold CV, full path (s)", f"{total:.1f}")
+    say("  of which features from SQL (s)", f"{features_done - started:.1f}")
+    say("  chosen candidate", version.params["candidate"])
+    say("  CV ROC AUC", f"{cv['roc_auc']['mean']:.4f} ± {cv['roc_auc']['std']:.4f}")
+    say("  holdout ROC AUC / ECE", f"{version.metrics['holdout']['roc_auc']} / {version.metrics['holdout']['ece']}")
+    return version
+
+
+def step_rescore(total: int) -> None:
+    version = ModelVersion.objects.filter(status="active").first()
+    if version is None:
+        version = step_train(20_000)
+    have = Lead.objects.count()
+    t = time.perf_counter()
+    start = have
+    while start < total:
+        batch = min(250_000, total - start)
+        synthetic_leads_copy(batch, closed=False, seed=start, start=start)
+        start += batch
+    say(f"setup: COPY open leads up to {total:,} (s)", f"{time.perf_counter() - t:.1f}")
+    with connection.cursor() as cursor:
+        # Untimed: every lead unscored, as after a fresh import, so the timed run writes them all.
+        cursor.execute(
+            "UPDATE leads_lead SET score = NULL, probability = NULL, model_version_id = NULL, tier = 'unscored', "
+            "score_reasons = '[]', priority = -1, scored_at = NULL WHERE scored_at IS NOT NULL"
+        )
+        cursor.execute("TRUNCATE scoring_scorehistory")
+        cursor.execute("VACUUM ANALYZE leads_lead")
+    n = Lead.objects.count()
+    say("leads / activities", f"{n:,} / {Activity.objects.count():,}")
+    t = time.perf_counter()
+    run = services.rescore_run_continue(services.rescore_run_start())
+    elapsed = time.perf_counter() - t
+    say(f"rescore {run.scored:,} leads, chunk {settings.SCORING_RESCORE_CHUNK:,} (s)", f"{elapsed:.1f}")
+    say("  leads per second", f"{run.scored / elapsed:,.0f}")
+    say("  model version on every lead", sorted(set(Lead.objects.values_list("model_version_id", flat=True))))
+    t = time.perf_counter()
+    again = services.rescore_run_continue(services.rescore_run_start())
+    say("rescore again, nothing changes (s)", f"{time.perf_counter() - t:.1f} ({again.changed} changed)")
+
+
+def step_single(repeat: int = 2000) -> None:
+    if not ModelVersion.objects.filter(status="active").exists():
+        step_train(20_000)
+    payload = {
+        "source": "Referral",
+        "origin": "Form",
+        "attributes": {"plan": "pro", "visits": 4, "minutes": 12.5, "newsletter": True, "channel": "channel-3"},
+    }
+    for _ in range(50):
+        services.score_unsaved(**payload)
+    timings = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        services.score_unsaved(**payload)
+        timings.append((time.perf_counter() - t) * 1000)
+    timings.sort()
+    say(f"single unsaved lead, {repeat} calls: p50 (ms)", f"{statistics.median(timings):.2f}")
+    say("  p95 (ms)", f"{timings[int(0.95 * len(timings))]:.2f}")
+
+
+def step_xedu(path: str) -> None:
+    if not Path(path).exists():
+        say("X Education", f"skipped: {path} not found")
+        return
+    wipe()
+    settings.SCORING_RETRAIN_AFTER_OUTCOMES = 10**9  # the bench trains explicitly below
+    t = time.perf_counter()
+    call_command("import_leads", path, "--profile", "x_education", stdout=io.StringIO())
+    say("X Education import (s)", f"{time.perf_counter() - t:.1f}")
+    out = io.StringIO()
+    t = time.perf_counter()
+    call_command("train_model", "--cv", "5", "--json", stdout=out)
+    say("X Education train_model --cv 5 (s)", f"{time.perf_counter() - t:.1f}")
+    data = json.loads(out.getvalue())
+    metrics = data["metrics"]
+    holdout = metrics["holdout"]
+    say("  chosen candidate", data["params"]["candidate"])
+    for name, c in metrics["cv"]["candidates"].items():
+        say(f"  CV ROC AUC {name}", f"{c['roc_auc']['mean']:.4f} ± {c['roc_auc']['std']:.4f}")
+    say("  CV ROC AUC (chosen)", f"{metrics['cv']['roc_auc']['mean']:.4f}")
+    say("  holdout split", holdout["split"])
+    for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "accuracy", "precision", "recall", "f1", "threshold"):
+        say(f"  holdout {key}", holdout[key])
+    say("  features used", len(data["features"]["used"]))
+    say("  excluded", json.dumps(data["features"]["excluded"])[:400])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", default="train,rescore,single,xedu")
+    parser.add_argument("--train-leads", type=int, default=100_000)
+    parser.add_argument("--rescore-leads", type=int, default=1_000_000)
+    parser.add_argument("--xedu", default=str(ROOT.parent / "shared" / "data" / "x_education_leads.csv"))
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("The scoring bench needs PostgreSQL: set DATABASE_URL to a bench database.")
+    call_command("migrate", verbosity=0)
+    settings.SCORING_RETRAIN_AFTER_OUTCOMES = 10**9
+    # Activation queues a rescore of every lead; the bench times training and rescoring apart.
+    from leadcrm.celery import app
+
+    app.conf.task_always_eager = False
+    say("load average at start", os.getloadavg())
+    steps = args.steps.split(",")
+    if "train" in steps:
+        step_train(args.train_leads)
+    if "rescore" in steps:
+        step_rescore(args.rescore_leads)
+    if "single" in steps:
+        step_single()
+    if "xedu" in steps:
+        step_xedu(args.xedu)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+from django import forms
+
+from scoring.models import ScoringSettings
+
+
+class ColumnListField(forms.CharField):
+    """A list of column names, one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class ScoringSettingsForm(forms.ModelForm):
+    excluded_columns = ColumnListField(required=False, help_text="Columns never used for scoring, one per line.")
+    kept_columns = ColumnListField(required=False, help_text="Columns kept even when the leak check flags them.")
+
+    class Meta:
+        model = ScoringSettings
+        fields = [
+            "tier_mode",
+            "hot_threshold",
+            "warm_threshold",
+            "hot_percentile",
+            "warm_percentile",
+            "capacity_per_rep",
+            "min_converted",
+            "min_lost",
+            "training_since",
+            "excluded_columns",
+            "kept_columns",
+            "rule_score",
+            "margin_auc",
+            "margin_log_loss",
+        ]
+        widgets = {"training_since": forms.DateInput(attrs={"type": "date"})}
+
+    def clean(self):
+        data = super().clean()
+        hot, warm = data.get("hot_threshold"), data.get("warm_threshold")
+        for name in ("hot_threshold", "warm_threshold"):
+            value = data.get(name)
+            if value is not None and not 0 < value < 1:
+                self.add_error(name, "A probability between 0 and 1.")
+        if hot is not None and warm is not None and warm > hot:
+            self.add_error("warm_threshold", "Warm must not be above hot.")
+        for name in ("hot_percentile", "warm_percentile"):
+            value = data.get(name)
+            if value is not None and not 0 <= value <= 100:
+                self.add_error(name, "A percentile between 0 and 100.")
+        return data
+
+
+class OverrideForm(forms.Form):
+    score = forms.IntegerField(min_value=0, max_value=100)
+    reason = forms.CharField(max_length=255)
+
+
+class ThresholdForm(forms.Form):
+    threshold = forms.FloatField(min_value=0.01, max_value=0.99)

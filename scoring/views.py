@@ -1,0 +1,208 @@
+"""Model pages for managers (read) and admins (act). Thin: validate, call a service, render."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from leads.selectors import lead_get_for
+from scoring import selectors, services
+from scoring.forms import OverrideForm, ScoringSettingsForm, ThresholdForm
+from scoring.models import ModelVersion, ScoringSettings, TrainingRun
+
+
+def manager_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_manager:
+            raise PermissionDenied("Only managers can see models.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_crm_admin:
+            raise PermissionDenied("Only admins can change models.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _error_text(exc: ValidationError) -> str:
+    return "; ".join(exc.messages)
+
+
+@manager_required
+@require_GET
+def versions_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "versions": selectors.model_versions_list(),
+        "active": selectors.active_model_version(),
+        "banner": selectors.queue_banner(),
+        "runs": selectors.training_runs_list(5),
+        "events": selectors.activation_events_list(10),
+        "settings_form": ScoringSettingsForm(instance=ScoringSettings.current()),
+        "readiness": services.training_readiness(),
+    }
+    return render(request, "scoring/list.html", context)
+
+
+@manager_required
+@require_GET
+def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    metrics = version.metrics or {}
+    context = {
+        "version": version,
+        "cv": metrics.get("cv", {}),
+        "holdout": metrics.get("holdout", {}),
+        "features": version.features or {},
+        "cutoffs": services.tier_cutoffs(version),
+        "threshold_form": ThresholdForm(initial={"threshold": version.threshold}),
+    }
+    return render(request, "scoring/detail.html", context)
+
+
+@manager_required
+@require_GET
+def versions_compare(request: HttpRequest) -> HttpResponse:
+    ids = [request.GET.get("a"), request.GET.get("b")]
+    if not all(i and i.isdigit() for i in ids):
+        messages.error(request, "Pick two versions to compare.")
+        return redirect("scoring:list")
+    a, b = (get_object_or_404(ModelVersion, pk=int(i)) for i in ids)
+    keys = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "accuracy", "precision", "recall", "f1", "threshold")
+    rows = [
+        (key, (a.metrics or {}).get("holdout", {}).get(key), (b.metrics or {}).get("holdout", {}).get(key))
+        for key in keys
+    ]
+    cv_rows = [
+        (
+            "CV ROC AUC",
+            (a.metrics or {}).get("cv", {}).get("roc_auc", {}).get("mean"),
+            (b.metrics or {}).get("cv", {}).get("roc_auc", {}).get("mean"),
+        ),
+        (
+            "CV log loss",
+            (a.metrics or {}).get("cv", {}).get("log_loss", {}).get("mean"),
+            (b.metrics or {}).get("cv", {}).get("log_loss", {}).get("mean"),
+        ),
+        ("rows", a.n_rows, b.n_rows),
+        ("positives", a.n_positive, b.n_positive),
+    ]
+    used_a = set((a.features or {}).get("used", []))
+    used_b = set((b.features or {}).get("used", []))
+    context = {
+        "a": a,
+        "b": b,
+        "rows": cv_rows + rows,
+        "only_a": sorted(used_a - used_b),
+        "only_b": sorted(used_b - used_a),
+    }
+    return render(request, "scoring/compare.html", context)
+
+
+@admin_required
+@require_POST
+def activate(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        services.model_activate(version=version, by=request.user, note="activated from the models page")
+    except (ValidationError, services.registry.ArtifactError) as exc:
+        messages.error(request, f"Cannot activate v{pk}: {exc}")
+    else:
+        messages.success(request, f"Model v{pk} is active; every lead is being rescored.")
+    return redirect("scoring:detail", pk=pk)
+
+
+@admin_required
+@require_POST
+def rollback(request: HttpRequest) -> HttpResponse:
+    previous = services.model_rollback(by=request.user)
+    if previous is None:
+        messages.error(request, "There is no earlier model to roll back to.")
+    else:
+        messages.success(request, f"Rolled back to model v{previous.pk}.")
+    return redirect("scoring:list")
+
+
+@admin_required
+@require_POST
+def retrain(request: HttpRequest) -> HttpResponse:
+    run = services.retrain_request(by=request.user, trigger="manual")
+    if request.htmx:
+        return render(request, "scoring/_run_progress.html", {"run": run})
+    return redirect(reverse("scoring:list") + f"?run={run.pk}")
+
+
+@manager_required
+@require_GET
+def training_run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "scoring/_run_progress.html", {"run": get_object_or_404(TrainingRun, pk=pk)})
+
+
+@admin_required
+@require_POST
+def threshold_set(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    form = ThresholdForm(request.POST)
+    if form.is_valid():
+        services.model_threshold_set(version=version, threshold=form.cleaned_data["threshold"], by=request.user)
+        messages.success(request, f"Decision threshold of v{pk} set to {form.cleaned_data['threshold']:.2f}.")
+    else:
+        messages.error(request, "A threshold is a probability between 0.01 and 0.99.")
+    return redirect("scoring:detail", pk=pk)
+
+
+@admin_required
+@require_POST
+def settings_update(request: HttpRequest) -> HttpResponse:
+    form = ScoringSettingsForm(request.POST, instance=ScoringSettings.load())
+    if form.is_valid():
+        form.save()
+        services.settings_changed()
+        messages.success(request, "Scoring settings saved; tiers are being recomputed.")
+    else:
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        messages.error(request, f"Settings not saved: {problems}")
+    return redirect("scoring:list")
+
+
+@login_required
+@require_POST
+def override_set(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.is_manager:
+        raise PermissionDenied("Only managers can override scores.")
+    lead = lead_get_for(request.user, pk)
+    form = OverrideForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a score from 0 to 100 and a reason.")
+    else:
+        try:
+            services.score_override_set(lead=lead, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, f"Score set to {form.cleaned_data['score']} by hand.")
+    return redirect("leads:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def override_clear(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.is_manager:
+        raise PermissionDenied("Only managers can override scores.")
+    lead = lead_get_for(request.user, pk)
+    services.score_override_clear(lead=lead, by=request.user)
+    messages.success(request, "Back to the model's score.")
+    return redirect("leads:detail", pk=pk)

@@ -1,0 +1,105 @@
+import math
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from leads.models import ImportProfile, Lead
+from scoring import features as F
+from tests.factories import ActivityFactory, LeadFactory
+
+FIELDS = {"Source": "source", "Origin": "origin"}
+
+
+def _frame(leads, as_of, types=None):
+    types = types or F.frame_types({}, None)
+    return F.lead_frame([lead.pk for lead in leads], as_of=as_of, types=types, fields=FIELDS)
+
+
+@pytest.mark.django_db
+def test_closed_lead_activity_stops_at_the_outcome():
+    now = timezone.now()
+    lead = LeadFactory(
+        created_at=now - timedelta(days=20), status=Lead.Status.CONVERTED, converted_at=now - timedelta(days=10)
+    )
+    ActivityFactory(lead=lead, kind="call", occurred_at=now - timedelta(days=15))
+    ActivityFactory(lead=lead, kind="email", occurred_at=now - timedelta(days=12))
+    ActivityFactory(lead=lead, kind="status_change", occurred_at=now - timedelta(days=10), outcome="converted")
+    # After the outcome: must not count.
+    ActivityFactory(lead=lead, kind="meeting", occurred_at=now - timedelta(days=5))
+    ActivityFactory(lead=lead, kind="call", occurred_at=now - timedelta(days=1))
+
+    row = _frame([lead], now).loc[lead.pk]
+
+    assert row[F.activity_column("call", 7)] == 1  # 5 days before the outcome
+    assert row[F.activity_column("email", 7)] == 1
+    assert row[F.activity_column("meeting", 30)] == 0
+    assert row[F.DAYS_SINCE_LAST] == pytest.approx(2.0, abs=0.01)
+    assert row[F.HOURS_TO_FIRST_CONTACT] == pytest.approx(5 * 24, abs=0.1)
+    assert row[F.CONTACTED] == 1
+
+
+@pytest.mark.django_db
+def test_lost_lead_uses_its_closing_status_change_as_cutoff():
+    now = timezone.now()
+    lead = LeadFactory(created_at=now - timedelta(days=30), status=Lead.Status.LOST, lost_reason="x")
+    ActivityFactory(lead=lead, kind="call", occurred_at=now - timedelta(days=25))
+    ActivityFactory(lead=lead, kind="status_change", occurred_at=now - timedelta(days=20), outcome="lost")
+    ActivityFactory(lead=lead, kind="call", occurred_at=now - timedelta(days=2))
+
+    row = _frame([lead], now).loc[lead.pk]
+
+    assert row[F.activity_column("call", 30)] == 1
+    assert row[F.DAYS_SINCE_LAST] == pytest.approx(5.0, abs=0.01)
+
+
+@pytest.mark.django_db
+def test_open_lead_counts_activity_in_windows_as_of_now():
+    now = timezone.now()
+    lead = LeadFactory(created_at=now - timedelta(days=40))
+    ActivityFactory(lead=lead, kind="web_visit", occurred_at=now - timedelta(days=2))
+    ActivityFactory(lead=lead, kind="web_visit", occurred_at=now - timedelta(days=20))
+    ActivityFactory(lead=lead, kind="web_visit", occurred_at=now - timedelta(days=35))
+    untouched = LeadFactory(created_at=now - timedelta(days=3))
+
+    frame = _frame([lead, untouched], now)
+
+    assert frame.loc[lead.pk, F.activity_column("web_visit", 7)] == 1
+    assert frame.loc[lead.pk, F.activity_column("web_visit", 30)] == 2
+    assert frame.loc[lead.pk, F.CONTACTED] == 0  # a web visit is not a contact
+    assert math.isnan(frame.loc[lead.pk, F.HOURS_TO_FIRST_CONTACT])
+    assert math.isnan(frame.loc[untouched.pk, F.DAYS_SINCE_LAST])
+    assert frame.loc[untouched.pk, F.activity_column("call", 30)] == 0
+
+
+@pytest.mark.django_db
+def test_attribute_types_follow_the_import_declaration_else_json_values():
+    ImportProfile.objects.create(name="acme", column_types={"zip": "category"})
+    rows = [{"zip": 12345, "visits": 3, "vip": True, "plan": "pro", "signup": "2024-01-02"}, {"visits": None}]
+
+    types = F.infer_column_types(rows, F.declared_column_types())
+
+    assert types == {"zip": "category", "visits": "number", "vip": "boolean", "plan": "category", "signup": "date"}
+
+
+@pytest.mark.django_db
+def test_frame_has_exactly_the_requested_columns_coerced_to_their_types():
+    lead = LeadFactory(source="Ads", attributes={"visits": "7", "vip": "yes", "plan": "  pro ", "extra": 1})
+    types = {"Source": "category", "visits": "number", "vip": "boolean", "plan": "category", "missing": "number"}
+
+    frame = _frame([lead], timezone.now(), types)
+
+    assert list(frame.columns) == list(types)
+    row = frame.loc[lead.pk]
+    assert (row["Source"], row["visits"], row["vip"], row["plan"]) == ("Ads", 7.0, 1.0, "pro")
+    assert math.isnan(row["missing"])
+
+
+@pytest.mark.django_db
+def test_profile_exclusions_and_field_labels_come_from_import_profiles():
+    ImportProfile.objects.create(
+        name="x", mapping={"source": "Lead Source"}, excluded_columns={"Tags": "leaks the outcome"}
+    )
+
+    assert "Tags" in F.profile_excluded_columns()
+    assert F.model_field_labels()["source"] == "Lead Source"

@@ -1,0 +1,126 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring import features as F
+from scoring import scorer, training
+from scoring.registry import LoadedModel
+
+
+def _loaded(result):
+    return LoadedModel(0, "", result.pipeline, result.types, result.baseline, result.blocks, {})
+
+
+def _data(n=1500, seed=0):
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["basic", "pro"], size=n).astype(object)
+    visits = rng.normal(size=n)
+    noise = rng.normal(size=n)
+    logit = 1.5 * (plan == "pro") - 0.75 + 1.2 * visits
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({"plan": plan, "visits": visits, "noise": noise})
+    return frame, y, {"plan": F.CATEGORY, "visits": F.NUMBER, "noise": F.NUMBER}
+
+
+def test_linear_reasons_are_exact_additive_contributions():
+    frame, y, types = _data()
+    candidate = training.Candidate("lr", "logistic_regression", {"C": 1.0})
+    result = training.train(frame, y, types, folds=3, candidates=[candidate])
+    prep = result.pipeline.named_steps["prep"]
+    estimator = training.base_estimator(result.pipeline)
+    transformed = prep.transform(frame.head(50))
+
+    contrib = scorer.contributions(estimator, transformed, result.baseline, result.blocks)
+
+    decision = estimator.decision_function(transformed)
+    baseline_decision = estimator.decision_function(result.baseline[None, :])[0]
+    np.testing.assert_allclose(contrib.sum(axis=1), decision - baseline_decision, atol=1e-9)
+    columns = [b[0] for b in result.blocks]
+    pro = frame.head(50)["plan"].to_numpy() == "pro"
+    plan = contrib[:, columns.index("plan")]
+    assert plan[pro].min() > plan[~pro].max()  # pro converts more than basic, whichever is typical
+    visits = contrib[:, columns.index("visits")]
+    assert np.corrcoef(visits, frame.head(50)["visits"])[0, 1] > 0.99
+
+
+def test_impacts_add_up_to_the_score_difference_from_the_baseline():
+    frame, y, types = _data()
+    result = training.train(frame, y, types, folds=3, candidates=[training.Candidate("lr", "logistic_regression", {})])
+    loaded = _loaded(result)
+
+    p, impacts = scorer.score_frame(loaded, frame.head(30))
+
+    base = scorer.baseline_probability(loaded)
+    moved = np.abs(100 * (p - base)) > 0.5
+    np.testing.assert_allclose(impacts.sum(axis=1)[moved], 100 * (p - base)[moved], atol=1e-6)
+
+
+def test_tree_reasons_recover_a_known_effect():
+    """Occlusion on a boosted-tree model: the true log-odds effects are plan pro +1.5 vs basic
+    and +1.2 per unit of visits; noise has none."""
+    frame, y, types = _data(n=3000, seed=1)
+    candidate = training.Candidate("hgb", "hist_gradient_boosting", {"max_iter": 100})
+    result = training.train(frame, y, types, folds=3, candidates=[candidate])
+    loaded = _loaded(result)
+    sample = frame.head(400)
+    transformed = result.pipeline.named_steps["prep"].transform(sample)
+
+    contrib = scorer.contributions(
+        training.base_estimator(result.pipeline), transformed, result.baseline, result.blocks
+    )
+    _, impacts = scorer.score_frame(loaded, sample)
+
+    columns = [b[0] for b in result.blocks]
+    strength = np.abs(contrib).mean(axis=0)
+    assert strength[columns.index("noise")] < 0.5 * strength[columns.index("visits")]
+    assert strength[columns.index("noise")] < 0.5 * strength[columns.index("plan")]
+    pro = sample["plan"].to_numpy() == "pro"
+    plan = contrib[:, columns.index("plan")]
+    assert plan[pro].mean() - plan[~pro].mean() == pytest.approx(1.5, abs=0.6)
+    visits = sample["visits"].to_numpy()
+    assert np.corrcoef(contrib[:, columns.index("visits")], visits)[0, 1] > 0.9
+    # In score points the signs agree with the log-odds contributions.
+    assert (np.sign(impacts) == np.sign(contrib))[np.abs(contrib) > 0.05].all()
+
+
+def test_reasons_name_the_column_and_value_in_words():
+    reasons = scorer.reasons_for(
+        np.array([12.4, -9.2, 0.1, 3.0]),
+        ["Lead Origin", F.DAYS_SINCE_LAST, "x", "visits"],
+        ["Lead Add Form", 30.0, 1.0, None],
+    )
+
+    assert reasons == [
+        {"feature": "Lead Origin", "text": "Lead Origin = Lead Add Form (+12)", "impact": 12.4},
+        {"feature": F.DAYS_SINCE_LAST, "text": "no activity for 30 days (-9)", "impact": -9.2},
+        {"feature": "visits", "text": "visits not given (+3)", "impact": 3.0},
+    ]
+
+
+@pytest.mark.parametrize(("p", "tier"), [(0.7, "hot"), (0.4, "warm"), (0.1, "cold")])
+def test_tiers_follow_probability_cutoffs(p, tier):
+    assert scorer.tier_for(p, {"hot": 0.6, "warm": 0.3}) == tier
+
+
+def test_score_is_rounded_percent():
+    assert [scorer.score_from_probability(p) for p in (0.0, 0.004, 0.355, 1.0)] == [0, 0, 36, 100]
+
+
+@pytest.mark.parametrize("algorithm", ["logistic_regression", "hist_gradient_boosting"])
+def test_single_lead_fast_path_matches_the_pipeline(algorithm):
+    frame, y, types = _data(n=800)
+    frame.loc[3, "plan"] = None
+    result = training.train(frame, y, types, folds=3, candidates=[training.Candidate("m", algorithm, {})])
+    loaded = _loaded(result)
+    rows = frame.head(20)
+
+    p_frame, impacts = scorer.score_frame(loaded, rows)
+    expected = result.pipeline.predict_proba(rows)[:, 1]
+
+    np.testing.assert_allclose(p_frame, expected, atol=1e-12)
+    for i in range(len(rows)):
+        raw = {c: (None if pd.isna(v) else v) for c, v in rows.iloc[i].items()}
+        p_one, reasons = scorer.score_one(loaded, raw)
+        assert p_one == pytest.approx(expected[i], abs=1e-12)
+        columns = [b[0] for b in result.blocks]
+        assert reasons == scorer.reasons_for(impacts[i], columns, [scorer._plain(rows.iloc[i][c]) for c in columns])

@@ -1,0 +1,130 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring import features as F
+from scoring import training
+
+
+def _synthetic(n=400, seed=0, leak=False):
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["basic", "pro", "enterprise"], size=n)
+    visits = rng.integers(0, 12, size=n).astype(float)
+    logit = -1 + np.select([plan == "basic", plan == "pro"], [-0.8, 0.4], 1.4) + 0.25 * visits
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({"plan": plan.astype(object), "visits": visits, "noise": rng.random(n)})
+    types = {"plan": F.CATEGORY, "visits": F.NUMBER, "noise": F.NUMBER}
+    if leak:
+        frame["verdict"] = np.where(y == 1, "won", "gone").astype(object)
+        types["verdict"] = F.CATEGORY
+    return frame, y, types
+
+
+def test_leak_check_flags_a_planted_leaking_column():
+    frame, y, types = _synthetic(leak=True)
+
+    used, excluded, aucs = training.columns_screen(frame, y, types, excluded={}, kept=[])
+
+    assert "verdict" not in used
+    assert excluded["verdict"].startswith("leak check")
+    assert aucs["verdict"] >= training.LEAK_AUC
+    assert {"plan", "visits"} <= set(used)
+
+
+def test_admin_can_keep_a_flagged_column_on_purpose():
+    frame, y, types = _synthetic(leak=True)
+
+    used, excluded, _ = training.columns_screen(frame, y, types, excluded={}, kept=["verdict"])
+
+    assert "verdict" in used and "verdict" not in excluded
+
+
+def test_identifier_like_and_profile_excluded_columns_are_left_out():
+    frame, y, types = _synthetic()
+    frame["row_id"] = np.arange(len(frame)).astype(float)
+    frame["email"] = [f"x{i}@example.com" for i in range(len(frame))]
+    types.update({"row_id": F.NUMBER, "email": F.CATEGORY})
+
+    used, excluded, _ = training.columns_screen(frame, y, types, excluded={"noise": "by profile"}, kept=[])
+
+    assert set(used) == {"plan", "visits"}
+    assert excluded["noise"] == "by profile"
+    assert "identifier-like" in excluded["row_id"] and "identifier-like" in excluded["email"]
+
+
+def test_training_stores_metrics_by_the_contract():
+    frame, y, types = _synthetic()
+
+    result = training.train(frame, y, types, folds=3)
+
+    metrics = result.metrics
+    assert metrics["cv"]["folds"] == 3
+    assert set(metrics["cv"]["candidates"]) == {c.name for c in training.default_candidates()}
+    assert all(len(c["folds"]) == 3 for c in metrics["cv"]["candidates"].values())
+    holdout = metrics["holdout"]
+    for key in (
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+        "ece",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "threshold",
+        "confusion",
+        "calibration",
+        "deciles",
+        "roc_curve",
+        "pr_curve",
+        "thresholds",
+    ):
+        assert key in holdout, key
+    assert len(holdout["calibration"]) == 10 and len(holdout["deciles"]) == 10
+    assert holdout["deciles"][-1]["cum_gain"] == pytest.approx(1.0)
+    assert metrics["n_rows"] == len(y) and metrics["n_positive"] == int(y.sum())
+    assert metrics["reference"]["plan"]["kind"] == "categorical"
+    assert metrics["reference"]["visits"]["kind"] == "numeric"
+    assert "__score__" in metrics["reference"]
+    assert holdout["roc_auc"] > 0.7
+    assert result.features["global_factors"][0]["feature"] in ("plan", "visits")
+
+
+def test_holdout_is_time_ordered_when_dates_vary():
+    y = np.array([0, 1] * 100)
+    created = pd.date_range("2024-01-01", periods=200, freq="D", tz="UTC").to_numpy()
+
+    train_idx, hold_idx, kind = training.holdout_split(y, created)
+
+    assert kind.startswith("time-ordered")
+    assert train_idx.max() < hold_idx.min()
+
+
+def test_same_dates_give_a_stratified_holdout():
+    y = np.array([0, 0, 0, 1] * 50)
+
+    _, hold_idx, kind = training.holdout_split(y, None)
+
+    assert kind.startswith("stratified")
+    assert y[hold_idx].mean() == pytest.approx(0.25, abs=0.03)
+
+
+def test_champion_config_is_evaluated_on_the_same_folds():
+    frame, y, types = _synthetic()
+    champion = training.Candidate("champion", "logistic_regression", {"C": 0.01})
+
+    result = training.train(frame, y, types, folds=3, champion=champion)
+
+    assert result.metrics["cv"]["champion"] == "champion"
+    assert "champion" in result.metrics["cv"]["candidates"]
+
+
+def test_expected_calibration_error_of_a_perfect_forecast_is_zero():
+    p = np.repeat([0.2, 0.8], 500)
+    y = np.concatenate([np.r_[np.ones(100), np.zeros(400)], np.r_[np.ones(400), np.zeros(100)]])
+
+    ece, table = training.expected_calibration_error(y, p)
+
+    assert ece == pytest.approx(0.0, abs=1e-9)
+    assert sum(row["count"] for row in table) == 1000

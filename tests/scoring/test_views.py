@@ -1,0 +1,111 @@
+import pytest
+
+from leads.models import Lead
+from scoring import services
+from scoring.models import ModelVersion, ScoringSettings, TrainingRun
+
+
+@pytest.mark.django_db
+def test_reps_cannot_see_model_pages(rep_client, trained):
+    assert rep_client.get("/models/").status_code == 403
+    assert rep_client.get(f"/models/{trained.pk}/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_managers_see_versions_detail_and_compare(manager_client, trained, django_assert_max_num_queries):
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    second = services.model_train(folds=3)
+
+    with django_assert_max_num_queries(15):
+        listing = manager_client.get("/models/")
+    detail = manager_client.get(f"/models/{trained.pk}/")
+    compare = manager_client.get(f"/models/compare/?a={trained.pk}&b={second.pk}")
+
+    assert listing.status_code == 200 and b"Retrain now" not in listing.content
+    body = detail.content.decode()
+    for text in ("Calibration", "Lift by score decile", "Global factors", "Threshold chooser", "Features used"):
+        assert text in body
+    assert compare.status_code == 200 and f"v{second.pk}".encode() in compare.content
+
+
+@pytest.mark.django_db
+def test_managers_cannot_act_on_models(manager_client, trained):
+    assert manager_client.post(f"/models/{trained.pk}/activate/").status_code == 403
+    assert manager_client.post("/models/retrain/").status_code == 403
+    assert manager_client.post("/models/rollback/").status_code == 403
+    assert manager_client.post(f"/models/{trained.pk}/threshold/", {"threshold": 0.35}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_retrains_and_follows_progress(admin_client_crm, trained, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_crm.post("/models/retrain/", HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200 and b"<progress" in response.content
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.progress == 100
+    poll = admin_client_crm.get(f"/models/runs/{run.pk}/")
+    assert b"Succeeded" in poll.content and b"hx-trigger" not in poll.content
+
+
+@pytest.mark.django_db
+def test_admin_picks_a_threshold_and_activates_a_candidate(admin_client_crm, trained):
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    second = services.model_train(folds=3)
+
+    admin_client_crm.post(f"/models/{second.pk}/threshold/", {"threshold": "0.35"})
+    admin_client_crm.post(f"/models/{second.pk}/activate/")
+
+    second.refresh_from_db()
+    assert second.threshold == 0.35 and second.status == ModelVersion.Status.ACTIVE
+
+
+@pytest.mark.django_db
+def test_admin_changes_tier_settings(admin_client_crm, trained):
+    response = admin_client_crm.post(
+        "/models/settings/",
+        {
+            "tier_mode": "probability",
+            "hot_threshold": "0.7",
+            "warm_threshold": "0.4",
+            "hot_percentile": "80",
+            "warm_percentile": "50",
+            "capacity_per_rep": "10",
+            "excluded_columns": "noise\n",
+            "kept_columns": "",
+            "margin_auc": "0.002",
+            "margin_log_loss": "0.002",
+        },
+    )
+
+    assert response.status_code == 302
+    options = ScoringSettings.load()
+    assert options.hot_threshold == 0.7 and options.excluded_columns == ["noise"]
+
+
+@pytest.mark.django_db
+def test_manager_overrides_a_score_on_the_lead_page(manager_client, manager, trained):
+    services.rescore_run_continue(services.rescore_run_start())
+    lead = Lead.objects.filter(status=Lead.Status.NEW).first()
+
+    page = manager_client.get(f"/leads/{lead.pk}/")
+    assert b"score-override-form" in page.content
+    manager_client.post(f"/models/leads/{lead.pk}/override/", {"score": "77", "reason": "VIP"})
+    lead.refresh_from_db()
+    assert (lead.score_override, lead.priority) == (77, 77)
+
+    manager_client.post(f"/models/leads/{lead.pk}/override/clear/")
+    lead.refresh_from_db()
+    assert lead.score_override is None and lead.priority == lead.score
+
+
+@pytest.mark.django_db
+def test_reps_get_no_override_form_and_cannot_post_one(rep_client, rep, trained):
+    lead = Lead.objects.filter(status=Lead.Status.NEW).first()
+    lead.owner = rep
+    lead.save()
+
+    page = rep_client.get(f"/leads/{lead.pk}/")
+
+    assert b"score-override-form" not in page.content
+    assert rep_client.post(f"/models/leads/{lead.pk}/override/", {"score": "1", "reason": "x"}).status_code == 403

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 RETRAIN_LOCK_KEY = "scoring:retrain-lock"
 PENDING_KEY = "scoring:rescore-pending:{}"
+# Requests for more leads than this skip the per-lead debounce (see lead_rescore_request).
+DEBOUNCE_MAX_IDS = 1000
 CAPACITY_KEY = "scoring:capacity-hot-cutoff"
 
 
@@ -60,6 +62,12 @@ def lead_rescore_request(lead_ids: list[int]) -> None:
         if current_app.conf.task_always_eager:
             for i in range(0, len(ids), chunk):
                 rescore_leads.delay(lead_ids=ids[i : i + chunk])
+            return
+        if len(ids) > DEBOUNCE_MAX_IDS:
+            # A bulk change (an import): one cache round trip per lead would cost more than
+            # the rescore itself, and there is no burst of edits to fold together.
+            for i in range(0, len(ids), chunk):
+                rescore_leads.apply_async(kwargs={"lead_ids": ids[i : i + chunk]})
             return
         timeout = _debounce_seconds() + 60
         fresh = [i for i in ids if cache.add(PENDING_KEY.format(i), 1, timeout=timeout)]

@@ -260,6 +260,29 @@ def test_rescore_requests_are_debounced_with_a_worker(
 
 
 @pytest.mark.django_db
+def test_bulk_rescore_requests_skip_the_per_lead_debounce(settings, django_capture_on_commit_callbacks, monkeypatch):
+    from django.core.cache import cache
+
+    from leadcrm.celery import app
+    from scoring import tasks
+
+    settings.SCORING_RESCORE_CHUNK = 1000
+    sent = []
+    monkeypatch.setattr(tasks.rescore_leads, "apply_async", lambda **kw: sent.append(kw))
+    ids = list(range(1, services.DEBOUNCE_MAX_IDS + 502))
+    app.conf.task_always_eager = False
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.lead_rescore_request(ids)
+    finally:
+        app.conf.task_always_eager = True
+
+    assert [len(s["kwargs"]["lead_ids"]) for s in sent] == [1000, 501]
+    assert sum((s["kwargs"]["lead_ids"] for s in sent), []) == ids
+    assert cache.get(services.PENDING_KEY.format(1)) is None
+
+
+@pytest.mark.django_db
 def test_manager_override_is_kept_beside_the_model_score_and_can_be_undone(trained, manager):
     _rescore_all()
     lead = Lead.objects.filter(status=Lead.Status.NEW).first()

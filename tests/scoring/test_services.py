@@ -278,7 +278,7 @@ def test_bulk_rescore_requests_skip_the_per_lead_debounce(settings, django_captu
         app.conf.task_always_eager = True
 
     assert [len(s["kwargs"]["lead_ids"]) for s in sent] == [1000, 501]
-    assert sum((s["kwargs"]["lead_ids"] for s in sent), []) == ids
+    assert [i for s in sent for i in s["kwargs"]["lead_ids"]] == ids
     assert cache.get(services.PENDING_KEY.format(1)) is None
 
 

@@ -44,12 +44,14 @@ class Lead(models.Model):
     # Sort key of a lead with no score yet: below every real score (0-100).
     UNSCORED_PRIORITY = -1
 
-    external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # Unique and indexed through Meta rather than unique=/db_index=: on PostgreSQL those also build a
+    # varchar_pattern_ops "_like" index per column that no query uses and every write pays for.
+    external_id = models.CharField(max_length=255, null=True, blank=True)
     name = models.CharField(max_length=255, blank=True)
-    email = models.EmailField(max_length=254, blank=True, db_index=True)
-    phone = models.CharField(max_length=64, blank=True, db_index=True)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=64, blank=True)
     company = models.CharField(max_length=255, blank=True)
-    source = models.CharField(max_length=128, blank=True, db_index=True)
+    source = models.CharField(max_length=128, blank=True)
     origin = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     converted_at = models.DateTimeField(null=True, blank=True)
@@ -104,9 +106,30 @@ class Lead(models.Model):
                 name="lead_queue_all_prio",
                 condition=Q(status__in=["new", "contacted", "qualified"]),
             ),
+            # Overdue band of the manager's queue and of the unassigned pool.
+            models.Index(
+                fields=["next_follow_up_at", "id"],
+                name="lead_queue_all_followup",
+                condition=Q(status__in=["new", "contacted", "qualified"]),
+            ),
+            models.Index(
+                fields=["next_follow_up_at", "id"],
+                name="lead_queue_pool_followup",
+                condition=Q(status__in=["new", "contacted", "qualified"], owner__isnull=True),
+            ),
+            # A queue filtered to one closed status (converted / lost) is a single band by score.
+            models.Index(
+                fields=["status", "-priority", "-id"],
+                name="lead_closed_prio",
+                condition=Q(status__in=["converted", "lost"]),
+            ),
             models.Index(fields=["status", "created_at"], name="lead_status_created"),
             models.Index(fields=["created_at"], name="lead_created"),
+            models.Index(fields=["email"], name="lead_email"),
+            models.Index(fields=["phone"], name="lead_phone"),
+            models.Index(fields=["source"], name="lead_source"),
         ]
+        constraints = [models.UniqueConstraint(fields=["external_id"], name="lead_external_id_unique")]
 
     def __str__(self) -> str:
         return self.name or self.email or self.external_id or f"Lead #{self.pk}"

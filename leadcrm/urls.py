@@ -12,3 +12,7 @@ urlpatterns = [
     path("models/", include("scoring.urls")),
     path("", include("leads.urls")),
 ]
+
+# Unmatched /api/ URLs answer in the API's JSON error body (leadcrm/api_errors.py).
+handler404 = "leadcrm.api_errors.not_found"
+handler500 = "leadcrm.api_errors.server_error"

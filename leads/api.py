@@ -1,3 +1,527 @@
-"""API endpoints (filled in by the owning feature)."""
+"""API v1 for leads, their activities and follow-ups. Thin: validate, call leads.services, serialize.
 
-urlpatterns: list = []
+Access: the queryset of every view starts from selectors.leads_visible_to(user), so a lead a
+user may not see is a 404 on every route, nested ones included; writes on a visible lead
+need CanWorkLead (owner or manager, else 403).
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.urls import path
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from leadcrm.api_errors import Conflict, django_validation_error_as_drf
+from leads import selectors, services
+from leads.filters import OWNER_PATTERN, ActivityFilter, FollowUpFilter, FollowUpListFilter, LeadFilter
+from leads.models import Activity, FollowUp, Lead
+from leads.permissions import BulkThrottle, CanWorkLead, IsCrmAdmin, IsManager, UserThrottle, can_work_lead
+from leads.serializers import (
+    ActivityCreateSerializer,
+    ActivitySerializer,
+    BulkLeadRowSerializer,
+    FollowUpCreateSerializer,
+    FollowUpSerializer,
+    LeadAssignSerializer,
+    LeadBulkResultSerializer,
+    LeadBulkSerializer,
+    LeadCloseSerializer,
+    LeadCreateSerializer,
+    LeadReplaceSerializer,
+    LeadSerializer,
+    LeadStatusSerializer,
+    LeadUpdateSerializer,
+)
+from scoring.services import lead_rescore_request
+
+LEAD_EXAMPLE = OpenApiExample(
+    "A web-form lead",
+    value={
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "company": "Analytical Engines",
+        "source": "Google",
+        "origin": "Landing Page Submission",
+        "external_id": "web-4711",
+        "attributes": {"TotalVisits": 5, "Do Not Email": False, "Last Activity": "Email Opened"},
+    },
+    request_only=True,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List leads",
+        description="Leads the caller may see (reps: own + unassigned pool; managers: all), "
+        "filtered, searched and sorted by effective score (default), score or creation time.",
+        parameters=[
+            OpenApiParameter(
+                "owner",
+                str,
+                pattern=OWNER_PATTERN,
+                description='A user id, "me" or "pool" (unassigned). Filters never widen what you may see.',
+            ),
+            OpenApiParameter("search", str, pattern=r"^[^\x00]{0,100}$", description="Name, email or company."),
+        ],
+    ),
+    retrieve=extend_schema(
+        summary="One lead, with its score, tier, reasons and model version",
+        examples=[
+            OpenApiExample(
+                "A scored lead",
+                response_only=True,
+                value={
+                    "id": 42,
+                    "external_id": "web-4711",
+                    "name": "Ada Lovelace",
+                    "email": "ada@example.com",
+                    "phone": "",
+                    "company": "Analytical Engines",
+                    "source": "Google",
+                    "origin": "Landing Page Submission",
+                    "status": "contacted",
+                    "lost_reason": "",
+                    "converted_at": None,
+                    "owner": 7,
+                    "attributes": {"TotalVisits": 5, "Do Not Email": False},
+                    "score": 81,
+                    "probability": 0.81,
+                    "tier": "hot",
+                    "score_reasons": [
+                        {"feature": "Lead Origin", "text": "Lead Origin = Lead Add Form (+18)", "impact": 18.0}
+                    ],
+                    "scored_at": "2026-11-23T09:00:00Z",
+                    "model_version": 3,
+                    "score_override": None,
+                    "effective_score": 81,
+                    "created_at": "2026-11-20T10:00:00Z",
+                    "updated_at": "2026-11-23T09:00:00Z",
+                    "first_contacted_at": "2026-11-21T10:00:00Z",
+                    "last_activity_at": "2026-11-21T10:00:00Z",
+                    "next_follow_up_at": None,
+                },
+            )
+        ],
+    ),
+    create=extend_schema(
+        summary="Create a lead",
+        request=LeadCreateSerializer,
+        responses={201: LeadSerializer},
+        examples=[LEAD_EXAMPLE],
+    ),
+    update=extend_schema(summary="Replace a lead's contact fields", request=LeadReplaceSerializer),
+    partial_update=extend_schema(summary="Change some of a lead's contact fields", request=LeadUpdateSerializer),
+)
+class LeadViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilter
+    permission_classes = [IsAuthenticated, CanWorkLead]
+    parser_classes = [JSONParser]
+    cursor_orderings = {"priority": "priority", "score": "priority", "created": "created_at", "id": "id"}
+    default_cursor_ordering = "-priority"
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        return selectors.leads_visible_to(self.request.user)
+
+    def _lead_response(self, lead: Lead, code: int = status.HTTP_200_OK) -> Response:
+        lead = self.get_queryset().get(pk=lead.pk)
+        return Response(LeadSerializer(lead, context=self.get_serializer_context()).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        serializer = LeadCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data["owner"] = _owner_for_new_lead(request.user, data, has_owner="owner" in request.data)
+        lead = services.lead_create(**data)
+        return self._lead_response(lead, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        lead = self.get_object()
+        serializer = (LeadUpdateSerializer if partial else LeadReplaceSerializer)(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if serializer.validated_data:
+            lead = services.lead_update(lead=lead, **serializer.validated_data)
+        return self._lead_response(lead)
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    @extend_schema(
+        summary="Claim an unassigned lead",
+        request=None,
+        responses={200: LeadSerializer, 409: OpenApiResponse(description="Someone else owns the lead already.")},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def claim(self, request, pk=None):
+        lead = self.get_object()
+        if not services.lead_claim(lead=lead, rep=request.user):
+            raise Conflict("Someone else claimed this lead first.")
+        return self._lead_response(lead)
+
+    @extend_schema(
+        summary="Assign a lead to a user, or back to the pool (managers)",
+        request=LeadAssignSerializer,
+        examples=[
+            OpenApiExample("To a rep", value={"owner": 7}, request_only=True),
+            OpenApiExample("Back to the pool", value={"owner": None}, request_only=True),
+        ],
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, IsManager])
+    def assign(self, request, pk=None):
+        lead = self.get_object()
+        serializer = LeadAssignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lead = services.lead_assign(lead=lead, rep=serializer.validated_data["owner"], by=request.user)
+        return self._lead_response(lead)
+
+    @extend_schema(
+        summary="Close a lead as converted or lost (lost needs a reason)",
+        request=LeadCloseSerializer,
+        examples=[
+            OpenApiExample("Won", value={"outcome": "converted"}, request_only=True),
+            OpenApiExample("Lost", value={"outcome": "lost", "reason": "Chose a competitor"}, request_only=True),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        lead = self.get_object()
+        serializer = LeadCloseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _require_lost_reason(data["outcome"], data["reason"])
+        lead = services.lead_close(lead=lead, outcome=data["outcome"], user=request.user, reason=data["reason"])
+        return self._lead_response(lead)
+
+    @extend_schema(
+        summary="Move a lead to another status",
+        request=LeadStatusSerializer,
+        examples=[OpenApiExample("Qualified", value={"status": "qualified"}, request_only=True)],
+    )
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request, pk=None):
+        lead = self.get_object()
+        serializer = LeadStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _require_lost_reason(data["status"], data["reason"])
+        lead = services.lead_status_change(lead=lead, status=data["status"], user=request.user, reason=data["reason"])
+        return self._lead_response(lead)
+
+
+def _owner_for_new_lead(user, data: dict, *, has_owner: bool):
+    """Managers choose any owner (default: the pool); a rep's new lead is always their own."""
+    owner = data.get("owner")
+    if user.is_manager:
+        return owner
+    if has_owner and (owner is None or owner.pk != user.pk):
+        raise ValidationError({"owner": ["Reps can only create leads they own."]})
+    return user
+
+
+def _require_lost_reason(status_value: str, reason: str) -> None:
+    if status_value == Lead.Status.LOST and not reason.strip():
+        raise ValidationError({"reason": ["Say why the lead was lost."]})
+
+
+class _LeadNestedView(GenericAPIView):
+    """Base for /leads/<pk>/...: the lead must be visible (else 404); writes need CanWorkLead."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+
+    def get_lead(self, *, for_write: bool) -> Lead:
+        lead = get_object_or_404(selectors.leads_visible_to(self.request.user), pk=self.kwargs["pk"])
+        if for_write and not can_work_lead(self.request.user, lead):
+            raise PermissionDenied(CanWorkLead.message)
+        return lead
+
+
+class LeadActivitiesView(_LeadNestedView):
+    """A lead's activities: anyone who sees the lead reads them; its owner or a manager logs more."""
+
+    serializer_class = ActivitySerializer
+    filterset_class = ActivityFilter
+    cursor_orderings = {"occurred": "occurred_at", "id": "id"}
+    default_cursor_ordering = "-occurred"
+
+    def get_queryset(self) -> QuerySet[Activity]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no lead
+            return Activity.objects.none()
+        return Activity.objects.filter(lead=self.get_lead(for_write=False))
+
+    @extend_schema(
+        summary="A lead's activity timeline, newest first",
+        operation_id="leads_activities_list",
+        responses=ActivitySerializer(many=True),
+    )
+    def get(self, request, pk):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Log a call, email, meeting, note or SMS on a lead",
+        request=ActivityCreateSerializer,
+        responses={201: ActivitySerializer},
+        examples=[
+            OpenApiExample(
+                "A call", value={"kind": "call", "outcome": "Reached", "notes": "Wants a demo"}, request_only=True
+            )
+        ],
+    )
+    def post(self, request, pk):
+        lead = self.get_lead(for_write=True)
+        serializer = ActivityCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        activity = services.activity_log(lead=lead, user=request.user, **serializer.validated_data)
+        return Response(ActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
+
+
+class LeadFollowUpsView(_LeadNestedView):
+    """A lead's follow-ups: anyone who sees the lead reads them; its owner or a manager schedules more."""
+
+    serializer_class = FollowUpSerializer
+    filterset_class = FollowUpFilter
+    cursor_orderings = {"due": "due_at", "id": "id"}
+    default_cursor_ordering = "due"
+
+    def get_queryset(self) -> QuerySet[FollowUp]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no lead
+            return FollowUp.objects.none()
+        return FollowUp.objects.filter(lead=self.get_lead(for_write=False))
+
+    @extend_schema(
+        summary="A lead's follow-ups, soonest due first",
+        operation_id="leads_follow_ups_list",
+        responses=FollowUpSerializer(many=True),
+    )
+    def get(self, request, pk):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Schedule a follow-up on an open lead",
+        request=FollowUpCreateSerializer,
+        responses={201: FollowUpSerializer},
+        examples=[
+            OpenApiExample(
+                "Tomorrow morning", value={"due_at": "2030-01-02T09:00:00Z", "note": "Send pricing"}, request_only=True
+            )
+        ],
+    )
+    def post(self, request, pk):
+        lead = self.get_lead(for_write=True)
+        serializer = FollowUpCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        follow_up = services.follow_up_schedule(lead=lead, by=request.user, **serializer.validated_data)
+        return Response(FollowUpSerializer(follow_up).data, status=status.HTTP_201_CREATED)
+
+
+class FollowUpListView(GenericAPIView):
+    """Follow-ups across every lead the caller sees (a rep's day: `?open=true&mine=true&due_before=...`)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = FollowUpSerializer
+    filterset_class = FollowUpListFilter
+    cursor_orderings = {"due": "due_at", "id": "id"}
+    default_cursor_ordering = "due"
+
+    def get_queryset(self) -> QuerySet[FollowUp]:
+        if getattr(self, "swagger_fake_view", False):
+            return FollowUp.objects.none()
+        return FollowUp.objects.filter(lead__in=selectors.leads_visible_to(self.request.user).values("pk"))
+
+    @extend_schema(
+        summary="Follow-ups on the leads I can see, soonest due first",
+        operation_id="follow_ups_list",
+        responses=FollowUpSerializer(many=True),
+    )
+    def get(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class FollowUpCompleteView(_LeadNestedView):
+    """Complete one follow-up of a lead the caller works."""
+
+    serializer_class = FollowUpSerializer
+
+    @extend_schema(summary="Mark a follow-up done (doing it twice is a no-op)", request=None)
+    def post(self, request, pk, follow_up_pk):
+        lead = self.get_lead(for_write=True)
+        follow_up = get_object_or_404(FollowUp, pk=follow_up_pk, lead=lead)
+        follow_up = services.follow_up_complete(follow_up=follow_up, by=request.user)
+        return Response(FollowUpSerializer(follow_up).data)
+
+
+class LeadBulkUpsertView(GenericAPIView):
+    """Create or update up to 1,000 leads in one call (admins: this is an import)."""
+
+    permission_classes = [IsAuthenticated, IsCrmAdmin]
+    parser_classes = [JSONParser]
+    throttle_classes = [UserThrottle, BulkThrottle]
+    serializer_class = LeadBulkSerializer
+
+    @extend_schema(
+        summary="Bulk create/update up to 1,000 leads, with per-row errors (admins)",
+        description="Rows are matched on `external_id`: a match is updated (contact fields, attributes merged, "
+        "owner when given), anything else is created. With `atomic` (the default) one bad row rejects the "
+        "call with 400 and `error.fields.leads.<row>` naming each problem; nothing is written. With "
+        "`atomic: false` the valid rows are written and the bad ones come back in `errors`.",
+        request=LeadBulkSerializer,
+        responses={200: LeadBulkResultSerializer},
+        examples=[
+            OpenApiExample(
+                "Two leads",
+                value={
+                    "leads": [
+                        {"external_id": "crm-1", "name": "Ada", "email": "ada@example.com", "source": "Google"},
+                        {"external_id": "crm-2", "name": "Grace", "attributes": {"TotalVisits": 3}},
+                    ],
+                    "atomic": True,
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        serializer = LeadBulkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = bulk_upsert(
+            serializer.validated_data["leads"],
+            user=request.user,
+            atomic=serializer.validated_data["atomic"],
+            context=self.get_serializer_context(),
+        )
+        return Response(LeadBulkResultSerializer(result).data)
+
+
+class _BulkRollback(Exception):
+    pass
+
+
+def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
+    """Validate every row, then write them through leads.services, one savepoint per row."""
+    errors: dict[int, dict] = {}
+    valid: list[tuple[int, dict, bool]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(rows):
+        row = BulkLeadRowSerializer(data=raw, context=context)
+        if not row.is_valid():
+            errors[index] = row.errors
+            continue
+        data = dict(row.validated_data)
+        external_id = data.get("external_id")
+        if external_id in seen:
+            errors[index] = {"external_id": ["Appears twice in this request."]}
+            continue
+        if external_id:
+            seen.add(external_id)
+        valid.append((index, data, "owner" in raw))
+    if atomic and errors:
+        raise _bulk_errors(errors, len(rows))
+
+    external_ids = [data["external_id"] for _, data, _ in valid if data.get("external_id")]
+    existing = {lead.external_id: lead for lead in Lead.objects.filter(external_id__in=external_ids)}
+    results: list[dict] = []
+    try:
+        with transaction.atomic():
+            for index, data, has_owner in valid:
+                try:
+                    with transaction.atomic():
+                        results.append(_bulk_write_row(index, data, existing, has_owner=has_owner, user=user))
+                except Exception as exc:
+                    errors[index] = _row_error(exc)
+            if atomic and errors:
+                raise _BulkRollback
+            # One rescore request for the whole call (not one task per lead), after commit.
+            lead_rescore_request([r["id"] for r in results])
+    except _BulkRollback:
+        raise _bulk_errors(errors, len(rows)) from None
+
+    return {
+        "created": sum(r["action"] == "created" for r in results),
+        "updated": sum(r["action"] == "updated" for r in results),
+        "failed": len(errors),
+        "results": results,
+        "errors": [{"row": i, "external_id": _external_id_of(rows[i]), "fields": errors[i]} for i in sorted(errors)],
+    }
+
+
+def _bulk_write_row(index: int, data: dict, existing: dict[str, Lead], *, has_owner: bool, user) -> dict:
+    owner = data.pop("owner", None)
+    attributes = data.pop("attributes", None)
+    lead = existing.get(data.get("external_id") or "")
+    if lead is None:
+        lead = services.lead_create(**data, attributes=attributes, owner=owner, rescore=False)
+        return {"row": index, "id": lead.pk, "action": "created"}
+    data.pop("external_id", None)
+    if attributes:
+        data["attributes"] = {**(lead.attributes or {}), **attributes}  # merged, as the importer does
+    if data:
+        lead = services.lead_update(lead=lead, rescore=False, **data)
+    if has_owner and owner != lead.owner:
+        services.lead_assign(lead=lead, rep=owner, by=user)
+    return {"row": index, "id": lead.pk, "action": "updated"}
+
+
+def _row_error(exc: Exception) -> dict:
+    if isinstance(exc, DjangoValidationError):
+        return django_validation_error_as_drf(exc).detail
+    if isinstance(exc, IntegrityError):
+        return {"non_field_errors": ["Conflicts with another lead (duplicate key)."]}
+    raise exc
+
+
+def _external_id_of(raw) -> str | None:
+    value = raw.get("external_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _bulk_errors(errors: dict[int, dict], total: int) -> ValidationError:
+    bad = {str(i): errors[i] for i in sorted(errors)}
+    return ValidationError(
+        {"leads": bad, "non_field_errors": [f"{len(bad)} of {total} rows are invalid; nothing was written."]}
+    )
+
+
+def _lead_action(name: str):
+    """A detail action as a view, with the options its @action gives it (as a router would)."""
+    return LeadViewSet.as_view({"post": name}, **getattr(LeadViewSet, name).kwargs)
+
+
+urlpatterns = [
+    path("leads/", LeadViewSet.as_view({"get": "list", "post": "create"}), name="api-lead-list"),
+    path("leads/bulk/", LeadBulkUpsertView.as_view(), name="api-lead-bulk"),
+    path(
+        "leads/<int:pk>/",
+        LeadViewSet.as_view({"get": "retrieve", "put": "update", "patch": "partial_update"}),
+        name="api-lead-detail",
+    ),
+    path("leads/<int:pk>/claim/", _lead_action("claim"), name="api-lead-claim"),
+    path("leads/<int:pk>/assign/", _lead_action("assign"), name="api-lead-assign"),
+    path("leads/<int:pk>/close/", _lead_action("close"), name="api-lead-close"),
+    path("leads/<int:pk>/status/", _lead_action("set_status"), name="api-lead-status"),
+    path("leads/<int:pk>/activities/", LeadActivitiesView.as_view(), name="api-lead-activities"),
+    path("leads/<int:pk>/follow-ups/", LeadFollowUpsView.as_view(), name="api-lead-follow-ups"),
+    path("follow-ups/", FollowUpListView.as_view(), name="api-follow-up-list"),
+    path(
+        "leads/<int:pk>/follow-ups/<int:follow_up_pk>/complete/",
+        FollowUpCompleteView.as_view(),
+        name="api-follow-up-complete",
+    ),
+]

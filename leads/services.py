@@ -30,7 +30,9 @@ def lead_create(
     external_id: str | None = None,
     attributes: dict | None = None,
     created_at: datetime | None = None,
+    rescore: bool = True,
 ) -> Lead:
+    """rescore=False: the caller asks for the rescore itself, once for many leads (bulk API)."""
     lead = Lead(
         name=name.strip(),
         email=normalize_email(email),
@@ -45,7 +47,8 @@ def lead_create(
     )
     lead.full_clean()
     lead.save()
-    lead_rescore_request([lead.pk])
+    if rescore:
+        lead_rescore_request([lead.pk])
     return lead
 
 
@@ -53,7 +56,7 @@ _EDITABLE_FIELDS = ("name", "email", "phone", "company", "source", "origin", "at
 
 
 @transaction.atomic
-def lead_update(*, lead: Lead, **fields) -> Lead:
+def lead_update(*, lead: Lead, rescore: bool = True, **fields) -> Lead:
     unknown = set(fields) - set(_EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"lead_update cannot change {sorted(unknown)}")
@@ -63,7 +66,8 @@ def lead_update(*, lead: Lead, **fields) -> Lead:
         setattr(lead, name, value.strip() if isinstance(value, str) else value)
     lead.full_clean()
     lead.save(update_fields=[*fields, "updated_at"])
-    lead_rescore_request([lead.pk])
+    if rescore:
+        lead_rescore_request([lead.pk])
     return lead
 
 

@@ -107,7 +107,8 @@ def _queue_base(user: User, filters: QueueFilters) -> QuerySet[Lead]:
     if filters.q:
         q = filters.q.strip()
         queryset = queryset.filter(Q(name__icontains=q) | Q(email__icontains=q) | Q(company__icontains=q))
-    return queryset.select_related("owner")
+    # The queue never shows the attributes: at a million imported leads they are the widest column.
+    return queryset.select_related("owner").defer("attributes")
 
 
 def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: datetime | None = None) -> QueuePage:
@@ -123,8 +124,11 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
     cursor = _parse_cursor(filters.cursor)
     leads: list[Lead] = []
     overdue_ids: set[int] = set()
+    # A closed lead is never overdue (Lead.is_overdue), so a closed-status queue is a single band
+    # by score: no overdue band to split off, and one range of an index over the closed leads.
+    closed = filters.status in Lead.CLOSED_STATUSES
 
-    if cursor is None or cursor[0] == "o":
+    if not closed and (cursor is None or cursor[0] == "o"):
         overdue = base.filter(next_follow_up_at__lt=now)
         if cursor is not None:
             after = datetime.fromtimestamp(cursor[1] / 1_000_000, tz=UTC)
@@ -143,7 +147,7 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
         return QueuePage(leads, None, now, overdue_ids)
 
     remaining = page_size - len(leads)
-    scored = base.filter(Q(next_follow_up_at__isnull=True) | Q(next_follow_up_at__gte=now))
+    scored = base if closed else base.filter(Q(next_follow_up_at__isnull=True) | Q(next_follow_up_at__gte=now))
     if cursor is not None and cursor[0] == "s":
         scored = scored.alias(k=_Row(F("priority"), F("id"), output_field=IntegerField())).filter(
             k__lt=_Row(Value(cursor[1]), Value(cursor[2]), output_field=IntegerField())

@@ -10,11 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from leads import selectors, services
 from leads.forms import ActivityForm, AssignForm, FollowUpForm, QueueFilterForm, StatusForm
-from leads.models import FollowUp, Lead
+from leads.models import Activity, FollowUp, Lead
 from scoring.selectors import queue_banner
 
 
@@ -50,12 +51,24 @@ def claim_next(request: HttpRequest) -> HttpResponse:
     return redirect("leads:detail", pk=lead.pk)
 
 
+def _timeline_for_display(lead: Lead) -> list[Activity]:
+    """The timeline with its labels formatted once in Python: the template's |date filter and
+    get_kind_display cost ~60 µs a row, which made 200 rows a third of the lead page."""
+    activities = selectors.lead_timeline(lead)
+    tz = timezone.get_current_timezone()
+    kinds = dict(Activity.Kind.choices)
+    for activity in activities:
+        activity.kind_label = kinds.get(activity.kind, activity.kind)
+        activity.occurred_label = timezone.localtime(activity.occurred_at, tz).strftime("%Y-%m-%d %H:%M")
+    return activities
+
+
 def _detail_context(request: HttpRequest, lead: Lead, **forms) -> dict:
     can_work = request.user.is_manager or lead.owner_id == request.user.pk
     context = {
         "lead": lead,
         "can_work": can_work,
-        "activities": selectors.lead_timeline(lead),
+        "activities": _timeline_for_display(lead),
         "follow_ups": selectors.lead_follow_ups(lead),
         "activity_form": forms.get("activity_form") or ActivityForm(),
         "follow_up_form": forms.get("follow_up_form") or FollowUpForm(),

@@ -106,6 +106,8 @@ class Lead(models.Model):
                 name="lead_queue_all_prio",
                 condition=Q(status__in=["new", "contacted", "qualified"]),
             ),
+            # The API's default listing: every lead, open or closed, by priority.
+            models.Index(fields=["-priority", "-id"], name="lead_all_prio"),
             # Overdue band of the manager's queue and of the unassigned pool.
             models.Index(
                 fields=["next_follow_up_at", "id"],

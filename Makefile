@@ -87,8 +87,22 @@ test: install-dev browser lint
 test-fast: install-dev
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not browser and not worker" $(PYTEST_ARGS)
 
+# Every figure in BENCHMARKS.md, on PostgreSQL at 127.0.0.1 in databases named *bench* (about 20 minutes).
+# Each script exits non-zero on a missed target; `make -k bench` runs them all regardless.
 bench: install-dev
-	@echo "See BENCHMARKS.md for each benchmark's command; they need PostgreSQL (DATABASE_URL)."
+	$(BIN)/python bench/make_data.py --leads 1000000 --activities 5000000
+	$(BIN)/python bench/queue_bench.py
+	$(BIN)/python bench/detail_bench.py
+	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/reports_bench.py
+	for db in leadcrm_bench_import leadcrm_bench_scoring; do \
+	  psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = '$$db'" | grep -q 1 || \
+	    psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE $$db" >/dev/null; \
+	  DATABASE_URL=postgres://postgres@127.0.0.1:5432/$$db $(BIN)/python manage.py migrate --noinput -v0; done
+	$(BIN)/python bench/import_bench.py --rows 1000000
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring $(BIN)/python bench/score_bench.py --steps train,rescore,single
+	@if [ -f ../shared/data/x_education_leads.csv ]; then \
+	  DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring $(BIN)/python bench/score_bench.py --steps xedu; fi
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles test-artifacts .pytest_cache .ruff_cache

@@ -79,13 +79,12 @@ def lead_assign(*, lead: Lead, rep: User | None, by: User | None = None) -> Lead
     previous = lead.owner
     Lead.objects.filter(pk=lead.pk).update(owner=rep, updated_at=timezone.now())
     lead.owner = rep
-    Activity.objects.create(
-        lead=lead,
-        user=by,
-        kind=Activity.Kind.STATUS_CHANGE,
-        outcome="assigned",
-        notes=f"Assigned from {previous or 'pool'} to {rep or 'pool'}",
-        data={"from_owner": getattr(previous, "pk", None), "to_owner": getattr(rep, "pk", None)},
+    _owner_change_record(
+        lead,
+        by,
+        "assigned",
+        f"Assigned from {previous or 'pool'} to {rep or 'pool'}",
+        {"from_owner": getattr(previous, "pk", None), "to_owner": getattr(rep, "pk", None)},
     )
     return lead
 
@@ -102,15 +101,15 @@ def lead_claim(*, lead: Lead, rep: User) -> bool:
     return bool(claimed)
 
 
-def _claim_record(lead: Lead, rep: User) -> None:
+def _owner_change_record(lead: Lead, user: User | None, outcome: str, notes: str, data: dict) -> None:
+    """The timeline's record of a lead changing hands (assigned by a manager, claimed by a rep)."""
     Activity.objects.create(
-        lead=lead,
-        user=rep,
-        kind=Activity.Kind.STATUS_CHANGE,
-        outcome="claimed",
-        notes=f"Claimed from the pool by {rep}",
-        data={"to_owner": rep.pk},
+        lead=lead, user=user, kind=Activity.Kind.STATUS_CHANGE, outcome=outcome, notes=notes, data=data
     )
+
+
+def _claim_record(lead: Lead, rep: User) -> None:
+    _owner_change_record(lead, rep, "claimed", f"Claimed from the pool by {rep}", {"to_owner": rep.pk})
 
 
 def lead_claim_next(*, rep: User) -> Lead | None:

@@ -113,34 +113,40 @@ def lead_claim(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("leads:queue")
 
 
+def _form_action(request: HttpRequest, pk: int, form_class, form_name: str, perform) -> HttpResponse:
+    """Validate `form_class` from the POST for a lead the user may change, then run
+    `perform(lead, cleaned_data)`, which returns the success message. Invalid input, or a
+    service's ValidationError, re-renders the lead with the form's errors and changes nothing."""
+    lead = selectors.lead_get_for(request.user, pk, for_update=True)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            message = perform(lead, form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return _after_action(request, pk, message)
+    return _render_detail(request, lead, status=400, **{form_name: form})
+
+
 @login_required
 @require_POST
 def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = selectors.lead_get_for(request.user, pk, for_update=True)
-    form = ActivityForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, lead, status=400, activity_form=form)
-    try:
-        activity = services.activity_log(lead=lead, user=request.user, **form.cleaned_data)
-    except ValidationError as exc:
-        form.add_error(None, exc)
-        return _render_detail(request, lead, status=400, activity_form=form)
-    return _after_action(request, pk, f"{activity.get_kind_display()} logged.")
+    def perform(lead: Lead, data: dict) -> str:
+        activity = services.activity_log(lead=lead, user=request.user, **data)
+        return f"{activity.get_kind_display()} logged."
+
+    return _form_action(request, pk, ActivityForm, "activity_form", perform)
 
 
 @login_required
 @require_POST
 def follow_up_create(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = selectors.lead_get_for(request.user, pk, for_update=True)
-    form = FollowUpForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, lead, status=400, follow_up_form=form)
-    try:
-        services.follow_up_schedule(lead=lead, by=request.user, **form.cleaned_data)
-    except ValidationError as exc:
-        form.add_error(None, exc)
-        return _render_detail(request, lead, status=400, follow_up_form=form)
-    return _after_action(request, pk, "Follow-up scheduled.")
+    def perform(lead: Lead, data: dict) -> str:
+        services.follow_up_schedule(lead=lead, by=request.user, **data)
+        return "Follow-up scheduled."
+
+    return _form_action(request, pk, FollowUpForm, "follow_up_form", perform)
 
 
 @login_required
@@ -155,18 +161,11 @@ def follow_up_done(request: HttpRequest, pk: int, follow_up_pk: int) -> HttpResp
 @login_required
 @require_POST
 def status_change(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = selectors.lead_get_for(request.user, pk, for_update=True)
-    form = StatusForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, lead, status=400, status_form=form)
-    try:
-        services.lead_status_change(
-            lead=lead, status=form.cleaned_data["status"], user=request.user, reason=form.cleaned_data["lost_reason"]
-        )
-    except ValidationError as exc:
-        form.add_error(None, exc)
-        return _render_detail(request, lead, status=400, status_form=form)
-    return _after_action(request, pk, f"Status is now {Lead.Status(form.cleaned_data['status']).label}.")
+    def perform(lead: Lead, data: dict) -> str:
+        services.lead_status_change(lead=lead, status=data["status"], user=request.user, reason=data["lost_reason"])
+        return f"Status is now {Lead.Status(data['status']).label}."
+
+    return _form_action(request, pk, StatusForm, "status_form", perform)
 
 
 @login_required
@@ -174,9 +173,9 @@ def status_change(request: HttpRequest, pk: int) -> HttpResponse:
 def assign(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.user.is_manager:
         raise PermissionDenied("Only managers assign leads.")
-    lead = selectors.lead_get_for(request.user, pk, for_update=True)
-    form = AssignForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, lead, status=400, assign_form=form)
-    services.lead_assign(lead=lead, rep=form.cleaned_data["owner"], by=request.user)
-    return _after_action(request, pk, "Lead assigned.")
+
+    def perform(lead: Lead, data: dict) -> str:
+        services.lead_assign(lead=lead, rep=data["owner"], by=request.user)
+        return "Lead assigned."
+
+    return _form_action(request, pk, AssignForm, "assign_form", perform)

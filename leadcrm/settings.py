@@ -84,6 +84,9 @@ if _database_url:
         }
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from exc
+    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DB_DISABLE_JIT", True):
+        # PostgreSQL's JIT compiled 1 ms queue queries for 9-28 ms at 1M leads (BENCHMARKS.md, "JIT").
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -135,7 +138,8 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        # Redis down: reads miss and writes are skipped (with a warning) instead of failing pages.
+        {"BACKEND": "leadcrm.cache.ResilientRedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -153,34 +157,114 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
 # The visibility timeout must outlive the longest task, or Redis re-delivers a running task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 600,
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+}
+# Publishing with the broker down gives up within about a second (leadcrm.dispatch then records
+# the work in the database and the beat entry "redispatch-queued" sends it once the broker is back).
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 1.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
+CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Nightly retrain (single-flight; a new version is activated, and every lead rescored, only
+    # when it beats the active one), and a daily full rescore: "days since last activity" ages.
+    "scoring-nightly-retrain": {
+        "task": "scoring.retrain_model",
+        "schedule": env_int("SCORING_RETRAIN_EVERY_SECONDS", 24 * 3600, minimum=60),
+        "kwargs": {"trigger": "schedule"},
+        "options": {"expires": 6 * 3600},
+    },
+    "scoring-daily-rescore": {
+        "task": "scoring.rescore_leads",
+        "schedule": env_int("SCORING_RESCORE_EVERY_SECONDS", 24 * 3600, minimum=60),
+        "options": {"expires": 6 * 3600},
+    },
+    # Work recorded while the broker was down (leadcrm.dispatch), and rescores whose worker died.
+    "redispatch-queued": {
+        "task": "scoring.redispatch_queued",
+        "schedule": env_int("REDISPATCH_EVERY_SECONDS", 60, minimum=5),
+        "options": {"expires": 60},
+    },
+    "imports-redispatch-queued": {
+        "task": "leads.import_redispatch_queued",
+        "schedule": env_int("REDISPATCH_EVERY_SECONDS", 60, minimum=5),
+        "options": {"expires": 60},
+    },
+    # An import whose worker died (no heartbeat for IMPORT_STALE_SECONDS) is resumed or failed.
+    "imports-recover-stale": {
+        "task": "leads.import_recover_stale",
+        "schedule": env_int("IMPORT_RECOVER_EVERY_SECONDS", 300, minimum=30),
+        "options": {"expires": 300},
+    },
+    # Manager reports read cached summaries; recompute the unfiltered ones ahead of time.
+    "reports-refresh-summaries": {
+        "task": "reports.refresh_summaries",
+        "schedule": env_int("REPORT_REFRESH_SECONDS", 300, minimum=60),
+        "options": {"expires": env_int("REPORT_REFRESH_SECONDS", 300, minimum=60)},
+    },
+}
+
 
 # --- REST framework ---------------------------------------------------------------------
+def _throttle_rate(name: str, default: str) -> str:
+    rate = env_str(name, default).strip()
+    number, _, period = rate.partition("/")
+    if not number.isdigit() or not period or period[0] not in "smhd":
+        raise ImproperlyConfigured(f"{name}={rate!r} is not a rate like 100/min, 10/s or 5000/day")
+    return rate
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "leadcrm.api_errors.ErrorDocumentingAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_USER", "2000/min")},
+    "DEFAULT_PAGINATION_CLASS": "leadcrm.api_pagination.KeysetCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "leadcrm.api_errors.api_exception_handler",
+    # Per user (or per IP for anonymous callers); fail-open when the cache is down.
+    "DEFAULT_THROTTLE_CLASSES": ["leads.permissions.UserThrottle", "leads.permissions.AnonThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": _throttle_rate("API_THROTTLE_USER", "2000/min"),
+        "anon": _throttle_rate("API_THROTTLE_ANON", "60/min"),
+        "bulk": _throttle_rate("API_THROTTLE_BULK", "60/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadCRM API",
-    "DESCRIPTION": "Leads, activities, follow-ups, imports and lead scoring.",
+    "DESCRIPTION": (
+        "Leads, activities, follow-ups, imports and lead scoring.\n\n"
+        "**Auth**: `Authorization: Token <key>` (get one with POST /api/v1/auth/token/) or the browser session "
+        "(with its CSRF token). Reps see their own leads and the unassigned pool; managers see every lead; "
+        "only admins import leads and manage models.\n\n"
+        "**Lists** are cursor-paginated: follow `next` until it is null; `page_size` is at most 500.\n\n"
+        "**Errors** (every 4xx) share one body: "
+        '`{"error": {"status": 400, "code": "invalid", "message": "...", "fields": {"email": ["..."]}}}`; '
+        "429 adds `retry_after` (seconds)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"/"mode"; name their enums so the schema has no collisions.
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStatusEnum": "leads.models.Lead.Status",
+        "ImportJobStatusEnum": "leads.models.ImportJob.Status",
+        "ImportJobModeEnum": "leads.models.ImportJob.Mode",
+        "ModelVersionStatusEnum": "scoring.models.ModelVersion.Status",
+    },
 }
 
 # --- LeadCRM knobs ----------------------------------------------------------------------
@@ -188,6 +272,10 @@ QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", 50, minimum=1)
 IMPORT_MAX_FILE_BYTES = env_int("IMPORT_MAX_FILE_BYTES", 200 * 1024 * 1024, minimum=1)
 IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 5000, minimum=1)
 IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20000, minimum=1)
+# A running import whose heartbeat is older than this lost its worker; a starting worker resumes it.
+IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 600, minimum=1)
+# Admin uploads with more rows than this import as a background ImportJob instead of in the request.
+IMPORT_ADMIN_SYNC_MAX_ROWS = env_int("IMPORT_ADMIN_SYNC_MAX_ROWS", 5000, minimum=1)
 SCORING_MIN_CONVERTED = env_int("SCORING_MIN_CONVERTED", 50, minimum=1)
 SCORING_MIN_LOST = env_int("SCORING_MIN_LOST", 50, minimum=1)
 SCORING_RESCORE_CHUNK = env_int("SCORING_RESCORE_CHUNK", 20000, minimum=1)

@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 from django.db.models import F as DbF
 from django.utils import timezone
 
+from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads.models import Lead, User
 from scoring import features as F
 from scoring import registry, scorer, training
@@ -61,20 +62,35 @@ def lead_rescore_request(lead_ids: list[int]) -> None:
         chunk = settings.SCORING_RESCORE_CHUNK
         if current_app.conf.task_always_eager:
             for i in range(0, len(ids), chunk):
-                rescore_leads.delay(lead_ids=ids[i : i + chunk])
+                rescore_leads.delay(lead_ids=ids[i : i + chunk])  # eager: runs here, no broker
             return
-        if len(ids) > DEBOUNCE_MAX_IDS:
-            # A bulk change (an import): one cache round trip per lead would cost more than
-            # the rescore itself, and there is no burst of edits to fold together.
-            for i in range(0, len(ids), chunk):
-                rescore_leads.apply_async(kwargs={"lead_ids": ids[i : i + chunk]})
-            return
-        timeout = _debounce_seconds() + 60
-        fresh = [i for i in ids if cache.add(PENDING_KEY.format(i), 1, timeout=timeout)]
+        countdown = None
+        fresh = ids
+        if len(ids) <= DEBOUNCE_MAX_IDS:
+            # (A bulk change, such as an import, skips the debounce: one cache round trip per
+            # lead would cost more than the rescore itself.)
+            timeout = _debounce_seconds() + 60
+            fresh = [i for i in ids if cache.add(PENDING_KEY.format(i), 1, timeout=timeout)]
+            if not fresh and getattr(cache, "degraded", False):
+                fresh = ids  # the cache is down: nothing can be known to be pending
+            countdown = _debounce_seconds()
         for i in range(0, len(fresh), chunk):
-            rescore_leads.apply_async(kwargs={"lead_ids": fresh[i : i + chunk]}, countdown=_debounce_seconds())
+            part = fresh[i : i + chunk]
+            if not task_dispatch(
+                rescore_leads, kwargs={"lead_ids": part}, countdown=countdown, on_failure=_rescore_stale_record
+            ):
+                cache.delete_many([PENDING_KEY.format(i) for i in part])
+                return  # the stale run recorded covers the rest too
 
     transaction.on_commit(dispatch)
+
+
+def _rescore_stale_record(exc: Exception) -> None:
+    """The broker is down: the changed leads are already stale (updated or active since their
+    scored_at, see _stale_filter); record a stale-only rescore run for redispatch_queued() to send."""
+    if RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING, only_stale=True, last_lead_id=0).exists():
+        return  # one not yet started will see these leads too
+    rescore_run_start(only_stale=True)
 
 
 def import_completed(*, lead_ids: list[int], new_outcomes: int) -> None:
@@ -568,7 +584,8 @@ def rescore_all_request(*, only_stale: bool = False) -> RescoreRun:
     run = rescore_run_start(only_stale=only_stale)
     from scoring.tasks import rescore_leads
 
-    transaction.on_commit(lambda: rescore_leads.delay(run_id=run.pk))
+    # On a broker failure the run stays `running` at position 0; redispatch_queued() sends it.
+    transaction.on_commit(lambda: task_dispatch(rescore_leads, kwargs={"run_id": run.pk}))
     return run
 
 
@@ -749,8 +766,31 @@ def retrain_request(*, by: User | None, trigger: str = "manual", folds: int = 5)
     run = TrainingRun.objects.create(created_by=by, trigger=trigger, stage="queued")
     from scoring.tasks import retrain_model
 
-    transaction.on_commit(lambda: retrain_model.delay(run_id=run.pk, folds=folds))
+    def broker_down(exc: Exception) -> None:
+        TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(message=BROKER_UNAVAILABLE)
+
+    transaction.on_commit(
+        lambda: task_dispatch(retrain_model, kwargs={"run_id": run.pk, "folds": folds}, on_failure=broker_down)
+    )
+    if not connection.in_atomic_block:  # dispatched already: show what happened
+        run.refresh_from_db()
     return run
+
+
+def redispatch_queued() -> dict:
+    """For the beat schedule (and a starting worker): send again the work recorded while the
+    broker was down, and continue rescore runs whose worker died. Safe to run twice: a training
+    run is claimed once (retrain_run), a rescore run moves by compare-and-set (_chunk_commit)."""
+    from scoring.tasks import rescore_leads, retrain_model
+
+    runs = list(TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, message=BROKER_UNAVAILABLE))
+    for run in runs:
+        if task_dispatch(retrain_model, kwargs={"run_id": run.pk}):
+            TrainingRun.objects.filter(pk=run.pk, message=BROKER_UNAVAILABLE).update(message="")
+    rescores = list(RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).values_list("pk", flat=True))
+    for pk in rescores:
+        task_dispatch(rescore_leads, kwargs={"run_id": pk})
+    return {"training_runs": [run.pk for run in runs], "rescore_runs": rescores}
 
 
 def _lock_ttl() -> int:
@@ -763,8 +803,23 @@ def retrain_run(*, run_id: int | None = None, folds: int = 5, trigger: str = "sc
     run = TrainingRun.objects.filter(pk=run_id).first() if run_id else None
     if run is None:
         run = TrainingRun.objects.create(trigger=trigger)
+    # Claim the run first: a second delivery (or a re-dispatch) of a run already taken stops here.
+    # A `running` run is taken again only when no retrain holds the lock (its worker died).
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=now, message=""
+    )
+    retaken = not claimed and cache.get(RETRAIN_LOCK_KEY) is None
+    if retaken:
+        retaken = bool(TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(started_at=now))
+    if not (claimed or retaken):
+        run.refresh_from_db()
+        return run
     token = uuid.uuid4().hex
     if not cache.add(RETRAIN_LOCK_KEY, token, timeout=_lock_ttl()):
+        if retaken:  # a retrain holds the lock now: leave this run as it is
+            run.refresh_from_db()
+            return run
         TrainingRun.objects.filter(pk=run.pk).update(
             status=TrainingRun.Status.SKIPPED,
             finished_at=timezone.now(),
@@ -773,7 +828,6 @@ def retrain_run(*, run_id: int | None = None, folds: int = 5, trigger: str = "sc
         )
         run.refresh_from_db()
         return run
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING, started_at=timezone.now())
 
     def progress(pct: int, stage: str) -> None:
         TrainingRun.objects.filter(pk=run.pk).update(progress=max(0, min(100, pct)), stage=stage[:200])

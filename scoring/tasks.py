@@ -1,6 +1,7 @@
 """Thin Celery tasks: load by id, call a service."""
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
 from scoring import services
@@ -41,3 +42,21 @@ def retrain_model(run_id: int | None = None, folds: int = 5, trigger: str = "sch
     """Single-flight retrain (see services.retrain_run); the nightly beat entry calls it with no run."""
     run = services.retrain_run(run_id=run_id, folds=folds, trigger=trigger)
     return run.status
+
+
+@shared_task(name="scoring.redispatch_queued")
+def redispatch_queued() -> dict:
+    """For the beat schedule: send the work recorded while the broker was down (safe to run twice)."""
+    from leadcrm.dispatch import broker_mark_up
+
+    broker_mark_up()  # this task was delivered: the broker is back
+    return services.redispatch_queued()
+
+
+@worker_ready.connect
+def _continue_interrupted_rescores(**kwargs) -> None:
+    """A worker that starts continues rescore runs whose worker died (and work queued while the
+    broker was down), a moment later so it has finished starting."""
+    from leadcrm.dispatch import task_dispatch
+
+    task_dispatch(redispatch_queued, countdown=2)

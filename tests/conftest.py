@@ -127,8 +127,8 @@ def celery_worker_process(transactional_db):
     # Drop anything an earlier run left on the queue so this test sees only its own tasks.
     with celery_app.connection_for_write() as conn:
         conn.default_channel.queue_purge("celery")
-    handle.start()
     try:
+        handle.start()
         yield handle
     finally:
         handle.stop()

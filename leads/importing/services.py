@@ -19,10 +19,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads.importing.profiles import ImportSpec, spec_from_dict, spec_from_profile
 from leads.importing.readers import ImportFileError, Table, open_table, scan_file
 from leads.importing.validation import Analyzer, Converter, RowError
@@ -122,10 +123,33 @@ def _storage_name(original_name: str) -> str:
 
 
 def import_job_dispatch(job: ImportJob, *, countdown: float = 0) -> None:
-    """Queue the job for a worker once the current transaction commits (inline in eager mode)."""
+    """Queue the job for a worker once the current transaction commits (inline in eager mode).
+    With the broker down the job stays pending with a "will retry" note, and
+    import_jobs_redispatch() sends it when the broker is back."""
     from leads.importing.tasks import import_run
 
-    transaction.on_commit(lambda: import_run.apply_async((job.pk,), countdown=countdown or None))
+    def broker_down(exc: Exception) -> None:
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(error=BROKER_UNAVAILABLE)
+        job.error = BROKER_UNAVAILABLE
+
+    transaction.on_commit(
+        lambda: task_dispatch(import_run, args=(job.pk,), countdown=countdown or None, on_failure=broker_down)
+    )
+
+
+def import_jobs_redispatch() -> list[int]:
+    """Send again the jobs that could not be queued while the broker was down. Safe to run twice:
+    only one delivery claims a job (_claim)."""
+    from leads.importing.tasks import import_run
+
+    sent = []
+    for pk in ImportJob.objects.filter(status=ImportJob.Status.PENDING, error=BROKER_UNAVAILABLE).values_list(
+        "pk", flat=True
+    ):
+        if task_dispatch(import_run, args=(pk,)):
+            ImportJob.objects.filter(pk=pk, status=ImportJob.Status.PENDING, error=BROKER_UNAVAILABLE).update(error="")
+            sent.append(pk)
+    return sent
 
 
 def import_job_resume(*, job: ImportJob) -> ImportJob:
@@ -199,8 +223,24 @@ def import_job_run(*, job_id: int, progress: Progress | None = None) -> ImportJo
         return _finish(job, ImportJob.Status.FAILED, str(exc))
     except Exception as exc:
         logger.exception("import job %s failed", job.pk)
+        what = _failure_reason(exc)
+        # The chunk in flight rolled back: count only what the database kept.
+        job.rows_done = ImportJob.objects.filter(pk=job.pk).values_list("rows_done", flat=True).first() or 0
         committed = f" {job.rows_done:,} rows were committed; resume to continue." if job.rows_done else ""
-        return _finish(job, ImportJob.Status.FAILED, f"The import stopped: {exc.__class__.__name__}: {exc}.{committed}")
+        return _finish(job, ImportJob.Status.FAILED, f"The import stopped: {what}.{committed}")
+
+
+def _failure_reason(exc: Exception) -> str:
+    """The reason in words. A dropped database connection is closed, so the failure can be
+    recorded on a new one (COPY runs on the raw driver cursor: its errors arrive unwrapped)."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    what = f"{exc.__class__.__name__}: {first_line}"
+    driver = connection.Database
+    if not isinstance(exc, OperationalError | InterfaceError | driver.OperationalError | driver.InterfaceError):
+        return what
+    if not connection.in_atomic_block:
+        connection.close()
+    return f"the database connection was lost ({what})"
 
 
 def _run(job: ImportJob, progress: Progress) -> ImportJob:

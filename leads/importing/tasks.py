@@ -16,7 +16,18 @@ def import_recover_stale() -> list[int]:
     return services.import_jobs_recover_stale()
 
 
+@shared_task(name="leads.import_redispatch_queued")
+def import_redispatch_queued() -> list[int]:
+    """For the beat schedule: send the imports that could not be queued while the broker was down."""
+    from leadcrm.dispatch import broker_mark_up
+
+    broker_mark_up()  # this task was delivered: the broker is back
+    return services.import_jobs_redispatch()
+
+
 @worker_ready.connect
 def _recover_stale_imports(**kwargs) -> None:
-    """A worker that starts picks up imports whose worker died mid-file."""
+    """A worker that starts picks up imports whose worker died mid-file, and those queued while
+    the broker was down."""
     services.import_jobs_recover_stale()
+    services.import_jobs_redispatch()

@@ -48,7 +48,10 @@ def job_list(request: HttpRequest) -> HttpResponse:
             form.add_error("file", " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
         else:
             services.import_job_dispatch(job)
-            messages.success(request, f"Import #{job.pk} started.")
+            if job.error:  # the broker is down: queued, will retry
+                messages.warning(request, f"Import #{job.pk} is queued: {job.error}")
+            else:
+                messages.success(request, f"Import #{job.pk} started.")
             return redirect("imports:detail", pk=job.pk)
     jobs = selectors.import_jobs_visible_to(request.user)[:100]
     return render(request, "imports/list.html", {"jobs": jobs, "form": form})

@@ -1,0 +1,69 @@
+"""Publishing Celery tasks without failing the request when the broker is down.
+
+Every dispatch site calls task_dispatch(). When the broker cannot be reached (after Celery's short
+publish retry policy, see CELERY_TASK_PUBLISH_RETRY_POLICY), `on_failure` records the work in the
+database, the caller shows "queued, will retry", and the beat task `leadcrm.redispatch_queued`
+sends it again once the broker is back. After a failure, the next few seconds fail fast instead of
+waiting on the broker again for every request.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from celery import current_app
+
+log = logging.getLogger(__name__)
+
+BROKER_UNAVAILABLE = "Broker unavailable — queued, will retry automatically."
+FAIL_FAST_SECONDS = 5.0
+
+_lock = threading.Lock()
+_down_until = 0.0
+
+
+class BrokerUnavailable(Exception):
+    """Raised instead of publishing while the broker is known to be down (fail fast)."""
+
+
+def broker_marked_down() -> bool:
+    return time.monotonic() < _down_until
+
+
+def broker_mark_up() -> None:
+    global _down_until
+    with _lock:
+        _down_until = 0.0
+
+
+def task_dispatch(
+    task,
+    *,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    countdown: float | None = None,
+    on_failure: Callable[[Exception], None] | None = None,
+) -> bool:
+    """Send `task`; True when the broker took it (or it ran eagerly). On a broker failure log a
+    warning, call `on_failure(exc)` to record the work durably, and return False. Exceptions
+    raised by an eager task propagate as before."""
+    global _down_until
+    if current_app.conf.task_always_eager:
+        task.apply_async(args=args, kwargs=kwargs or {}, countdown=countdown)
+        return True
+    try:
+        if broker_marked_down():
+            raise BrokerUnavailable("the broker failed moments ago")
+        # Nobody waits on these results; ignore_result also keeps publishing off the result
+        # backend, whose reconnect loop would hold the request for ~20 s with Redis down.
+        task.apply_async(args=args, kwargs=kwargs or {}, countdown=countdown, ignore_result=True)
+    except Exception as exc:  # kombu/redis/socket errors differ by transport; all mean "not sent"
+        if not isinstance(exc, BrokerUnavailable):
+            with _lock:
+                _down_until = time.monotonic() + FAIL_FAST_SECONDS
+        log.warning("could not queue %s (%s: %s); recorded for a retry", task.name, type(exc).__name__, exc)
+        if on_failure is not None:
+            on_failure(exc)
+        return False
+    return True

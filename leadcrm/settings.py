@@ -119,6 +119,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# In development (and tests) WhiteNoise serves straight from the apps' static folders; in
+# production it serves what `collectstatic` gathered into STATIC_ROOT.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -136,11 +140,16 @@ MODEL_ARTIFACT_DIR = Path(env_str("MODEL_ARTIFACT_DIR", str(VAR_DIR / "models"))
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
+# The cache may live in another Redis database than the broker (REDIS_CACHE_URL), so that
+# clearing it can never drop queued tasks.
+REDIS_CACHE_URL = env_str("REDIS_CACHE_URL") or REDIS_URL
+if REDIS_CACHE_URL and not REDIS_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_CACHE_URL={REDIS_CACHE_URL!r} must start with redis://, rediss:// or unix://")
 CACHES = {
     "default": (
         # Redis down: reads miss and writes are skipped (with a warning) instead of failing pages.
-        {"BACKEND": "leadcrm.cache.ResilientRedisCache", "LOCATION": REDIS_URL}
-        if REDIS_URL
+        {"BACKEND": "leadcrm.cache.ResilientRedisCache", "LOCATION": REDIS_CACHE_URL}
+        if REDIS_CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }

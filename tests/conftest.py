@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.utils import override_settings
 
 from leadcrm.celery import app as celery_app
 from tests.factories import AdminFactory, ManagerFactory, RepFactory
@@ -42,11 +43,30 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def _cache_url_for_this_process(redis_url: str) -> str:
+    """A Redis database of this test process's own for the cache: tests clear the cache, and a
+    FLUSHDB on the broker's database would drop the tasks a real worker is running for another
+    xdist process. gw0 -> db 11, gw1 -> db 12, ..."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = int("".join(ch for ch in worker if ch.isdigit()) or 0)
+    parts = urlsplit(redis_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{11 + number % 5}", parts.query, parts.fragment))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _fast_tests():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        cache_settings = {**settings.CACHES["default"], "LOCATION": _cache_url_for_this_process(redis_url)}
+        override = override_settings(CACHES={"default": cache_settings})
+        override.enable()
+        yield
+        override.disable()
+    else:
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -145,6 +165,10 @@ class WorkerHandle:
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "DJANGO_SETTINGS_MODULE": "leadcrm.settings",
         }
+        # The worker shares this test process's cache (locks, debounce keys), wherever it points.
+        cache_location = str(settings.CACHES["default"].get("LOCATION", ""))
+        if cache_location.startswith(("redis://", "rediss://", "unix://")):
+            self.env["REDIS_CACHE_URL"] = cache_location
         self.process: subprocess.Popen | None = None
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"celery-worker-{os.getpid()}.log"

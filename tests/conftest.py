@@ -43,14 +43,16 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _cache_url_for_this_process(redis_url: str) -> str:
-    """A Redis database of this test process's own for the cache: tests clear the cache, and a
-    FLUSHDB on the broker's database would drop the tasks a real worker is running for another
-    xdist process. gw0 -> db 11, gw1 -> db 12, ..."""
+def _redis_db_for_this_process(redis_url: str, first_db: int) -> str:
+    """A Redis database of this test process's own: gw0 -> first_db, gw1 -> first_db + 1, ...
+
+    Each xdist process gets its own broker database (a worker started by one process must
+    never take the tasks of another, which point at another test database) and its own cache
+    database (tests clear the cache, and a FLUSHDB must never drop a broker's queued tasks)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     number = int("".join(ch for ch in worker if ch.isdigit()) or 0)
     parts = urlsplit(redis_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{11 + number % 5}", parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, f"/{first_db + number % 5}", parts.query, parts.fragment))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -59,14 +61,19 @@ def _fast_tests():
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
     redis_url = os.environ.get("REDIS_URL")
-    if redis_url:
-        cache_settings = {**settings.CACHES["default"], "LOCATION": _cache_url_for_this_process(redis_url)}
-        override = override_settings(CACHES={"default": cache_settings})
-        override.enable()
+    if not redis_url:
         yield
-        override.disable()
-    else:
-        yield
+        return
+    broker_url = _redis_db_for_this_process(redis_url, 1)
+    os.environ["REDIS_URL"] = broker_url  # what celery_worker_process hands to its worker
+    celery_app.conf.broker_url = broker_url
+    celery_app.conf.result_backend = broker_url
+    cache_settings = {**settings.CACHES["default"], "LOCATION": _redis_db_for_this_process(redis_url, 11)}
+    override = override_settings(CACHES={"default": cache_settings})
+    override.enable()
+    yield
+    override.disable()
+    os.environ["REDIS_URL"] = redis_url
 
 
 @pytest.fixture(autouse=True)

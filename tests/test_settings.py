@@ -27,6 +27,12 @@ KNOBS = (
     "API_THROTTLE_USER",
     "API_THROTTLE_ANON",
     "API_THROTTLE_BULK",
+    "REDIS_CACHE_URL",
+    "WHITENOISE_USE_FINDERS",
+    "DB_DISABLE_JIT",
+    # Set by the browser fixture for Playwright's event loop in this test process; a deployment
+    # never has it (check --deploy warns about it).
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 
 

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -182,6 +183,8 @@ def step_rescore(total: int) -> None:
     t = time.perf_counter()
     again = services.rescore_run_continue(services.rescore_run_start())
     say("rescore again, nothing changes (s)", f"{time.perf_counter() - t:.1f} ({again.changed} changed)")
+    # ru_maxrss is in KiB on Linux: the peak of this process, training included when it ran first.
+    say("peak RSS of the scoring process (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
 def step_single(repeat: int = 2000) -> None:

@@ -78,28 +78,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _filtered_report(request: HttpRequest, page, template: str, report: str) -> HttpResponse:
+    """A report page driven by the common filter form (date range, source, owner, origin)."""
+    form = _filter_form(request)
+    context = page(form.report_filters(), refresh=_refresh(request))
+    context["form"] = form
+    return _respond(request, template, context, report=report)
+
+
 @manager_required
 def conversion(request: HttpRequest) -> HttpResponse:
-    form = _filter_form(request)
-    context = pages.conversion_page(form.report_filters(), refresh=_refresh(request))
-    context["form"] = form
-    return _respond(request, "reports/conversion.html", context, report="conversion")
+    return _filtered_report(request, pages.conversion_page, "reports/conversion.html", "conversion")
 
 
 @manager_required
 def funnel(request: HttpRequest) -> HttpResponse:
-    form = _filter_form(request)
-    context = pages.funnel_page(form.report_filters(), refresh=_refresh(request))
-    context["form"] = form
-    return _respond(request, "reports/funnel.html", context, report="funnel")
+    return _filtered_report(request, pages.funnel_page, "reports/funnel.html", "funnel")
 
 
 @manager_required
 def reps(request: HttpRequest) -> HttpResponse:
-    form = _filter_form(request)
-    context = pages.reps_page(form.report_filters(), refresh=_refresh(request))
-    context["form"] = form
-    return _respond(request, "reports/reps.html", context, report="reps")
+    return _filtered_report(request, pages.reps_page, "reports/reps.html", "reps")
 
 
 @manager_required

@@ -7,8 +7,3 @@ from leads import services
 def follow_ups_refresh(lead_ids: list[int] | None = None) -> int:
     """Repair each lead's next_follow_up_at from its open follow-ups."""
     return services.leads_follow_up_refresh(lead_ids=lead_ids)
-
-
-# The import pipeline's task lives in its package; importing it here registers it with the worker.
-from leads.importing.tasks import import_run  # noqa: E402, F401
-from leads.reports.tasks import refresh_summaries  # noqa: E402, F401

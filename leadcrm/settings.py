@@ -213,6 +213,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("IMPORT_RECOVER_EVERY_SECONDS", 300, minimum=30),
         "options": {"expires": 300},
     },
+    # Uploaded import files past IMPORT_FILE_RETENTION_DAYS, and uploads a crash left behind.
+    "imports-prune-files": {
+        "task": "leads.imports_prune_files",
+        "schedule": env_int("IMPORT_PRUNE_EVERY_SECONDS", 24 * 3600, minimum=60),
+        "options": {"expires": 6 * 3600},
+    },
     # Manager reports read cached summaries; recompute the unfiltered ones ahead of time.
     "reports-refresh-summaries": {
         "task": "reports.refresh_summaries",
@@ -281,10 +287,14 @@ QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", 50, minimum=1)
 IMPORT_MAX_FILE_BYTES = env_int("IMPORT_MAX_FILE_BYTES", 200 * 1024 * 1024, minimum=1)
 IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 5000, minimum=1)
 IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20000, minimum=1)
+# PostgreSQL connections writing an import's chunks side by side (they still commit in file order).
+IMPORT_WRITERS = env_int("IMPORT_WRITERS", 2, minimum=1)
 # A running import whose heartbeat is older than this lost its worker; a starting worker resumes it.
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 600, minimum=1)
 # Admin uploads with more rows than this import as a background ImportJob instead of in the request.
 IMPORT_ADMIN_SYNC_MAX_ROWS = env_int("IMPORT_ADMIN_SYNC_MAX_ROWS", 5000, minimum=1)
+# Days an import's uploaded file is kept after the job finished (leads/importing/retention.py).
+IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 30, minimum=1)
 SCORING_MIN_CONVERTED = env_int("SCORING_MIN_CONVERTED", 50, minimum=1)
 SCORING_MIN_LOST = env_int("SCORING_MIN_LOST", 50, minimum=1)
 SCORING_RESCORE_CHUNK = env_int("SCORING_RESCORE_CHUNK", 20000, minimum=1)

@@ -24,13 +24,22 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leadcrm.api_errors import ApiErrorSerializer
 from leads.exports import csv_lines
-from leads.importing import selectors, services
+from leads.importing import retention, selectors, services
 from leads.importing.readers import ImportFileError
 from leads.models import ImportJob, ImportProfile
 from leads.permissions import IsCrmAdmin
 
 ERRORS_PAGE_SIZE = 100
+# The bad rows' cells are kept, but their header lives only in the uploaded file.
+ERRORS_CSV_GONE = "the bad rows can no longer be downloaded as CSV (they are still listed with the import)"
+
+
+class Gone(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "The resource is no longer available."
+    default_code = "gone"
 
 
 class ImportCreateSerializer(serializers.Serializer):
@@ -225,7 +234,7 @@ class ImportJobResumeView(APIView):
     def post(self, request, pk: int):
         job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
         try:
-            job = services.import_job_resume(job=job)
+            job = retention.import_job_resume_if_file_kept(job=job)
         except ValidationError as exc:
             _bad_request(exc)
         return Response(ImportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
@@ -236,10 +245,15 @@ class ImportJobErrorsCsvView(APIView):
 
     @extend_schema(
         summary="Bad rows as CSV: original columns plus import_row and import_errors; fix and re-import",
-        responses={(200, "text/csv"): OpenApiTypes.STR},
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            410: OpenApiResponse(ApiErrorSerializer, description="The uploaded file was removed (retention)"),
+        },
     )
     def get(self, request, pk: int):
         job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
+        if retention.import_file_removed(job):
+            raise Gone(retention.import_file_removed_message(job, consequence=ERRORS_CSV_GONE))
         return errors_csv_response(job)
 
 

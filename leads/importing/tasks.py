@@ -1,7 +1,7 @@
 from celery import shared_task
 from celery.signals import worker_ready
 
-from leads.importing import services
+from leads.importing import retention, services
 
 
 @shared_task(name="leads.import_run", acks_late=True)
@@ -23,6 +23,13 @@ def import_redispatch_queued() -> list[int]:
 
     broker_mark_up()  # this task was delivered: the broker is back
     return services.import_jobs_redispatch()
+
+
+@shared_task(name="leads.imports_prune_files")
+def imports_prune_files() -> dict:
+    """For the beat schedule: delete uploaded files of imports finished more than
+    IMPORT_FILE_RETENTION_DAYS ago, and uploads a crash left behind."""
+    return retention.import_files_prune()
 
 
 @worker_ready.connect

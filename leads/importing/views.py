@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from leads.importing import selectors, services
-from leads.importing.api import errors_csv_response
+from leads.importing import retention, selectors, services
+from leads.importing.api import ERRORS_CSV_GONE, errors_csv_response
 from leads.importing.readers import ImportFileError
 from leads.models import ImportJob, ImportProfile
 
@@ -62,7 +62,12 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _admin_only(request)
     job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
-    context = {"job": job, "errors": selectors.import_errors_for(job)[:ERRORS_SHOWN], "errors_shown": ERRORS_SHOWN}
+    context = {
+        "job": job,
+        "errors": selectors.import_errors_for(job)[:ERRORS_SHOWN],
+        "errors_shown": ERRORS_SHOWN,
+        "file_removed": retention.import_file_removed_message(job) if retention.import_file_removed(job) else "",
+    }
     if request.htmx:
         return render(request, "imports/_job_status.html", context)
     return render(request, "imports/detail.html", context)
@@ -74,7 +79,7 @@ def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
     _admin_only(request)
     job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
     try:
-        services.import_job_resume(job=job)
+        retention.import_job_resume_if_file_kept(job=job)
         messages.success(request, f"Import #{job.pk} resumes after row {job.rows_done:,}.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -86,4 +91,7 @@ def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
 def job_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
     _admin_only(request)
     job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
+    if retention.import_file_removed(job):
+        messages.error(request, retention.import_file_removed_message(job, consequence=ERRORS_CSV_GONE))
+        return redirect("imports:detail", pk=job.pk)
     return errors_csv_response(job)

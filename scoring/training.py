@@ -406,7 +406,9 @@ def reference_distributions(frame: pd.DataFrame, types: dict, p: np.ndarray) -> 
     reference: dict = {}
     for column, kind in types.items():
         series = frame[column]
-        if kind in (F.NUMBER, F.BOOLEAN):
+        if kind == F.BOOLEAN:
+            reference[column] = _boolean_reference(series)
+        elif kind == F.NUMBER:
             values = series.dropna().to_numpy(dtype="float64")
             reference[column] = _numeric_reference(values)
         else:
@@ -422,6 +424,21 @@ def reference_distributions(frame: pd.DataFrame, types: dict, p: np.ndarray) -> 
         "fractions": [_r(f) for f in np.histogram(p, bins=np.linspace(0, 1, 11))[0] / max(len(p), 1)],
     }
     return reference
+
+
+def _boolean_reference(series: pd.Series) -> dict:
+    """Shares of true, false and (only when training saw it) missing among all training rows.
+    Quantile bins cannot split a 0/1 column, so a yes/no feature gets its own two bins."""
+    values = series.astype("float64")
+    n = len(values)
+    if n == 0:
+        return {"kind": "boolean", "fractions": {}}
+    missing = int(values.isna().sum())
+    true = int((values.notna() & (values != 0)).sum())
+    fractions = {"true": _r(true / n), "false": _r((n - missing - true) / n)}
+    if missing:
+        fractions["(missing)"] = _r(missing / n)
+    return {"kind": "boolean", "fractions": fractions}
 
 
 def _numeric_reference(values: np.ndarray) -> dict:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from leads.reports.selectors import drift_notice
 from leads.selectors import lead_get_for
 from scoring import selectors, services
 from scoring.forms import OverrideForm, ScoringSettingsForm, ThresholdForm
@@ -45,9 +46,12 @@ def _error_text(exc: ValidationError) -> str:
 @manager_required
 @require_GET
 def versions_list(request: HttpRequest) -> HttpResponse:
+    active = selectors.active_model_version()
     context = {
         "versions": selectors.model_versions_list(),
-        "active": selectors.active_model_version(),
+        "active": active,
+        # The drift report the beat task keeps cached: this page never scans the leads for it.
+        "drift_notice": drift_notice(active, cached_only=True),
         "banner": selectors.queue_banner(),
         "runs": selectors.training_runs_list(5),
         "events": selectors.activation_events_list(10),
@@ -62,6 +66,7 @@ def versions_list(request: HttpRequest) -> HttpResponse:
 def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     metrics = version.metrics or {}
+    is_active = version.status == ModelVersion.Status.ACTIVE
     context = {
         "version": version,
         "cv": metrics.get("cv", {}),
@@ -69,6 +74,8 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "features": version.features or {},
         "cutoffs": services.tier_cutoffs(version),
         "threshold_form": ThresholdForm(initial={"threshold": version.threshold}),
+        # Drift compares the open leads with the model that scores them: the active one only.
+        "drift_notice": drift_notice(version, cached_only=True) if is_active else None,
     }
     return render(request, "scoring/detail.html", context)
 

@@ -24,6 +24,7 @@ from django.db.models import (
     Case,
     Count,
     F,
+    FilteredRelation,
     FloatField,
     Func,
     IntegerField,
@@ -681,6 +682,51 @@ class JsonText(Func):
         return sql, [*column_params, path, *column_params, path]
 
 
+# The words scoring.features reads as yes and no (its _TRUE/_FALSE), so drift bins a yes/no
+# attribute exactly as the model saw it.
+_TRUE_WORDS = ("true", "yes", "y", "1", "t")
+_FALSE_WORDS = ("false", "no", "n", "0", "f")
+
+
+class JsonBool(Func):
+    """attributes[key] read as the scoring engine reads a yes/no feature: 1.0 for true (JSON true,
+    a non-zero number, "yes"/"true"/"y"/"t"/"1" in any case), 0.0 for false, NULL when missing or
+    not a yes/no word. Never casts text to a number, so a stray string cannot fail the query."""
+
+    output_field = FloatField()
+
+    def __init__(self, key: str):
+        super().__init__(F("attributes"), Value(key))
+        self.key = key
+
+    def as_sql(self, compiler, connection, **extra):
+        column, column_params = compiler.compile(self.source_expressions[0])
+        true_in = ", ".join(["%s"] * len(_TRUE_WORDS))
+        false_in = ", ".join(["%s"] * len(_FALSE_WORDS))
+        if connection.vendor == "postgresql":
+            text = f"lower(btrim({column} ->> %s))"
+            sql = (
+                f"(CASE jsonb_typeof({column} -> %s) "
+                f"WHEN 'boolean' THEN (CASE WHEN ({column} ->> %s) = 'true' THEN 1.0 ELSE 0.0 END) "
+                f"WHEN 'number' THEN (CASE WHEN ({column} ->> %s)::double precision <> 0 THEN 1.0 ELSE 0.0 END) "
+                f"WHEN 'string' THEN (CASE WHEN {text} IN ({true_in}) THEN 1.0 "
+                f"WHEN {text} IN ({false_in}) THEN 0.0 END) END)"
+            )
+            key = [*column_params, self.key]
+            return sql, [*key, *key, *key, *key, *_TRUE_WORDS, *key, *_FALSE_WORDS]
+        path = _sqlite_path(self.key)
+        text = f"lower(trim(json_extract({column}, %s)))"
+        sql = (
+            f"(CASE json_type({column}, %s) WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 "
+            f"WHEN 'integer' THEN (CASE WHEN json_extract({column}, %s) <> 0 THEN 1.0 ELSE 0.0 END) "
+            f"WHEN 'real' THEN (CASE WHEN json_extract({column}, %s) <> 0 THEN 1.0 ELSE 0.0 END) "
+            f"WHEN 'text' THEN (CASE WHEN {text} IN ({true_in}) THEN 1.0 "
+            f"WHEN {text} IN ({false_in}) THEN 0.0 END) END)"
+        )
+        key = [*column_params, path]
+        return sql, [*key, *key, *key, *key, *_TRUE_WORDS, *key, *_FALSE_WORDS]
+
+
 def _sqlite_path(key: str) -> str:
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -700,13 +746,14 @@ class HoursBetween(Func):
         return f"((julianday({later}) - julianday({earlier})) * 24.0)", [*later_params, *earlier_params]
 
 
-def _scoring_feature_names() -> tuple[dict[str, str], dict[str, str], set[str]]:
+def _scoring_feature_names() -> tuple[dict[str, str], dict[str, str], dict[str, tuple[str, int]]]:
     """(feature label -> Lead column, derived feature -> lead expression kind, activity-count
-    features), from the scoring engine's feature code, so drift follows its column names."""
+    feature -> (activity kind, window in days)), from the scoring engine's feature code, so drift
+    follows its column names."""
     try:
         from scoring import features
     except ImportError:  # the scoring engine is optional for the reports
-        return {}, {}, set()
+        return {}, {}, {}
     labels = {field.capitalize(): field for field in features.MODEL_FIELDS}
     labels.update({label: field for field, label in features.model_field_labels().items()})
     derived = {
@@ -714,7 +761,12 @@ def _scoring_feature_names() -> tuple[dict[str, str], dict[str, str], set[str]]:
         features.HOURS_TO_FIRST_CONTACT: "hours_to_first_contact",
         features.DAYS_SINCE_LAST: "days_since_last",
     }
-    return labels, derived, set(features.ACTIVITY_COLUMNS) - set(derived)
+    activity_counts = {
+        features.activity_column(kind, days): (kind, days)
+        for kind in features.ACTIVITY_KINDS
+        for days in features.WINDOWS
+    }
+    return labels, derived, activity_counts
 
 
 def _derived_expression(kind: str, now: datetime):
@@ -726,6 +778,22 @@ def _derived_expression(kind: str, now: datetime):
     if kind == "hours_to_first_contact":
         return HoursBetween(F("first_contacted_at"), F("created_at"))
     return HoursBetween(Value(now), F("last_activity_at")) / Value(24.0)
+
+
+def _activity_count(kind: str, days: int, now: datetime) -> Count:
+    """Activities of `kind` a lead had in the `days` before now: the training feature of an open
+    lead, whose cut-off is now (scoring.features.activity_aggregates). Counts over the
+    recent_activity join (_recent_activity_join) of the leads, grouped per lead."""
+    since = now - timedelta(days=days)
+    return Count("recent_activity", filter=Q(recent_activity__kind=kind, recent_activity__occurred_at__gt=since))
+
+
+def _recent_activity_join(days: int, now: datetime) -> FilteredRelation:
+    """The leads' activities in the `days` before now, LEFT JOINed once for every count."""
+    return FilteredRelation(
+        "activities",
+        condition=Q(activities__occurred_at__gt=now - timedelta(days=days), activities__occurred_at__lt=now),
+    )
 
 
 def _feature_expression(feature: str, kind: str, reference: dict, *, now: datetime, names: tuple):
@@ -743,7 +811,9 @@ def _feature_expression(feature: str, kind: str, reference: dict, *, now: dateti
     if feature in derived:
         return _derived_expression(derived[feature], now)
     if feature in activity_counts:
-        return None  # activities per lead in a window: not measured here
+        return None  # activities per lead in a window: drift_for counts them in a grouped query
+    if kind == "boolean":
+        return JsonBool(feature)
     return JsonNumber(feature) if kind == "numeric" else JsonText(feature)
 
 
@@ -831,18 +901,23 @@ def _category_key(value) -> str:
     return _BOOLEAN_KEYS.get(lowered, text)
 
 
+def _drift_cache_key(version_pk: int) -> str:
+    return f"reports:drift:v2:{version_pk}"
+
+
 def drift_for(version: ModelVersion, *, refresh: bool = False) -> DriftReport | None:
     """PSI per feature (and of the score) between the training reference stored in
     ModelVersion.metrics["reference"] and the current open leads. None when the version has
     no reference.
 
-    Cached per version for REPORT_DRIFT_CACHE_SECONDS (refresh=True recomputes): drift moves
-    slowly, and the computation is one scan of the open leads for every numeric feature plus
-    one grouped query per categorical feature."""
+    Cached per version for REPORT_DRIFT_CACHE_SECONDS (refresh=True recomputes; the beat task
+    reports.refresh_summaries does so for the active model): drift moves slowly, and the
+    computation is one scan of the open leads for every numeric, yes/no and activity-count
+    feature plus one grouped query per categorical feature."""
     reference = metric_get(version.metrics, "reference")
     if not isinstance(reference, dict) or not reference:
         return None
-    key = f"reports:drift:v1:{version.pk}"
+    key = _drift_cache_key(version.pk)
     if not refresh and DRIFT_CACHE_SECONDS:
         cached = cache.get(key)
         if cached is not None:
@@ -853,47 +928,95 @@ def drift_for(version: ModelVersion, *, refresh: bool = False) -> DriftReport | 
     return report
 
 
+def drift_cached_for(version: ModelVersion) -> DriftReport | None:
+    """The drift report drift_for last cached for `version` (the beat task refreshes the active
+    model's), or None: never computes, so a page can show drift without scanning the leads."""
+    if not DRIFT_CACHE_SECONDS:
+        return None
+    return cache.get(_drift_cache_key(version.pk))
+
+
+def _boolean_fractions(ref: dict) -> dict[str, float] | None:
+    """{"true", "false"[, MISSING]: share} from a yes/no reference, or None when unreadable."""
+    fractions = ref.get("fractions")
+    if not isinstance(fractions, dict):
+        return None
+    shares = {k: float(fractions[k]) for k in ("true", "false", MISSING) if isinstance(fractions.get(k), int | float)}
+    return shares if "true" in shares and "false" in shares else None
+
+
 def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
     now = timezone.now()
     names = _scoring_feature_names()
+    trained_types = metric_get(version.features, "types", default={}) or {}
     open_leads = Lead.objects.filter(status__in=Lead.OPEN_STATUSES).order_by()
     n_open = open_leads.count()
     step = max(1, math.ceil(n_open / DRIFT_SAMPLE_ROWS))
     if step > 1:
         open_leads = open_leads.alias(sample_bucket=Mod("pk", step)).filter(sample_bucket=0)
-    numeric, categorical, results = [], [], {}
+    numeric, booleans, categorical, results = [], [], [], {}
+    # Activity counts per open lead: {alias: Count over the recent activities}, one GROUP BY.
+    activity_counts: dict[str, Count] = {}
+    longest_window = 0
     for feature, ref in reference.items():
         if not isinstance(ref, dict):
             continue
         kind = ref.get("kind")
-        if kind not in ("numeric", "categorical"):
+        if kind not in ("numeric", "boolean", "categorical"):
             continue
-        value = _feature_expression(feature, kind, ref, now=now, names=names)
+        if kind == "numeric" and feature in names[2]:
+            activity_kind, days = names[2][feature]
+            value = F(f"drift_count_{len(activity_counts)}")
+            activity_counts[value.name] = _activity_count(activity_kind, days, now)
+            longest_window = max(longest_window, days)
+        else:
+            value = _feature_expression(feature, kind, ref, now=now, names=names)
         if value is None:
-            results[feature] = FeatureDrift(feature, kind, None, 0, [], note="activity count: not measured here")
-        elif kind == "numeric":
+            results[feature] = FeatureDrift(feature, kind, None, 0, [], note="not measured from the leads table")
+            continue
+        if kind == "numeric":
             bins = _numeric_bins(ref)
             if bins is None:
                 results[feature] = FeatureDrift(feature, kind, None, 0, [], note="reference bins unreadable")
             elif len(bins[1]) < 2:
-                results[feature] = FeatureDrift(feature, kind, None, 0, [], note="one bin in training: no PSI")
+                note = "one bin in training: no PSI"
+                if trained_types.get(feature) == "boolean":
+                    note += " (a yes/no feature of a model trained before yes/no references; retraining adds them)"
+                results[feature] = FeatureDrift(feature, kind, None, 0, [], note=note)
             else:
                 numeric.append((feature, ref, value, bins))
+        elif kind == "boolean":
+            fractions = _boolean_fractions(ref)
+            if fractions is None:
+                results[feature] = FeatureDrift(feature, kind, None, 0, [], note="reference bins unreadable")
+            else:
+                booleans.append((feature, fractions, value))
         elif isinstance(ref.get("fractions"), dict):
             categorical.append((feature, ref, value))
 
-    # Every numeric feature's bins in ONE scan of the open leads.
-    aggregates = {"n_sampled": Count("pk")}
+    # Every numeric and yes/no feature's bins in ONE scan of the open leads; the activity counts'
+    # bins in one more, over the leads LEFT JOINed to their recent activities and grouped per lead
+    # (one pass over the activities, whatever the number of count features).
+    aggregates: dict[str, Count] = {"n_sampled": Count("pk")}
+    count_aggregates: dict[str, Count] = {}
     for i, (_feature, _ref, value, (cuts, _fractions, _labels)) in enumerate(numeric):
+        target = count_aggregates if isinstance(value, F) and value.name in activity_counts else aggregates
         for b, (lo, hi) in enumerate(pairwise([None, *cuts, None])):
             conditions = [Q(IsNull(value, False))]
             if lo is not None:
                 conditions.append(Q(GreaterThanOrEqual(value, Value(lo))))
             if hi is not None:
                 conditions.append(Q(LessThan(value, Value(hi))))
-            aggregates[f"f{i}_b{b}"] = Count("pk", filter=reduce(operator.and_, conditions))
-        aggregates[f"f{i}_missing"] = Count("pk", filter=Q(IsNull(value, True)))
+            target[f"f{i}_b{b}"] = Count("pk", filter=reduce(operator.and_, conditions))
+        target[f"f{i}_missing"] = Count("pk", filter=Q(IsNull(value, True)))
+    for i, (_feature, _fractions, value) in enumerate(booleans):
+        aggregates[f"y{i}_true"] = Count("pk", filter=Q(GreaterThanOrEqual(value, Value(0.5))))
+        aggregates[f"y{i}_false"] = Count("pk", filter=Q(LessThan(value, Value(0.5))))
+        aggregates[f"y{i}_missing"] = Count("pk", filter=Q(IsNull(value, True)))
     counts = open_leads.aggregate(**aggregates)
+    if count_aggregates:
+        per_lead = open_leads.alias(recent_activity=_recent_activity_join(longest_window, now))
+        counts.update(per_lead.annotate(**activity_counts).aggregate(**count_aggregates))
 
     for i, (feature, ref, _value, (_cuts, fractions, labels)) in enumerate(numeric):
         observed = [counts[f"f{i}_b{b}"] for b in range(len(fractions))]
@@ -904,6 +1027,20 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
             observed.append(missing)
             labels.append(MISSING)
         results[feature] = _drift_of(feature, "numeric", labels, expected, observed, missing_current=missing)
+
+    for i, (feature, fractions, _value) in enumerate(booleans):
+        # Missing is a bin of its own only when training saw it (as for numbers); otherwise the
+        # model imputed it and the leads without a value are left out of the PSI.
+        labels = [label for label in ("true", "false", MISSING) if label in fractions]
+        observed = [counts[f"y{i}_{'missing' if label == MISSING else label}"] for label in labels]
+        results[feature] = _drift_of(
+            feature,
+            "boolean",
+            labels,
+            [fractions[label] for label in labels],
+            observed,
+            missing_current=counts[f"y{i}_missing"],
+        )
 
     # One GROUP BY per categorical feature.
     for feature, ref, value in categorical:
@@ -929,7 +1066,9 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
             missing_current=observed_by_level.get(MISSING, 0),
         )
 
-    for feature in names[1]:
+    # Activity-derived features and activity counts are read at close for training and now for
+    # open leads: they differ by construction, so they are shown but never ask for retraining.
+    for feature in [*names[1], *names[2]]:
         if feature in results:
             results[feature].age_dependent = True
     score = results.pop(_SCORE_FEATURE, None)
@@ -956,12 +1095,14 @@ def _drift_of(
     return FeatureDrift(feature, kind, psi(expected_share, actual_share), n, bins)
 
 
-def drift_notice(model_version: ModelVersion | None) -> str | None:
+def drift_notice(model_version: ModelVersion | None, *, cached_only: bool = False) -> str | None:
     """A one-line "consider retraining" notice for the model page, or None when nothing
-    drifted (or the version has no reference distributions)."""
+    drifted (or the version has no reference distributions). With cached_only, read the drift
+    report the beat task keeps cached and never compute it (None until it has run): for pages
+    that must not scan the leads."""
     if model_version is None:
         return None
-    report = drift_for(model_version)
+    report = drift_cached_for(model_version) if cached_only else drift_for(model_version)
     if report is None:
         return None
     flagged = report.flagged

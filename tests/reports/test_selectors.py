@@ -10,7 +10,7 @@ from leads.models import Lead
 from leads.reports import selectors
 from leads.reports.selectors import ReportFilters
 from scoring.models import ModelVersion
-from tests.factories import LeadFactory
+from tests.factories import ActivityFactory, LeadFactory
 from tests.reports.conftest import NOW, contract_metrics
 
 pytestmark = pytest.mark.django_db
@@ -389,6 +389,10 @@ def test_drift_reads_the_scoring_engines_column_names(db):
                             first_contacted_at=now - timedelta(hours=8), last_activity_at=now - timedelta(days=3),
                             attributes={"newsletter": True, "city": "Pune"})  # fmt: skip
     LeadFactory(status="new", source="Fax", created_at=now - timedelta(hours=1), attributes={"city": None})
+    # One call in the last 7 days (the older call and the email do not count toward it).
+    ActivityFactory(lead=contacted, kind="call", occurred_at=now - timedelta(days=3))
+    ActivityFactory(lead=contacted, kind="call", occurred_at=now - timedelta(days=9))
+    ActivityFactory(lead=contacted, kind="email", occurred_at=now - timedelta(days=1))
     reference = {
         "Source": {"kind": "categorical", "fractions": {"Google": 0.5, "(other)": 0.5}},
         "Lead Origin": {"kind": "categorical", "fractions": {"Landing Page": 1.0}},  # the X Education label
@@ -408,7 +412,9 @@ def test_drift_reads_the_scoring_engines_column_names(db):
     assert [b["count"] for b in found["Contacted"].bins] == [1, 1]  # one 0.0, one 1.0
     assert [b["count"] for b in found["Hours to first contact"].bins] == [0, 1]  # 2 h; the other not contacted
     assert [b["count"] for b in found["Days since last activity"].bins] == [1, 0]  # 3 days
-    assert found["Call in last 7 days"].psi is None and "not measured" in found["Call in last 7 days"].note
+    calls = found["Call in last 7 days"]  # counted per lead in SQL, shown but age-dependent
+    assert [(b["label"], b["count"]) for b in calls.bins] == [("< 1", 1), (">= 1", 1)]
+    assert calls.psi == pytest.approx(0.0) and calls.age_dependent
     assert [(b["label"], b["count"]) for b in found["newsletter"].bins] == [("false", 0), ("true", 1), ("(missing)", 1)]
     assert [(b["label"], b["count"]) for b in found["city"].bins] == [("(missing)", 1), ("Pune", 1)]
     assert found["city"].psi == pytest.approx(0.0)
@@ -437,3 +443,98 @@ def test_age_dependent_features_are_shown_but_do_not_ask_for_retraining(db):
     drift = selectors.drift_for(version).features[0]
     assert drift.flagged and drift.age_dependent
     assert selectors.drift_notice(version) is None
+
+
+# --- Drift of yes/no features ------------------------------------------------------------
+
+
+@pytest.fixture
+def yes_no_leads(db):
+    """Seven open leads whose `newsletter` flag is stored every way a yes/no attribute arrives.
+    Read as the model reads it: yes 3 (true, "Yes", 1), no 2 (false, " no "), missing 2 (no
+    key, "maybe"). The closed lead is not part of "now"."""
+    for value in (True, "Yes", 1, False, " no "):
+        LeadFactory(status="new", attributes={"newsletter": value})
+    LeadFactory(status="contacted", attributes={})
+    LeadFactory(status="qualified", attributes={"newsletter": "maybe"})
+    LeadFactory(status="lost", attributes={"newsletter": True})
+
+
+def test_psi_of_a_yes_no_feature_worked_by_hand(yes_no_leads):
+    reference = {"newsletter": {"kind": "boolean", "fractions": {"true": 0.25, "false": 0.75}}}
+    version = ModelVersion.objects.create(metrics=contract_metrics(reference=reference))
+    flag = selectors.drift_for(version).features[0]
+
+    # Training saw no missing flag, so the two open leads without one are left out: now 3 of 5
+    # say yes (0.6) against 0.25 in training, 2 of 5 no (0.4) against 0.75.
+    # PSI = (0.6 - 0.25) ln(0.6 / 0.25) + (0.4 - 0.75) ln(0.4 / 0.75)
+    #     = 0.35 ln 2.4 + 0.35 ln(15 / 8) = 0.35 ln 4.5 = 0.5264
+    assert flag.kind == "boolean"
+    assert [(b["label"], b["count"]) for b in flag.bins] == [("true", 3), ("false", 2)]
+    assert flag.n_current == 5
+    assert flag.psi == pytest.approx(0.35 * math.log(4.5)) == pytest.approx(0.5264, abs=1e-4)
+    assert flag.flagged and not flag.age_dependent
+    assert "newsletter (0.53)" in selectors.drift_notice(version)
+
+
+def test_yes_no_feature_with_missing_in_training_bins_missing_on_its_own(yes_no_leads):
+    reference = {"newsletter": {"kind": "boolean", "fractions": {"true": 0.4, "false": 0.3, "(missing)": 0.3}}}
+    flag = selectors.drift_for(ModelVersion.objects.create(metrics=contract_metrics(reference=reference))).features[0]
+
+    # Now 3/7 yes, 2/7 no, 2/7 missing.
+    assert [(b["label"], b["count"]) for b in flag.bins] == [("true", 3), ("false", 2), ("(missing)", 2)]
+    expected, actual = [0.4, 0.3, 0.3], [3 / 7, 2 / 7, 2 / 7]
+    assert flag.psi == pytest.approx(sum((a - e) * math.log(a / e) for e, a in zip(expected, actual, strict=True)))
+    assert not flag.flagged  # 0.0043: the same population
+
+
+def test_yes_no_feature_of_a_model_trained_before_yes_no_references_is_skipped(yes_no_leads):
+    # Before, training binned a 0/1 column by quantiles: usually one bin holding everything.
+    reference = {
+        "newsletter": {"kind": "numeric", "edges": [0.0, 1.0], "fractions": [1.0]},
+        "source": {"kind": "categorical", "fractions": {"Google": 1.0}},
+    }
+    version = ModelVersion.objects.create(
+        metrics=contract_metrics(reference=reference),
+        features={"used": ["newsletter", "source", "opted_out"], "types": {"newsletter": "boolean",
+                  "source": "category", "opted_out": "boolean"}},
+    )  # fmt: skip
+    report = selectors.drift_for(version)
+    found = {d.feature: d for d in report.features}
+    assert found["newsletter"].psi is None and "retraining adds them" in found["newsletter"].note
+    assert "opted_out" not in found  # no reference at all: nothing to compare, not an error
+    assert selectors.drift_notice(version) is None
+
+
+def test_yes_no_words_are_the_scoring_engines():
+    from scoring import features
+
+    assert set(selectors._TRUE_WORDS) == features._TRUE
+    assert set(selectors._FALSE_WORDS) == features._FALSE
+
+
+def test_yes_no_flags_share_the_numbers_scan_and_activity_counts_take_one_more(yes_no_leads, django_assert_num_queries):
+    reference = {
+        "newsletter": {"kind": "boolean", "fractions": {"true": 0.5, "false": 0.5}},
+        "visits": {"kind": "numeric", "edges": [0, 1, 5], "fractions": [0.5, 0.5]},
+        "Call in last 7 days": {"kind": "numeric", "edges": [0, 1, 3], "fractions": [0.5, 0.5]},
+        "Email in last 30 days": {"kind": "numeric", "edges": [0, 1, 3], "fractions": [0.5, 0.5]},
+    }
+    version = ModelVersion.objects.create(metrics=contract_metrics(reference=reference))
+    # The import profiles (the scoring engine's column labels), the open-lead count, ONE scan
+    # for the numbers and flags, then ONE grouped query for every activity count.
+    with django_assert_num_queries(4) as captured:
+        report = selectors.drift_for(version)
+    assert {d.feature for d in report.features} == set(reference)
+    scan, grouped = (q["sql"] for q in captured.captured_queries[-2:])
+    assert "leads_activity" not in scan and "newsletter" in scan and "visits" in scan
+    assert grouped.count('JOIN "leads_activity"') == 1  # one pass over the activities for both counts
+
+
+def test_drift_notice_from_the_cache_only_never_computes(drift_leads, django_assert_num_queries):
+    version = ModelVersion.objects.create(metrics=contract_metrics(reference=REFERENCE))
+    with django_assert_num_queries(0):
+        assert selectors.drift_notice(version, cached_only=True) is None  # nothing cached yet
+    selectors.drift_for(version, refresh=True)  # what the beat task does for the active model
+    with django_assert_num_queries(0):
+        assert selectors.drift_notice(version, cached_only=True) == selectors.drift_notice(version)

@@ -128,3 +128,21 @@ def test_expected_calibration_error_of_a_perfect_forecast_is_zero():
 
     assert ece == pytest.approx(0.0, abs=1e-9)
     assert sum(row["count"] for row in table) == 1000
+
+
+def test_yes_no_features_get_true_false_shares_for_drift():
+    # 10 training rows: 3 yes, 5 no, 2 missing; a second flag is never missing.
+    frame = pd.DataFrame(
+        {
+            "newsletter": [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.nan, np.nan],
+            "opted_out": [1.0] + [0.0] * 9,
+            "visits": np.arange(10, dtype=float),
+        }
+    )
+    types = {"newsletter": F.BOOLEAN, "opted_out": F.BOOLEAN, "visits": F.NUMBER}
+
+    reference = training.reference_distributions(frame, types, np.full(10, 0.5))
+
+    assert reference["newsletter"] == {"kind": "boolean", "fractions": {"true": 0.3, "false": 0.5, "(missing)": 0.2}}
+    assert reference["opted_out"] == {"kind": "boolean", "fractions": {"true": 0.1, "false": 0.9}}
+    assert reference["visits"]["kind"] == "numeric" and len(reference["visits"]["fractions"]) == 10

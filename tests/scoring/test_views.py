@@ -109,3 +109,54 @@ def test_reps_get_no_override_form_and_cannot_post_one(rep_client, rep, trained)
 
     assert b"score-override-form" not in page.content
     assert rep_client.post(f"/models/leads/{lead.pk}/override/", {"score": "1", "reason": "x"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_model_pages_show_the_drift_notice_from_the_refreshed_report(manager_client, trained):
+    from leads.reports import selectors as report_selectors
+    from leads.reports.summaries import reports_refresh
+
+    # Every open lead now says yes to the newsletter; about 40 % of the training leads did.
+    for lead in Lead.objects.filter(status=Lead.Status.NEW):
+        lead.attributes = {**lead.attributes, "newsletter": "yes"}
+        lead.save(update_fields=["attributes"])
+    assert trained.metrics["reference"]["newsletter"]["kind"] == "boolean"
+
+    # The pages read the drift report the beat task caches; they never compute it themselves.
+    assert b"drift-notice" not in manager_client.get("/models/").content
+    assert report_selectors.drift_cached_for(trained) is None
+
+    reports_refresh()  # what the periodic reports.refresh_summaries task runs
+    drift_link = f'href="/reports/drift/?version={trained.pk}"'
+    for url in ("/models/", f"/models/{trained.pk}/"):
+        page = manager_client.get(url).content.decode()
+        assert 'id="drift-notice"' in page and "Consider retraining" in page, url
+        assert "newsletter" in page and drift_link in page, url
+
+    # A version that is not active scores no lead: no notice on its page, even with drift cached.
+    retired = ModelVersion.objects.create(
+        status=ModelVersion.Status.RETIRED, metrics=trained.metrics, features=trained.features
+    )
+    assert report_selectors.drift_notice(retired) is not None  # computed and cached for it
+    assert b"drift-notice" not in manager_client.get(f"/models/{retired.pk}/").content
+
+
+@pytest.mark.django_db
+def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, trained):
+    from leads.reports import selectors as report_selectors
+    from leads.reports.summaries import reports_refresh
+
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    candidate = services.model_train(folds=3)  # not active: drift is only about the active model
+    # The active model's reference now matches the open leads exactly: the only feature is the
+    # source, and every open lead comes from the same three sources in the same shares.
+    open_leads = Lead.objects.filter(status__in=Lead.OPEN_STATUSES)
+    shares = {s: open_leads.filter(source=s).count() / open_leads.count() for s in ("Web", "Referral", "Ads")}
+    trained.metrics = {**trained.metrics, "reference": {"Source": {"kind": "categorical", "fractions": shares}}}
+    trained.save(update_fields=["metrics"])
+
+    reports_refresh()
+    assert report_selectors.drift_cached_for(trained).features[0].psi == pytest.approx(0.0)
+    for url in ("/models/", f"/models/{trained.pk}/", f"/models/{candidate.pk}/"):
+        page = manager_client.get(url).content.decode()
+        assert page and "drift-notice" not in page and "Consider retraining" not in page, url

@@ -56,8 +56,15 @@ class Lead(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     converted_at = models.DateTimeField(null=True, blank=True)
     lost_reason = models.CharField(max_length=255, blank=True)
+    # The foreign keys below are indexed by partial indexes in Meta (only rows that have a value):
+    # an imported lead has none of them, and every index a new row skips makes imports faster.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_index=False,
     )
     attributes = models.JSONField(default=dict, blank=True)
 
@@ -74,13 +81,13 @@ class Lead(models.Model):
     score_reasons = models.JSONField(default=list, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     model_version = models.ForeignKey(
-        "scoring.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "scoring.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     # A manager's override, kept beside the model's own score.
     score_override = models.SmallIntegerField(null=True, blank=True)
     score_override_reason = models.CharField(max_length=255, blank=True)
     score_override_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     # Queue sort key: the effective score (override, else model score), or -1 when unscored.
     # Not null so that keyset pagination can compare (priority, id) as a row value.
@@ -127,8 +134,16 @@ class Lead(models.Model):
             ),
             models.Index(fields=["status", "created_at"], name="lead_status_created"),
             models.Index(fields=["created_at"], name="lead_created"),
-            models.Index(fields=["email"], name="lead_email"),
-            models.Index(fields=["phone"], name="lead_phone"),
+            # Matching and duplicate checks look up non-empty emails and phones only.
+            models.Index(fields=["email"], name="lead_email_set", condition=~Q(email="")),
+            models.Index(fields=["phone"], name="lead_phone_set", condition=~Q(phone="")),
+            models.Index(fields=["owner"], name="lead_owner_set", condition=Q(owner__isnull=False)),
+            models.Index(
+                fields=["model_version"], name="lead_model_version_set", condition=Q(model_version__isnull=False)
+            ),
+            models.Index(
+                fields=["score_override_by"], name="lead_override_by_set", condition=Q(score_override_by__isnull=False)
+            ),
             models.Index(fields=["source"], name="lead_source"),
         ]
         constraints = [models.UniqueConstraint(fields=["external_id"], name="lead_external_id_unique")]

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads.importing.profiles import ImportSpec, spec_from_dict, spec_from_profile
-from leads.importing.readers import ImportFileError, Table, open_table, scan_file
+from leads.importing.readers import ImportFileError, NotPlain, Table, open_table, scan_file
 from leads.importing.validation import Analyzer, Converter, RowError
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob, ImportProfile, ImportRowError, Lead, User
@@ -285,7 +285,15 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
 
 
 def _validate(job: ImportJob, spec: ImportSpec, table: Table, progress: Progress) -> Analyzer:
-    """Pass 1 over the whole file: errors are stored (committed) before anything is written."""
+    """Pass 1 over the whole file: errors are stored (committed) before anything is written.
+    A file the fast reader cannot number line by line is read again by the csv module."""
+    try:
+        return _validate_pass(job, spec, table, progress)
+    except NotPlain:
+        return _validate_pass(job, spec, table, progress)
+
+
+def _validate_pass(job: ImportJob, spec: ImportSpec, table: Table, progress: Progress) -> Analyzer:
     analyzer = Analyzer(spec, table.header)
     ImportRowError.objects.filter(job=job).delete()
     pending: list[RowError] = []
@@ -330,18 +338,51 @@ _PROGRESS_FIELDS = (
 )  # fmt: skip
 
 
-class _ChunkCommitter:
-    """Writes one converted chunk in its own transaction together with the job's progress."""
+def _relax_commit_flush() -> None:
+    """A chunk's commit does not wait for its WAL to reach the disk (PostgreSQL's
+    synchronous_commit=off, this transaction only). A server crash can lose the last chunks
+    committed before it, never part of one: each chunk's rows and the job's progress commit
+    together, so a resumed job starts after what the database kept. The job's final status is
+    saved with a normal commit, which flushes everything before it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
-    def __init__(self, job: ImportJob, progress: Progress):
+
+class _Aborted(Exception):
+    """Another writer failed: this chunk rolls back instead of committing."""
+
+
+class _ChunkCommitter:
+    """Writes one converted chunk in its own transaction together with the job's progress.
+
+    Several writers may write chunks at once, but they commit in file order (each waits for its
+    turn before its progress update and commit), so `last_chunk` always means "this chunk and
+    every one before it are in the database" and a resumed job starts right after it."""
+
+    def __init__(self, job: ImportJob, progress: Progress, first_index: int):
         self.job, self.progress = job, progress
         self.lead_ids: list[int] = []
         self.new_outcomes = 0
+        self._turn = first_index
+        self._gate = threading.Condition()
+        self._failed_at: int | None = None  # the first chunk that failed: later ones roll back
 
     def __call__(self, index: int, rows: int, records: list[tuple]) -> None:
+        try:
+            self._commit(index, rows, records)
+        except _Aborted:
+            raise
+        except BaseException:
+            self._fail(index)
+            raise
+
+    def _commit(self, index: int, rows: int, records: list[tuple]) -> None:
         job = self.job
         with transaction.atomic():
+            _relax_commit_flush()
             result = write_chunk(records)
+            self._wait_turn(index)
             job.created_count += result.created
             job.updated_count += result.updated
             job.unchanged_count += result.unchanged
@@ -355,14 +396,34 @@ class _ChunkCommitter:
         self.lead_ids.extend(result.lead_ids)
         self.new_outcomes += result.new_outcomes
         self.progress(job)
+        with self._gate:
+            self._turn = index + 1
+            self._gate.notify_all()
+
+    def _aborted(self, index: int) -> bool:
+        return self._failed_at is not None and index > self._failed_at
+
+    def _wait_turn(self, index: int) -> None:
+        """Chunks before a failed one still commit; those after it roll back."""
+        with self._gate:
+            while self._turn != index and not self._aborted(index):
+                self._gate.wait()
+            if self._aborted(index):
+                raise _Aborted
+
+    def _fail(self, index: int) -> None:
+        with self._gate:
+            self._failed_at = index if self._failed_at is None else min(self._failed_at, index)
+            self._gate.notify_all()
 
 
 def _write(job: ImportJob, table: Table, analyzer: Analyzer, converter: Converter, progress: Progress):
     """Pass 2: convert and write chunk by chunk, each chunk committed with the job's progress.
 
-    On PostgreSQL, outside any caller's transaction, a writer thread (its own connection) commits
-    chunk n while this thread parses and converts chunk n+1: the database and Python work side by
-    side. The queue holds at most two chunks, so memory stays bounded.
+    On PostgreSQL, outside any caller's transaction, IMPORT_WRITERS writer threads (each on its
+    own connection) write chunks while this thread parses and converts the next ones: the
+    database and Python work side by side, and the database on more than one core. The queue
+    holds at most one chunk per writer, so memory stays bounded.
     """
     chunk_rows = job.chunk_rows or settings.IMPORT_CHUNK_ROWS
     start_chunk = job.last_chunk + 1
@@ -370,7 +431,7 @@ def _write(job: ImportJob, table: Table, analyzer: Analyzer, converter: Converte
         job.created_count = job.updated_count = job.unchanged_count = job.outcomes_count = job.rows_done = 0
         job.duplicates = []
     bad = analyzer.bad_rows
-    commit = _ChunkCommitter(job, progress)
+    commit = _ChunkCommitter(job, progress, first_index=start_chunk)
 
     def chunks():
         for index, batch in enumerate(table.batches(chunk_rows)):
@@ -378,7 +439,7 @@ def _write(job: ImportJob, table: Table, analyzer: Analyzer, converter: Converte
                 yield index, len(batch.numbers), converter.convert_batch(batch, bad)
 
     if connection.vendor == "postgresql" and not connection.in_atomic_block and not job.dry_run:
-        _write_overlapped(chunks(), commit)
+        _write_overlapped(chunks(), commit, writers=settings.IMPORT_WRITERS)
     else:
         for index, rows, records in chunks():
             commit(index, rows, records)
@@ -388,8 +449,8 @@ def _write(job: ImportJob, table: Table, analyzer: Analyzer, converter: Converte
 _DONE = object()
 
 
-def _write_overlapped(chunks, commit: _ChunkCommitter) -> None:
-    pending: queue.Queue = queue.Queue(maxsize=2)
+def _write_overlapped(chunks, commit: _ChunkCommitter, *, writers: int) -> None:
+    pending: queue.Queue = queue.Queue(maxsize=writers)
     failure: list[BaseException] = []
 
     def writer() -> None:
@@ -398,21 +459,25 @@ def _write_overlapped(chunks, commit: _ChunkCommitter) -> None:
                 if not failure:
                     commit(*item)
         except BaseException as exc:
-            failure.append(exc)
+            if not isinstance(exc, _Aborted):
+                failure.append(exc)
             while pending.get() is not _DONE:  # drain so the producer never blocks
                 pass
         finally:
             connection.close()
 
-    thread = threading.Thread(target=writer, name="import-writer", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=writer, name=f"import-writer-{n}", daemon=True) for n in range(writers)]
+    for thread in threads:
+        thread.start()
     try:
         for item in chunks:
             if failure:
                 break
             pending.put(item)
     finally:
-        pending.put(_DONE)
-        thread.join()
+        for _ in threads:
+            pending.put(_DONE)
+        for thread in threads:
+            thread.join()
     if failure:
         raise failure[0]

@@ -272,11 +272,11 @@ PROPOSED_INDEXES = {
         'models.Index(fields=["owner", "status", "-priority", "-id"], name="lead_closed_owner_prio",'
         f" condition={_CLOSED_Q})",
     ),
-    "lead_search_trgm": (
-        "CREATE INDEX IF NOT EXISTS lead_search_trgm ON leads_lead USING gin"
-        " (upper(name::text) gin_trgm_ops, upper(email::text) gin_trgm_ops, upper(company::text) gin_trgm_ops)",
-        'GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), OpClass(Upper("email"), name="gin_trgm_ops"),'
-        ' OpClass(Upper("company"), name="gin_trgm_ops"), name="lead_search_trgm")',
+    "lead_search_trgm_set": (
+        "CREATE INDEX IF NOT EXISTS lead_search_trgm_set ON leads_lead USING gin"
+        " (upper(name::text) gin_trgm_ops, upper(email::text) gin_trgm_ops, upper(company::text) gin_trgm_ops)"
+        " WHERE (name::text <> '' OR email::text <> '' OR company::text <> '')",
+        "leads/migrations/0008_partial_search_index.py (raw SQL: PostgreSQL only)",
     ),
 }
 

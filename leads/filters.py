@@ -8,10 +8,10 @@ from datetime import UTC
 
 import django_filters
 from django.core.validators import RegexValidator
-from django.db.models import Q
 from rest_framework.exceptions import ValidationError
 
 from leads.models import Activity, FollowUp, Lead
+from leads.selectors import lead_search_q
 
 
 class UtcDateTimeFromToRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
@@ -85,7 +85,7 @@ class LeadFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(Q(name__icontains=value) | Q(email__icontains=value) | Q(company__icontains=value))
+        return queryset.filter(lead_search_q(value))
 
 
 class ActivityFilter(django_filters.FilterSet):

@@ -207,6 +207,8 @@ class Analyzer:
             errors.append(RowError(numbers[position], column, value, message, batch.raw(position)))
 
         def rows_with(index: int, bad_values: set[str]):
+            if not bad_values:
+                return ()
             return (p for p, value in enumerate(columns[index]) if value in bad_values)
 
         if batch.problems:

@@ -300,6 +300,36 @@ def test_a_crash_in_the_postgres_writer_thread_keeps_whole_chunks(tmp_path, requ
     assert job.status == ImportJob.Status.SUCCEEDED and Lead.objects.count() == 100
 
 
+@pytest.mark.django_db(transaction=True)
+def test_parallel_writers_commit_chunks_in_file_order(tmp_path, requires_postgres, monkeypatch, completed, settings):
+    """With several writer connections a later chunk may be written first, but chunks commit in
+    file order, so `last_chunk` always means "this one and every one before it"."""
+    import time
+
+    from leads.importing import writer
+
+    settings.IMPORT_WRITERS = 3
+    real = writer.write_chunk
+    seen_at_commit: list[tuple[int, int]] = []
+
+    def slow_first(records):
+        if records[0][0] == 2:  # chunk 0 takes longest
+            time.sleep(0.3)
+        return real(records)
+
+    def progress(job):
+        if job.last_chunk >= 0:  # after a chunk's commit (not the end of validation)
+            seen_at_commit.append((job.last_chunk, ImportJob.objects.get(pk=job.pk).rows_done))
+
+    monkeypatch.setattr(services, "write_chunk", slow_first)
+    job = services.import_job_create(
+        file=write(tmp_path, xeducation_csv(100)), user=None, profile=x_education_profile(), chunk_rows=10
+    )
+    job = services.import_job_run(job_id=job.pk, progress=progress)
+    assert job.status == ImportJob.Status.SUCCEEDED and Lead.objects.count() == 100
+    assert seen_at_commit == [(index, (index + 1) * 10) for index in range(10)]
+
+
 def test_a_stalled_running_job_can_be_resumed_by_hand_but_a_live_one_cannot(tmp_path, x_profile):
     from django.core.exceptions import ValidationError
 

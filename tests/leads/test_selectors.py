@@ -113,3 +113,32 @@ def test_sources_list_is_distinct_sorted_and_cached(rep, django_assert_num_queri
     assert selectors.sources_list() == ["Google", "Referral"]
     with django_assert_num_queries(0):
         selectors.sources_list()
+
+
+def test_search_finds_name_email_or_company_in_any_case(manager):
+    LeadFactory(name="Ada Lovelace", email="ada@example.com", company="Engines", owner=None)
+    LeadFactory(name="", email="", company="")
+    LeadFactory(name="Grace", email="grace@navy.example", company="Navy", owner=None)
+    for text in ("lovelace", "ADA@EX", "engin"):
+        page = queue_for(manager, QueueFilters(q=text))
+        assert [lead.name for lead in page.leads] == ["Ada Lovelace"], text
+
+
+@pytest.mark.parametrize("where", ["queue", "api"])
+def test_search_can_use_the_partial_trigram_index(manager, requires_postgres, where):
+    """The search repeats the index's predicate (a name, email or company is set), so PostgreSQL
+    can use the partial trigram index (migration 0008); without it, every search scans the table."""
+    from django.db import connection
+
+    from leads.filters import LeadFilter
+
+    if where == "queue":
+        queryset = selectors.leads_visible_to(manager).filter(selectors.lead_search_q("ada"))
+    else:
+        queryset = LeadFilter({"search": "ada"}, queryset=Lead.objects.all()).qs
+    sql, params = queryset.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lead_search_trgm_set" in plan, plan

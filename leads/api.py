@@ -378,19 +378,26 @@ class LeadBulkUpsertView(GenericAPIView):
 
     @extend_schema(
         summary="Bulk create/update up to 1,000 leads, with per-row errors (admins)",
-        description="Rows are matched on `external_id`: a match is updated (contact fields, attributes merged, "
-        "owner when given), anything else is created. With `atomic` (the default) one bad row rejects the "
-        "call with 400 and `error.fields.leads.<row>` naming each problem; nothing is written. With "
-        "`atomic: false` the valid rows are written and the bad ones come back in `errors`.",
+        description="Rows are matched as a file import matches them: on `external_id`, else (a row without "
+        "one) on the email, compared stripped and case-insensitively; when several leads share that email "
+        "the oldest (lowest id) is updated. A match is updated: the contact fields the row sends, its "
+        "attributes merged into the stored ones, the owner when given; fields it does not send keep their "
+        "values and the status is never changed. Anything else is created. Emails are stored stripped and "
+        "case-folded. Two rows with the same external id, or without one and with the same email, are an "
+        'error on the later row ("Appears twice in this request (first at row N)"). With `atomic` (the '
+        "default) one bad row rejects the call with 400 and `error.fields.leads.<row>` naming each "
+        "problem; nothing is written. With `atomic: false` the valid rows are written and the bad ones "
+        "come back in `errors`.",
         request=LeadBulkSerializer,
         responses={200: LeadBulkResultSerializer},
         examples=[
             OpenApiExample(
-                "Two leads",
+                "Three leads (the last matched by email)",
                 value={
                     "leads": [
                         {"external_id": "crm-1", "name": "Ada", "email": "ada@example.com", "source": "Google"},
                         {"external_id": "crm-2", "name": "Grace", "attributes": {"TotalVisits": 3}},
+                        {"email": "Alan@Example.com", "company": "Bletchley Park"},
                     ],
                     "atomic": True,
                 },
@@ -415,37 +422,51 @@ class _BulkRollback(Exception):
 
 
 def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
-    """Validate every row, then write them through leads.services, one savepoint per row."""
+    """Validate every row, then write them through leads.services, one savepoint per row.
+
+    Rows match stored leads as a file import does (selectors.leads_matching): on external_id,
+    else on the normalised email; a match is updated, anything else created. A row whose key
+    (external id, else email) an earlier row of the request already has is an error.
+    """
     errors: dict[int, dict] = {}
     valid: list[tuple[int, dict, bool]] = []
-    seen: set[str] = set()
+    first_at: dict[tuple[str, str], int] = {}
     for index, raw in enumerate(rows):
         row = BulkLeadRowSerializer(data=raw, context=context)
-        if not row.is_valid():
-            errors[index] = row.errors
-            continue
-        data = dict(row.validated_data)
-        external_id = data.get("external_id")
-        if external_id in seen:
-            errors[index] = {"external_id": ["Appears twice in this request."]}
-            continue
-        if external_id:
-            seen.add(external_id)
-        valid.append((index, data, "owner" in raw))
+        row_errors = {} if row.is_valid() else {name: list(problems) for name, problems in row.errors.items()}
+        data = dict(row.validated_data) if not row_errors else {}
+        if "email" in data:
+            data["email"] = selectors.email_key(data["email"])  # stored as the importer stores it
+        # As in a file, a row with other errors still claims its key.
+        key = _row_key(raw if row_errors else data)
+        if key is not None:
+            first = first_at.setdefault(key, index)
+            if first != index:
+                row_errors.setdefault(key[0], []).append(f"Appears twice in this request (first at row {first}).")
+        if row_errors:
+            errors[index] = row_errors
+        else:
+            valid.append((index, data, "owner" in raw))
     if atomic and errors:
         raise _bulk_errors(errors, len(rows))
 
-    external_ids = [data["external_id"] for _, data, _ in valid if data.get("external_id")]
-    existing = {lead.external_id: lead for lead in Lead.objects.filter(external_id__in=external_ids)}
+    by_external_id, by_email = selectors.leads_matching(
+        [data["external_id"] for _, data, _ in valid if data.get("external_id")],
+        [data["email"] for _, data, _ in valid if not data.get("external_id") and data.get("email")],
+    )
     results: list[dict] = []
     try:
         with transaction.atomic():
             for index, data, has_owner in valid:
+                external_id = data.get("external_id")
+                lead = by_external_id.get(external_id) if external_id else by_email.get(data.get("email") or "")
                 try:
                     with transaction.atomic():
-                        results.append(_bulk_write_row(index, data, existing, has_owner=has_owner, user=user))
+                        results.append(_bulk_write_row(index, data, lead, has_owner=has_owner, user=user))
                 except Exception as exc:
                     errors[index] = _row_error(exc)
+                    if lead is not None:
+                        lead.refresh_from_db()  # rolled back: a later row may match the same lead
             if atomic and errors:
                 raise _BulkRollback
             # One rescore request for the whole call (not one task per lead), after commit.
@@ -462,10 +483,24 @@ def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
     }
 
 
-def _bulk_write_row(index: int, data: dict, existing: dict[str, Lead], *, has_owner: bool, user) -> dict:
+def _row_key(row) -> tuple[str, str] | None:
+    """What a row is matched on: ("external_id", id), else ("email", normalised email), else None."""
+    if not isinstance(row, dict):
+        return None
+    external_id = row.get("external_id")
+    if isinstance(external_id, str) and external_id.strip():
+        return "external_id", external_id.strip()
+    email = row.get("email")
+    if isinstance(email, str) and email.strip():
+        return "email", selectors.email_key(email)
+    return None
+
+
+def _bulk_write_row(index: int, data: dict, lead: Lead | None, *, has_owner: bool, user) -> dict:
+    """Create the row's lead, or update `lead` (its match): fields the row does not send keep
+    their stored values, attributes are merged, status and outcome are never touched."""
     owner = data.pop("owner", None)
     attributes = data.pop("attributes", None)
-    lead = existing.get(data.get("external_id") or "")
     if lead is None:
         lead = services.lead_create(**data, attributes=attributes, owner=owner, rescore=False)
         return {"row": index, "id": lead.pk, "action": "created"}

@@ -257,7 +257,10 @@ class LeadBulkSerializer(serializers.Serializer):
     leads = _BulkRowsField(
         min_length=1,
         max_length=MAX_BULK_ROWS,
-        help_text=f"1 to {MAX_BULK_ROWS} leads. A row whose external_id matches a lead updates it; others are created.",
+        help_text=(
+            f"1 to {MAX_BULK_ROWS} leads. A row updates the lead with its external_id, else (without one) the lead "
+            "with its email (any case); others are created."
+        ),
     )
     atomic = serializers.BooleanField(
         default=True,

@@ -244,6 +244,10 @@ def _failure_reason(exc: Exception) -> str:
 
 
 def _run(job: ImportJob, progress: Progress) -> ImportJob:
+    if not job.file:  # removed by retention while the job waited to be resumed
+        from leads.importing.retention import import_file_removed_message
+
+        return _finish(job, ImportJob.Status.FAILED, import_file_removed_message(job, consequence="import it again"))
     spec = spec_from_dict(job.spec)
     path = Path(job.file.path)
     facts, table = _check_file(path, job.original_name, spec)

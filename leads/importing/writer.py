@@ -58,9 +58,11 @@ WHERE s.external_id IS NULL AND s.email = m.email
 """
 
 # New values of a matched lead: NULL in the stage means "the file does not say", keep the stored value.
+# One statement per round: round 1 is every row's first match; when two rows of a chunk match the
+# same lead (one by id, one by email), the later one is applied in a later round, in file order.
 _UPDATE_EXISTING = """
 WITH n AS (
-    SELECT l.id, s.old_status,
+    SELECT l.id, l.status AS old_status,
         COALESCE(s.name, l.name) AS name,
         COALESCE(s.email, l.email) AS email,
         COALESCE(s.phone, l.phone) AS phone,
@@ -77,6 +79,7 @@ WITH n AS (
              WHEN s.status = 'converted' THEN '' ELSE l.lost_reason END AS lost_reason,
         l.attributes || s.attributes AS attributes
     FROM leadcrm_import_stage s JOIN leads_lead l ON l.id = s.target_id
+    WHERE (s.row_no = ANY(%s)) = %s
 )
 UPDATE leads_lead l SET
     name = n.name, email = n.email, phone = n.phone, company = n.company, source = n.source,
@@ -92,6 +95,14 @@ WHERE l.id = n.id AND (
     n.converted_at, n.lost_reason, n.attributes
 )
 RETURNING l.id, (l.status IN ('converted', 'lost') AND l.status IS DISTINCT FROM n.old_status)
+"""
+
+# Rows matching a lead that an earlier row of the chunk matches too, by round (2nd match, 3rd...).
+_LATER_MATCHES = """
+SELECT array_agg(row_no ORDER BY row_no) FROM (
+    SELECT row_no, row_number() OVER (PARTITION BY target_id ORDER BY row_no) AS nth
+    FROM leadcrm_import_stage WHERE target_id IS NOT NULL
+) m WHERE nth > 1 GROUP BY nth ORDER BY nth
 """
 
 # Rows with no stored match. ON CONFLICT covers a lead inserted by someone else since the match.
@@ -188,11 +199,16 @@ def _write_postgres(records: list[tuple]) -> ChunkResult:
             matched += cursor.rowcount
         if matched:  # a chunk of new leads skips the update entirely
             cursor.execute("ANALYZE leadcrm_import_stage")  # a temp table has no statistics otherwise
-            cursor.execute(_UPDATE_EXISTING, [now])
-            for lead_id, new_outcome in cursor.fetchall():
-                result.updated += 1
-                result.new_outcomes += bool(new_outcome)
-                result.lead_ids.append(lead_id)
+            cursor.execute(_LATER_MATCHES)
+            later = [rows for (rows,) in cursor.fetchall()]
+            # First every row but the later matches, then each round of later matches.
+            rounds = [([row for rows in later for row in rows], False), *((rows, True) for rows in later)]
+            for rows, inside in rounds:
+                cursor.execute(_UPDATE_EXISTING, [rows, inside, now])
+                for lead_id, new_outcome in cursor.fetchall():
+                    result.updated += 1
+                    result.new_outcomes += bool(new_outcome)
+                    result.lead_ids.append(lead_id)
         cursor.execute(_INSERT_NEW, [now, now])
         for lead_id, inserted, closed in cursor.fetchall():
             if inserted:
@@ -347,6 +363,9 @@ def _write_orm(records: list[_Record]) -> ChunkResult:
     for batch in _batches(emails):
         for lead in Lead.objects.filter(email__in=batch).order_by("-id"):
             by_email[lead.email] = lead  # the lowest id wins
+    # A lead matched by one row's id and another's email is one object: both rows apply, in file order.
+    by_pk = {lead.pk: lead for lead in by_id.values()}
+    by_email = {email: by_pk.setdefault(lead.pk, lead) for email, lead in by_email.items()}
 
     to_create: list[Lead] = []
     to_update: list[Lead] = []

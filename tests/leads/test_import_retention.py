@@ -285,3 +285,20 @@ def test_page_errors_csv_and_resume_of_a_pruned_job_answer_with_a_message(admin_
     assert "The uploaded file was removed after 30 days" in flash and "this import cannot be resumed" in flash
     job.refresh_from_db()
     assert job.status == "failed"
+
+
+def test_a_queued_run_of_a_job_whose_file_was_pruned_fails_in_words(tmp_path, settings, db):
+    """A resumable job pruned while it waited (or resumed by a caller that skips the page's guard)
+    fails with the retention message instead of a ValueError about a missing file."""
+    from leads.importing import services
+    from leads.models import ImportJob
+    from tests.leads.import_samples import write, xeducation_csv
+
+    job = services.import_job_create(
+        file=write(tmp_path, xeducation_csv(3)), user=None, mapping={"mapping": {"external_id": "Prospect ID"}}
+    )
+    job.file.delete(save=False)
+    ImportJob.objects.filter(pk=job.pk).update(file="", status=ImportJob.Status.INTERRUPTED)
+    job = services.import_job_run(job_id=job.pk)
+    assert job.status == ImportJob.Status.FAILED
+    assert "uploaded file was removed" in job.error and "import it again" in job.error

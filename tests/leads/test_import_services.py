@@ -341,3 +341,20 @@ def test_a_stalled_running_job_can_be_resumed_by_hand_but_a_live_one_cannot(tmp_
     services.import_job_resume(job=job)
     job = services.import_job_run(job_id=job.pk)
     assert job.status == "succeeded" and Lead.objects.count() == 5
+
+
+@pytest.mark.parametrize("chunk_rows", [10, 1])
+def test_two_rows_matching_one_lead_by_id_and_by_email_both_apply_in_file_order(tmp_path, db, completed, chunk_rows):
+    """Row 2 matches the stored lead by its external id, row 3 (no id) by its email: both rows are
+    applied, in file order (row 3 last), whether the rows share a chunk or not."""
+    lead = LeadFactory(external_id="ext-1", email="ann@example.com", name="Stored", company="Old Co")
+    text = (
+        "id,email,name,company,city\next-1,ann@example.com,By id,Id Co,Rome\n,ANN@example.com,By email,Email Co,Oslo\n"
+    )
+    mapping = {"mapping": {"external_id": "id", "email": "email", "name": "name", "company": "company"}}
+    job = run(write(tmp_path, text), mapping=mapping, chunk_rows=chunk_rows)
+    assert job.status == ImportJob.Status.SUCCEEDED, job.error
+    lead.refresh_from_db()
+    assert (job.created_count, job.updated_count, job.failed_count) == (0, 2, 0), job.error
+    assert (lead.name, lead.company, lead.attributes["city"]) == ("By email", "Email Co", "Oslo")
+    assert Lead.objects.count() == 1

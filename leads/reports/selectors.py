@@ -634,16 +634,20 @@ _SCORE_FEATURE = "__score__"
 _EPSILON = 1e-4
 
 
-class JsonNumber(Func):
+class _AttributeKey(Func):
+    """One key of Lead.attributes; subclasses compile it for PostgreSQL and SQLite."""
+
+    def __init__(self, key: str):
+        super().__init__(F("attributes"), Value(key))
+        self.key = key
+
+
+class JsonNumber(_AttributeKey):
     """attributes[key] as a float when it is a JSON number (true/false as 1/0), else NULL.
 
     Never casts text, so a stray string in the attributes cannot fail the query."""
 
     output_field = FloatField()
-
-    def __init__(self, key: str):
-        super().__init__(F("attributes"), Value(key))
-        self.key = key
 
     def as_sql(self, compiler, connection, **extra):
         column, column_params = compiler.compile(self.source_expressions[0])
@@ -661,14 +665,10 @@ class JsonNumber(Func):
         return sql, [*column_params, path, *column_params, path, *column_params, path]
 
 
-class JsonText(Func):
+class JsonText(_AttributeKey):
     """attributes[key] as text ('true'/'false' for booleans on every backend), NULL when missing."""
 
     output_field = TextField()
-
-    def __init__(self, key: str):
-        super().__init__(F("attributes"), Value(key))
-        self.key = key
 
     def as_sql(self, compiler, connection, **extra):
         column, column_params = compiler.compile(self.source_expressions[0])
@@ -688,16 +688,12 @@ _TRUE_WORDS = ("true", "yes", "y", "1", "t")
 _FALSE_WORDS = ("false", "no", "n", "0", "f")
 
 
-class JsonBool(Func):
+class JsonBool(_AttributeKey):
     """attributes[key] read as the scoring engine reads a yes/no feature: 1.0 for true (JSON true,
     a non-zero number, "yes"/"true"/"y"/"t"/"1" in any case), 0.0 for false, NULL when missing or
     not a yes/no word. Never casts text to a number, so a stray string cannot fail the query."""
 
     output_field = FloatField()
-
-    def __init__(self, key: str):
-        super().__init__(F("attributes"), Value(key))
-        self.key = key
 
     def as_sql(self, compiler, connection, **extra):
         column, column_params = compiler.compile(self.source_expressions[0])

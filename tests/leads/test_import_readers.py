@@ -182,6 +182,22 @@ def test_a_file_that_is_not_plain_falls_back_to_the_csv_module_with_the_right_ro
     assert first == _csv_module_pass(path, 2)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'id,a,b\n1,"abc"def,x\n2,y,z\n',  # text after a closing quote
+        'id,a,b\n1,ab"c,x\n2,y,z\n',  # a quote inside an unquoted cell
+        'id,a,b\n1, "q" ,x\n2,y,z\n',  # spaces around a quoted cell
+        'id,a,b\n1,"a""b",x\n2,"",z\n',  # doubled quotes, an empty quoted cell
+        "id,a,b\r\n1,x,y  \r\n2,  y,z\r\n",  # CRLF, spaces kept
+    ],
+)
+def test_quoting_quirks_read_the_same_through_arrow_and_the_csv_module(tmp_path, text):
+    path = write(tmp_path, text)
+    _, table = _table(path)
+    assert _read_all(table, 10) == _csv_module_pass(path, 10)
+
+
 def test_a_file_without_a_final_newline_is_plain(tmp_path):
     path = write(tmp_path, "id,note\n1,a\n2,b")
     _, table = _table(path)

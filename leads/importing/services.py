@@ -23,6 +23,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from leadcrm.db import commit_without_flush_wait
 from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads.importing.profiles import ImportSpec, spec_from_dict, spec_from_profile
 from leads.importing.readers import ImportFileError, NotPlain, Table, open_table, scan_file
@@ -342,17 +343,6 @@ _PROGRESS_FIELDS = (
 )  # fmt: skip
 
 
-def _relax_commit_flush() -> None:
-    """A chunk's commit does not wait for its WAL to reach the disk (PostgreSQL's
-    synchronous_commit=off, this transaction only). A server crash can lose the last chunks
-    committed before it, never part of one: each chunk's rows and the job's progress commit
-    together, so a resumed job starts after what the database kept. The job's final status is
-    saved with a normal commit, which flushes everything before it."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-
-
 class _Aborted(Exception):
     """Another writer failed: this chunk rolls back instead of committing."""
 
@@ -384,7 +374,7 @@ class _ChunkCommitter:
     def _commit(self, index: int, rows: int, records: list[tuple]) -> None:
         job = self.job
         with transaction.atomic():
-            _relax_commit_flush()
+            commit_without_flush_wait()  # the job's final status commits normally
             result = write_chunk(records)
             self._wait_turn(index)
             job.created_count += result.created

@@ -19,7 +19,6 @@ from django.db.models import Count, Q
 from django.db.models import F as DbF
 from django.utils import timezone
 
-from leadcrm.db import commit_without_flush_wait
 from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads.models import Lead, User
 from scoring import features as F
@@ -612,7 +611,6 @@ def _chunk_commit(run_id: int, after_id: int, rows: list[Scored], last_id: int, 
     """Write one chunk and move the run past it, in one transaction. False (nothing written)
     when the run was superseded or someone else moved it."""
     with transaction.atomic():
-        commit_without_flush_wait()  # scores are derived: a crash loses at most the last chunks, redone on resume
         if not RescoreRun.objects.filter(pk=run_id, status=RescoreRun.Status.RUNNING, last_lead_id=after_id).exists():
             return False
         changed = scores_write(rows, version_id=version_id, scored_at=as_of)

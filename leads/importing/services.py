@@ -23,7 +23,6 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from leadcrm.db import commit_without_flush_wait
 from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads.importing.profiles import ImportSpec, spec_from_dict, spec_from_profile
 from leads.importing.readers import ImportFileError, NotPlain, Table, open_table, scan_file
@@ -374,7 +373,6 @@ class _ChunkCommitter:
     def _commit(self, index: int, rows: int, records: list[tuple]) -> None:
         job = self.job
         with transaction.atomic():
-            commit_without_flush_wait()  # the job's final status commits normally
             result = write_chunk(records)
             self._wait_turn(index)
             job.created_count += result.created

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import NoReturn
 
 from django.conf import settings
 
@@ -52,8 +53,7 @@ class FileFacts:
     size: int
     encoding: str
     kind: str  # "csv" or "xlsx"
-    newlines: int = 0  # b"\n" bytes in the file
-    ends_with_newline: bool = True
+    lines: int = 0  # lines in the file, a last line without "\n" included
 
 
 @dataclass
@@ -74,8 +74,7 @@ class Table:
     raw_header: list[str] = field(default_factory=list)
     keep: list[int] = field(default_factory=list)  # index in the raw row of each kept column
     header_line: int = 1  # line of the header (blank lines before it are skipped)
-    newlines: int = 0
-    ends_with_newline: bool = True
+    lines: int = 0  # FileFacts.lines
     # None: not known yet; True: the Arrow reader gives the same rows, numbered by line; False: it does not.
     plain: bool | None = None
 
@@ -129,10 +128,6 @@ class Table:
             and len(set(self.raw_header)) == len(self.raw_header)
         )
 
-    def _expected_rows(self) -> int:
-        lines = self.newlines + (0 if self.ends_with_newline else 1)
-        return lines - 1  # the header
-
     def _arrow_batches(self, size: int) -> Iterator["Batch"]:
         import pyarrow as pa
         from pyarrow import csv as arrow_csv
@@ -150,7 +145,7 @@ class Table:
                 ),
             )
         except (pa.ArrowInvalid, OSError) as exc:
-            return self._not_plain(exc)
+            self._not_plain(exc)
         pending: list = []
         pending_rows = done = 0
         try:
@@ -168,15 +163,15 @@ class Table:
                     rest = combined.slice(size)
                     pending, pending_rows = rest.to_batches(), rest.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            return self._not_plain(exc)
+            self._not_plain(exc)
         if pending_rows:
             yield self._arrow_batch(pa.Table.from_batches(pending), first_number=done + 2)
             done += pending_rows
-        if done != self._expected_rows():
-            return self._not_plain(None)
+        if done != self.lines - 1:  # one row a line after the header, or the file is not plain
+            self._not_plain(None)
         self.plain = True
 
-    def _not_plain(self, exc: Exception | None):
+    def _not_plain(self, exc: Exception | None) -> NoReturn:
         if self.plain:  # it was plain on the first pass: the file changed under us
             raise ImportFileError(f"The file could not be read again ({exc or 'row count changed'}).")
         self.plain = False
@@ -367,8 +362,7 @@ def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
         size=size,
         encoding=detected,
         kind=kind,
-        newlines=newlines,
-        ends_with_newline=last == b"\n",
+        lines=newlines + (last not in (b"", b"\n")),
     )
 
 
@@ -414,8 +408,7 @@ def open_table(path: Path, facts: FileFacts, *, delimiter: str = "") -> Table:
         path=Path(path),
         kind=facts.kind,
         encoding=facts.encoding,
-        newlines=facts.newlines,
-        ends_with_newline=facts.ends_with_newline,
+        lines=facts.lines,
     )
     if facts.kind == "xlsx":
         workbook = _open_workbook(table.path)

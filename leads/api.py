@@ -39,7 +39,7 @@ from leads.serializers import (
     LeadStatusSerializer,
     LeadUpdateSerializer,
 )
-from scoring.services import lead_rescore_request
+from leads.signals import leads_changed_send
 
 LEAD_EXAMPLE = OpenApiExample(
     "A web-form lead",
@@ -470,7 +470,7 @@ def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
             if atomic and errors:
                 raise _BulkRollback
             # One rescore request for the whole call (not one task per lead), after commit.
-            lead_rescore_request([r["id"] for r in results])
+            leads_changed_send([r["id"] for r in results])
     except _BulkRollback:
         raise _bulk_errors(errors, len(rows)) from None
 

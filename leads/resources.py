@@ -17,6 +17,7 @@ from leads.exports import csv_safe
 from leads.importing.profiles import spec_from_profile
 from leads.importing.readers import ERROR_COLUMNS, Row
 from leads.importing.validation import Analyzer, Converter, record_as_dict
+from leads.signals import outcomes_imported_send
 from leads.models import ImportProfile, Lead, User
 
 # Column names inside the resource; prefixed so that a file column called "name" cannot collide.
@@ -127,9 +128,7 @@ class LeadImportResource(resources.ModelResource):
     def after_import(self, dataset, result, **kwargs):
         if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
             return
-        from scoring.services import import_completed
-
-        import_completed(lead_ids=self.changed_ids, new_outcomes=self.new_outcomes)
+        outcomes_imported_send(lead_ids=self.changed_ids, new_outcomes=self.new_outcomes)
 
 
 class LeadExportResource(resources.ModelResource):

@@ -8,7 +8,7 @@ from django.db.models import F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from leads.models import Activity, FollowUp, Lead, User
-from scoring.services import lead_rescore_request
+from leads.signals import leads_changed_send
 
 _CLAIM_ATTEMPTS = 5
 
@@ -48,7 +48,7 @@ def lead_create(
     lead.full_clean()
     lead.save()
     if rescore:
-        lead_rescore_request([lead.pk])
+        leads_changed_send([lead.pk])
     return lead
 
 
@@ -67,7 +67,7 @@ def lead_update(*, lead: Lead, rescore: bool = True, **fields) -> Lead:
     lead.full_clean()
     lead.save(update_fields=[*fields, "updated_at"])
     if rescore:
-        lead_rescore_request([lead.pk])
+        leads_changed_send([lead.pk])
     return lead
 
 
@@ -181,7 +181,7 @@ def activity_log(
         changed.append("status")
     if changed:
         lead.save(update_fields=[*changed, "updated_at"])
-    lead_rescore_request([lead.pk])
+    leads_changed_send([lead.pk])
     return activity
 
 
@@ -266,7 +266,7 @@ def lead_status_change(*, lead: Lead, status: str, user: User | None, reason: st
         lead.converted_at = None
         lead.lost_reason = ""
     lead.save(update_fields=["status", "converted_at", "lost_reason", "updated_at"])
-    lead_rescore_request([lead.pk])
+    leads_changed_send([lead.pk])
     return lead
 
 
@@ -311,5 +311,5 @@ def leads_merge(*, survivor: Lead, duplicate: Lead) -> Lead:
     _next_follow_up_refresh(survivor)
     survivor.save()
     Activity.objects.create(lead=survivor, kind=Activity.Kind.NOTE, notes=f"Merged {duplicate_label} into this lead")
-    lead_rescore_request([survivor.pk])
+    leads_changed_send([survivor.pk])
     return survivor

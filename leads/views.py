@@ -16,7 +16,6 @@ from django.views.decorators.http import require_GET, require_POST
 from leads import selectors, services
 from leads.forms import ActivityForm, AssignForm, FollowUpForm, QueueFilterForm, StatusForm
 from leads.models import Activity, FollowUp, Lead
-from scoring.selectors import queue_banner
 
 
 @login_required
@@ -33,7 +32,6 @@ def queue(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "base_query": params.urlencode(),
-        "banner": queue_banner(),
     }
     if request.htmx and request.GET.get("cursor"):
         return render(request, "leads/_queue_rows.html", context)

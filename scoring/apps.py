@@ -14,4 +14,9 @@ class ScoringConfig(AppConfig):
         # machine. One thread per process by default; SCORING_THREADS raises it on a dedicated host.
         from threadpoolctl import threadpool_limits
 
+        from leads import signals
+        from scoring import receivers
+
         threadpool_limits(limits=max(1, int(os.environ.get("SCORING_THREADS", "1"))))
+        signals.leads_changed.connect(receivers.on_leads_changed, dispatch_uid="scoring.on_leads_changed")
+        signals.outcomes_imported.connect(receivers.on_outcomes_imported, dispatch_uid="scoring.on_outcomes_imported")

@@ -29,6 +29,7 @@ from leads.importing.readers import ImportFileError, NotPlain, Table, open_table
 from leads.importing.validation import Analyzer, Converter, RowError
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob, ImportProfile, ImportRowError, Lead, User
+from leads.signals import outcomes_imported_send
 
 logger = logging.getLogger(__name__)
 
@@ -280,9 +281,7 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
         if resumed:  # the chunks committed before the interruption changed leads too
             earlier = Lead.objects.filter(updated_at__gte=job.created_at).values_list("pk", flat=True)
             lead_ids = sorted({*lead_ids, *earlier})
-        from scoring.services import import_completed
-
-        import_completed(lead_ids=lead_ids, new_outcomes=new_outcomes)
+        outcomes_imported_send(lead_ids=lead_ids, new_outcomes=new_outcomes)
     job.failed_count = len(analyzer.bad_rows)
     _save(job, "failed_count")
     return _finish(job, ImportJob.Status.SUCCEEDED)

@@ -274,7 +274,7 @@ def test_throttle_fails_open_when_the_cache_is_down(api_manager):
 
 
 def test_manager_creates_a_lead_in_the_pool_through_the_service(api_manager):
-    with mock.patch("leads.services.lead_rescore_request") as rescore:
+    with mock.patch("leads.services.leads_changed_send") as rescore:
         response = api_manager.post(
             LIST,
             {
@@ -611,8 +611,8 @@ def test_bulk_asks_for_one_rescore_for_the_whole_call(api_admin):
     LeadFactory(external_id="crm-1")
     rows = [{"external_id": "crm-1", "name": "Updated"}, *[{"external_id": f"n-{i}", "name": "New"} for i in range(3)]]
     with (
-        mock.patch("leads.api.lead_rescore_request") as batched,
-        mock.patch("leads.services.lead_rescore_request") as per_lead,
+        mock.patch("leads.api.leads_changed_send") as batched,
+        mock.patch("leads.services.leads_changed_send") as per_lead,
     ):
         body = api_admin.post(BULK, {"leads": rows}, format="json").json()
     per_lead.assert_not_called()

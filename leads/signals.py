@@ -1,0 +1,26 @@
+"""What the CRM tells the rest of the system. The seam between `leads` and `scoring`.
+
+`leads` never imports `scoring`: when leads change, the CRM sends one of these signals and
+scoring's receivers (connected in `scoring/apps.py`) decide what to do (debounced, on-commit
+rescore and retrain requests). Senders call them after their writes, inside the transaction;
+receivers that dispatch work do so on commit.
+"""
+
+from django.dispatch import Signal
+
+# Leads were created or changed in a way that can change their score.
+# Keyword arguments: lead_ids (list[int]).
+leads_changed = Signal()
+
+# An import (file, admin or API) finished writing. Keyword arguments: lead_ids (list[int], every
+# lead it created or changed) and new_outcomes (int, how many leads it closed as converted/lost).
+outcomes_imported = Signal()
+
+
+def leads_changed_send(lead_ids: list[int]) -> None:
+    if lead_ids:
+        leads_changed.send(sender=None, lead_ids=list(lead_ids))
+
+
+def outcomes_imported_send(*, lead_ids: list[int], new_outcomes: int) -> None:
+    outcomes_imported.send(sender=None, lead_ids=list(lead_ids), new_outcomes=new_outcomes)

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from leadcrm.api_errors import Conflict, django_validation_error_as_drf
 from leads import selectors, services
 from leads.filters import OWNER_PATTERN, ActivityFilter, FollowUpFilter, FollowUpListFilter, LeadFilter
+from leads.matching import email_key, leads_matching
 from leads.models import Activity, FollowUp, Lead
 from leads.permissions import BulkThrottle, CanWorkLead, IsCrmAdmin, IsManager, UserThrottle, can_work_lead
 from leads.serializers import (
@@ -424,7 +425,7 @@ class _BulkRollback(Exception):
 def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
     """Validate every row, then write them through leads.services, one savepoint per row.
 
-    Rows match stored leads as a file import does (selectors.leads_matching): on external_id,
+    Rows match stored leads as a file import does (leads.matching.leads_matching): on external_id,
     else on the normalised email; a match is updated, anything else created. A row whose key
     (external id, else email) an earlier row of the request already has is an error.
     """
@@ -436,7 +437,7 @@ def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
         row_errors = {} if row.is_valid() else {name: list(problems) for name, problems in row.errors.items()}
         data = dict(row.validated_data) if not row_errors else {}
         if "email" in data:
-            data["email"] = selectors.email_key(data["email"])  # stored as the importer stores it
+            data["email"] = email_key(data["email"])  # stored as the importer stores it
         # As in a file, a row with other errors still claims its key.
         key = _row_key(raw if row_errors else data)
         if key is not None:
@@ -450,7 +451,7 @@ def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
     if atomic and errors:
         raise _bulk_errors(errors, len(rows))
 
-    by_external_id, by_email = selectors.leads_matching(
+    by_external_id, by_email = leads_matching(
         [data["external_id"] for _, data, _ in valid if data.get("external_id")],
         [data["email"] for _, data, _ in valid if not data.get("external_id") and data.get("email")],
     )
@@ -492,7 +493,7 @@ def _row_key(row) -> tuple[str, str] | None:
         return "external_id", external_id.strip()
     email = row.get("email")
     if isinstance(email, str) and email.strip():
-        return "email", selectors.email_key(email)
+        return "email", email_key(email)
     return None
 
 

@@ -17,8 +17,9 @@ from leads.exports import csv_safe
 from leads.importing.profiles import spec_from_profile
 from leads.importing.readers import ERROR_COLUMNS, Row
 from leads.importing.validation import Analyzer, Converter, record_as_dict
-from leads.signals import outcomes_imported_send
+from leads.matching import leads_matching
 from leads.models import ImportProfile, Lead, User
+from leads.signals import outcomes_imported_send
 
 # Column names inside the resource; prefixed so that a file column called "name" cannot collide.
 _P = "lead:"
@@ -94,12 +95,9 @@ class LeadImportResource(resources.ModelResource):
 
     def get_instance(self, instance_loader, row):
         external_id = row.get(_P + "external_id")
-        if external_id:
-            return Lead.objects.filter(external_id=external_id).first()
         email = row.get(_P + "email")
-        if email:
-            return Lead.objects.filter(email=email).order_by("id").first()
-        return None
+        by_external_id, by_email = leads_matching([external_id] if external_id else [], [] if external_id else [email])
+        return by_external_id.get(external_id) if external_id else by_email.get(email or "")
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
         column = field.column_name

@@ -1,6 +1,5 @@
 """Reads shared by the pages, the API and the reports."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -29,32 +28,6 @@ def leads_visible_to(user: User) -> QuerySet[Lead]:
     if user.is_manager:
         return Lead.objects.all()
     return Lead.objects.filter(Q(owner=user) | Q(owner__isnull=True))
-
-
-def email_key(email: str | None) -> str:
-    """An email as leads are stored and matched by it: stripped and case-folded, as the file
-    importer stores it (leads.importing.validation.Converter); "" for none."""
-    return (email or "").strip().casefold()
-
-
-def leads_matching(external_ids: Iterable[str], emails: Iterable[str]) -> tuple[dict[str, Lead], dict[str, Lead]]:
-    """The stored leads that incoming rows update, matched as a file import matches them
-    (leads.importing.writer): `({external_id: lead}, {email: lead})`.
-
-    Pass `emails` (already email_key-normalised) only for rows without an external id: a row
-    with one matches on it or on nothing. When several stored leads share an email, the lowest
-    id wins. Stored emails are compared as stored (normalised on write). A lead matched both
-    ways is one object in both dicts, so rows that update it in turn see each other's changes.
-    Two queries at most; the caller bounds the number of keys.
-    """
-    by_external_id = {lead.external_id: lead for lead in Lead.objects.filter(external_id__in=set(external_ids))}
-    by_pk = {lead.pk: lead for lead in by_external_id.values()}
-    by_email: dict[str, Lead] = {}
-    wanted = {email for email in emails if email}
-    if wanted:
-        for lead in Lead.objects.filter(email__in=wanted).exclude(email="").order_by("-id"):
-            by_email[lead.email] = by_pk.get(lead.pk, lead)  # descending ids: the lowest is set last and wins
-    return by_external_id, by_email
 
 
 def leads_workable_by(user: User) -> QuerySet[Lead]:

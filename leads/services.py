@@ -7,14 +7,11 @@ from django.db import transaction
 from django.db.models import F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from leads.matching import email_key
 from leads.models import Activity, FollowUp, Lead, User
 from leads.signals import leads_changed_send
 
 _CLAIM_ATTEMPTS = 5
-
-
-def normalize_email(email: str | None) -> str:
-    return (email or "").strip().lower()
 
 
 @transaction.atomic
@@ -35,7 +32,7 @@ def lead_create(
     """rescore=False: the caller asks for the rescore itself, once for many leads (bulk API)."""
     lead = Lead(
         name=name.strip(),
-        email=normalize_email(email),
+        email=email_key(email),
         phone=phone.strip(),
         company=company.strip(),
         source=source.strip(),
@@ -61,7 +58,7 @@ def lead_update(*, lead: Lead, rescore: bool = True, **fields) -> Lead:
     if unknown:
         raise ValueError(f"lead_update cannot change {sorted(unknown)}")
     if "email" in fields:
-        fields["email"] = normalize_email(fields["email"])
+        fields["email"] = email_key(fields["email"])
     for name, value in fields.items():
         setattr(lead, name, value.strip() if isinstance(value, str) else value)
     lead.full_clean()

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from leads.importing.profiles import ImportSpec
 from leads.importing.readers import Batch, Row
+from leads.matching import email_key
 from leads.models import Lead, User
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -103,7 +104,7 @@ def _owner_lookup() -> dict[str, int]:
     owners: dict[str, int] = {}
     for pk, username, email in User.objects.filter(is_active=True).values_list("pk", "username", "email"):
         if email:
-            owners.setdefault(email.strip().casefold(), pk)
+            owners.setdefault(email_key(email), pk)
         owners[username.casefold()] = pk
     return owners
 
@@ -289,7 +290,7 @@ class Analyzer:
                 hashes.append(hash(("id", external_id)))
                 key_columns.append(id_index)
             else:
-                email = emails[position].strip().casefold() if emails is not None else ""
+                email = email_key(emails[position]) if emails is not None else ""
                 if not email:
                     error(position, id_index if id_index is not None else email_index,
                           "Missing required id (external id or email).")  # fmt: skip
@@ -414,7 +415,7 @@ class Converter:
         if name == "external_id":
             return value  # "" is turned into None by the caller
         if name == "email":
-            return value.casefold()
+            return email_key(value)
         if name == "owner":
             return self.owners.get(value.casefold()) if value else 0
         if name == "created_at":

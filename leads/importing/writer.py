@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from leads.importing.validation import RECORD_FIELDS, record_as_dict
+from leads.matching import leads_matching
 from leads.models import Lead
 
 DUPLICATES_PER_CHUNK = 200
@@ -328,18 +329,10 @@ def _batches(items: list, size: int = _BATCH):
 def _write_orm(records: list[_Record]) -> ChunkResult:
     now = timezone.now()
     result = ChunkResult()
-    by_id: dict[str, Lead] = {}
-    ids = [r.external_id for r in records if r.external_id]
-    for batch in _batches(ids):
-        by_id.update({lead.external_id: lead for lead in Lead.objects.filter(external_id__in=batch)})
-    by_email: dict[str, Lead] = {}
-    emails = [r.email for r in records if not r.external_id and r.email]
-    for batch in _batches(emails):
-        for lead in Lead.objects.filter(email__in=batch).order_by("-id"):
-            by_email[lead.email] = lead  # the lowest id wins
     # A lead matched by one row's id and another's email is one object: both rows apply, in file order.
-    by_pk = {lead.pk: lead for lead in by_id.values()}
-    by_email = {email: by_pk.setdefault(lead.pk, lead) for email, lead in by_email.items()}
+    by_id, by_email = leads_matching(
+        [r.external_id for r in records if r.external_id], [r.email for r in records if not r.external_id and r.email]
+    )
 
     to_create: list[Lead] = []
     to_update: list[Lead] = []

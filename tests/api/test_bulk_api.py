@@ -6,8 +6,8 @@ from unittest import mock
 import pytest
 from django.core.exceptions import ValidationError as DjangoValidationError
 
-from leads import selectors
 from leads.importing import services as import_services
+from leads.matching import leads_matching
 from leads.models import ImportJob, Lead
 from tests.api.test_leads_api import BULK, assert_error
 from tests.factories import LeadFactory
@@ -218,11 +218,11 @@ def test_leads_matching_costs_two_queries_and_prefers_the_lowest_id(db, django_a
     LeadFactory(external_id=None, email="ann@example.com")
     blank = LeadFactory(external_id="crm-2", email="")
     with django_assert_num_queries(2):
-        by_id, by_email = selectors.leads_matching(["crm-1", "crm-2", "nope"], ["ann@example.com", "", "x@y.z"])
+        by_id, by_email = leads_matching(["crm-1", "crm-2", "nope"], ["ann@example.com", "", "x@y.z"])
     assert by_id == {"crm-1": first, "crm-2": blank}
     assert by_email == {"ann@example.com": first}
     with django_assert_num_queries(0):
-        assert selectors.leads_matching([], []) == ({}, {})
+        assert leads_matching([], []) == ({}, {})
 
 
 # --- the same rows through a file and through the API ------------------------------------------

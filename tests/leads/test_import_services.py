@@ -23,7 +23,9 @@ def x_profile(db):
 @pytest.fixture
 def completed(monkeypatch):
     calls = []
-    monkeypatch.setattr("leads.importing.services.outcomes_imported_send", lambda **kwargs: calls.append(kwargs), raising=True)
+    monkeypatch.setattr(
+        "leads.importing.services.outcomes_imported_send", lambda **kwargs: calls.append(kwargs), raising=True
+    )
     return calls
 
 

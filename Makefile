@@ -76,7 +76,9 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 
 # Uses PostgreSQL and Redis when they answer on 127.0.0.1 (or when DATABASE_URL / REDIS_URL
-# are set already). Under CI=true the suite fails, never skips, when one is missing.
+# are set already). Under CI=true the suite fails, never skips, when one is missing. With
+# PostgreSQL the suite runs a second time on SQLite with eager Celery (tests marked postgres,
+# worker or browser are PostgreSQL-only), so the embedded default's code paths are tested too.
 test: install-dev browser lint
 	@set -o pipefail; \
 	if [ -z "$$DATABASE_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
@@ -84,7 +86,12 @@ test: install-dev browser lint
 	if [ -z "$$REDIS_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then \
 	  export REDIS_URL=$(LOCAL_REDIS_URL); fi; \
 	echo "DATABASE_URL=$${DATABASE_URL:-<sqlite>} REDIS_URL=$${REDIS_URL:-<eager, no broker>}"; \
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS); \
+	if [ -n "$$DATABASE_URL" ]; then \
+	  echo "Again on the embedded default (SQLite, eager Celery): the paths a newcomer's make run takes."; \
+	  env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider \
+	    -m "not postgres and not worker and not browser" $(PYTEST_ARGS); \
+	fi
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not browser and not worker" $(PYTEST_ARGS)

@@ -55,6 +55,17 @@ def _redis_db_for_this_process(redis_url: str, first_db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{first_db + number % 5}", parts.query, parts.fragment))
 
 
+# Fixtures that need PostgreSQL (and Redis): their tests carry the `postgres` marker, so the
+# embedded run (`make test`'s second pass, SQLite + eager Celery) deselects them by marker.
+_POSTGRES_FIXTURES = {"requires_postgres", "private_redis", "celery_worker_process"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _fast_tests():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

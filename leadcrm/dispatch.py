@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from celery import current_app
+from celery import Task, current_app
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,22 @@ def broker_mark_up() -> None:
 
 
 def task_dispatch(
-    task,
+    task: str | Task,
     *,
     args: tuple = (),
     kwargs: dict | None = None,
     countdown: float | None = None,
     on_failure: Callable[[Exception], None] | None = None,
 ) -> bool:
-    """Send `task`; True when the broker took it (or it ran eagerly). On a broker failure log a
-    warning, call `on_failure(exc)` to record the work durably, and return False. Exceptions
-    raised by an eager task propagate as before."""
+    """Send `task` (a task or its registered name); True when the broker took it (or it ran
+    eagerly). On a broker failure log a warning, call `on_failure(exc)` to record the work
+    durably, and return False. Exceptions raised by an eager task propagate as before.
+
+    Services name their own package's tasks by name, so that a service module never imports
+    the tasks module that imports it (the task loads by id and calls the service)."""
     global _down_until
+    if isinstance(task, str):
+        task = current_app.tasks[task]
     if current_app.conf.task_always_eager:
         task.apply_async(args=args, kwargs=kwargs or {}, countdown=countdown)
         return True

@@ -299,6 +299,8 @@ class ImportJob(models.Model):
     dry_run = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     error = models.TextField(blank=True, help_text="Why the job failed, in words")
+    # The broker was down when the job was queued: the beat task leads.import_redispatch_queued sends it again.
+    broker_pending = models.BooleanField(default=False)
     chunk_rows = models.PositiveIntegerField(default=0)
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)

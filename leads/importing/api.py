@@ -7,7 +7,6 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
@@ -25,17 +24,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leadcrm.api_errors import ApiErrorSerializer
-from leads.exports import csv_lines
 from leads.importing import retention, selectors, services
+from leads.importing.downloads import ERRORS_CSV_GONE, errors_csv_response
 from leads.importing.readers import ImportFileError
 from leads.models import ImportJob, ImportProfile
 from leads.permissions import IsCrmAdmin
 
 ERRORS_PAGE_SIZE = 100
+
+
 # The bad rows' cells are kept, but their header lives only in the uploaded file.
-ERRORS_CSV_GONE = "the bad rows can no longer be downloaded as CSV (they are still listed with the import)"
-
-
 class Gone(exceptions.APIException):
     status_code = status.HTTP_410_GONE
     default_detail = "The resource is no longer available."
@@ -255,12 +253,6 @@ class ImportJobErrorsCsvView(APIView):
         if retention.import_file_removed(job):
             raise Gone(retention.import_file_removed_message(job, consequence=ERRORS_CSV_GONE))
         return errors_csv_response(job)
-
-
-def errors_csv_response(job: ImportJob) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(csv_lines(selectors.import_errors_rows(job)), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
-    return response
 
 
 urlpatterns = [

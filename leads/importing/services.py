@@ -123,32 +123,34 @@ def _storage_name(original_name: str) -> str:
     return f"import{suffix if suffix.isascii() and len(suffix) <= 6 else ''}"
 
 
+# leads.importing.tasks.import_run, named so that this module does not import the tasks that import it.
+IMPORT_TASK = "leads.import_run"
+
+
 def import_job_dispatch(job: ImportJob, *, countdown: float = 0) -> None:
     """Queue the job for a worker once the current transaction commits (inline in eager mode).
     With the broker down the job stays pending with a "will retry" note, and
     import_jobs_redispatch() sends it when the broker is back."""
-    from leads.importing.tasks import import_run
 
     def broker_down(exc: Exception) -> None:
-        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(error=BROKER_UNAVAILABLE)
-        job.error = BROKER_UNAVAILABLE
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(
+            broker_pending=True, error=BROKER_UNAVAILABLE
+        )
+        job.broker_pending, job.error = True, BROKER_UNAVAILABLE
 
     transaction.on_commit(
-        lambda: task_dispatch(import_run, args=(job.pk,), countdown=countdown or None, on_failure=broker_down)
+        lambda: task_dispatch(IMPORT_TASK, args=(job.pk,), countdown=countdown or None, on_failure=broker_down)
     )
 
 
 def import_jobs_redispatch() -> list[int]:
     """Send again the jobs that could not be queued while the broker was down. Safe to run twice:
     only one delivery claims a job (_claim)."""
-    from leads.importing.tasks import import_run
-
     sent = []
-    for pk in ImportJob.objects.filter(status=ImportJob.Status.PENDING, error=BROKER_UNAVAILABLE).values_list(
-        "pk", flat=True
-    ):
-        if task_dispatch(import_run, args=(pk,)):
-            ImportJob.objects.filter(pk=pk, status=ImportJob.Status.PENDING, error=BROKER_UNAVAILABLE).update(error="")
+    pending = ImportJob.objects.filter(status=ImportJob.Status.PENDING, broker_pending=True)
+    for pk in pending.values_list("pk", flat=True):
+        if task_dispatch(IMPORT_TASK, args=(pk,)):
+            pending.filter(pk=pk).update(broker_pending=False, error="")
             sent.append(pk)
     return sent
 
@@ -198,7 +200,13 @@ def _claim(job_id: int) -> ImportJob | None:
         Q(status__in=[ImportJob.Status.PENDING, ImportJob.Status.INTERRUPTED])
         | Q(status=ImportJob.Status.RUNNING, heartbeat_at__lt=now - _stale_after()),
         pk=job_id,
-    ).update(status=ImportJob.Status.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
+    ).update(
+        status=ImportJob.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        broker_pending=False,
+    )
     return ImportJob.objects.get(pk=job_id) if claimed else None
 
 

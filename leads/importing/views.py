@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from leads.importing import retention, selectors, services
-from leads.importing.api import ERRORS_CSV_GONE, errors_csv_response
+from leads.importing.downloads import ERRORS_CSV_GONE, errors_csv_response
 from leads.importing.readers import ImportFileError
 from leads.models import ImportJob, ImportProfile
 

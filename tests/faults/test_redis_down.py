@@ -56,7 +56,7 @@ def test_with_redis_down_pages_serve_and_queued_work_runs_when_it_is_back(
     created = client.post(reverse("imports:list"), {"file": upload, "profile": profile.pk, "mode": "atomic"})
     assert created.status_code == 302
     job = ImportJob.objects.get()
-    assert (job.status, job.error) == (ImportJob.Status.PENDING, BROKER_UNAVAILABLE)
+    assert (job.status, job.error, job.broker_pending) == (ImportJob.Status.PENDING, BROKER_UNAVAILABLE, True)
     detail = client.get(created["Location"])
     assert detail.status_code == 200 and BROKER_UNAVAILABLE in detail.content.decode()
     assert Lead.objects.count() == 4
@@ -72,6 +72,7 @@ def test_with_redis_down_pages_serve_and_queued_work_runs_when_it_is_back(
         return job.status == ImportJob.Status.SUCCEEDED
 
     wait_for(import_done, timeout=60, what="the queued import to run")
+    assert not job.broker_pending
     assert job.created_count == IMPORT_ROWS and Lead.objects.count() == 4 + IMPORT_ROWS
 
     def retrain_done():

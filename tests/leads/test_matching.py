@@ -20,9 +20,7 @@ def test_a_lead_created_in_the_crm_is_matched_by_an_import_in_another_case(tmp_p
     created = services.lead_create(name="Ann", email="ann@straße.de")
     path = write(tmp_path, simple_csv([["", "Ann@STRASSE.de", "Ann Updated", "", "", ""]]))
 
-    job = import_services.import_job_create(
-        file=path, user=admin_user, mapping=SIMPLE_MAPPING, mode="atomic"
-    )
+    job = import_services.import_job_create(file=path, user=admin_user, mapping=SIMPLE_MAPPING, mode="atomic")
     import_services.import_job_run(job_id=job.pk)
 
     assert Lead.objects.count() == 1

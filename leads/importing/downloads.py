@@ -1,0 +1,15 @@
+"""The errors CSV of an import, as the pages and the API both serve it."""
+
+from django.http import StreamingHttpResponse
+
+from leads.exports import csv_lines
+from leads.importing import selectors
+from leads.models import ImportJob
+
+ERRORS_CSV_GONE = "the bad rows can no longer be downloaded as CSV (they are still listed with the import)"
+
+
+def errors_csv_response(job: ImportJob) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(csv_lines(selectors.import_errors_rows(job)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    return response

@@ -5,8 +5,6 @@ user may not see is a 404 on every route, nested ones included; writes on a visi
 need CanWorkLead (owner or manager, else 403).
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.urls import path
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -18,10 +16,11 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from leadcrm.api_errors import Conflict, django_validation_error_as_drf
+from leadcrm.api_errors import Conflict
 from leads import selectors, services
+from leads.bulk import BulkRow, leads_bulk_upsert
 from leads.filters import OWNER_PATTERN, ActivityFilter, FollowUpFilter, FollowUpListFilter, LeadFilter
-from leads.matching import email_key, leads_matching
+from leads.matching import email_key
 from leads.models import Activity, FollowUp, Lead
 from leads.permissions import BulkThrottle, CanWorkLead, IsCrmAdmin, IsManager, UserThrottle, can_work_lead
 from leads.serializers import (
@@ -40,7 +39,6 @@ from leads.serializers import (
     LeadStatusSerializer,
     LeadUpdateSerializer,
 )
-from leads.signals import leads_changed_send
 
 LEAD_EXAMPLE = OpenApiExample(
     "A web-form lead",
@@ -232,8 +230,8 @@ def _owner_for_new_lead(user, data: dict, *, has_owner: bool):
 
 
 def _require_lost_reason(status_value: str, reason: str) -> None:
-    if status_value == Lead.Status.LOST and not reason.strip():
-        raise ValidationError({"reason": ["Say why the lead was lost."]})
+    if problem := Lead.lost_reason_problem(status_value, reason):
+        raise ValidationError({"reason": [problem]})
 
 
 class _LeadNestedView(GenericAPIView):
@@ -418,19 +416,13 @@ class LeadBulkUpsertView(GenericAPIView):
         return Response(LeadBulkResultSerializer(result).data)
 
 
-class _BulkRollback(Exception):
-    pass
-
-
 def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
-    """Validate every row, then write them through leads.services, one savepoint per row.
+    """Validate every row, then write the valid ones with leads.bulk.leads_bulk_upsert.
 
-    Rows match stored leads as a file import does (leads.matching.leads_matching): on external_id,
-    else on the normalised email; a match is updated, anything else created. A row whose key
-    (external id, else email) an earlier row of the request already has is an error.
+    A row whose key (external id, else email) an earlier row of the request already has is an error.
     """
     errors: dict[int, dict] = {}
-    valid: list[tuple[int, dict, bool]] = []
+    valid: list[BulkRow] = []
     first_at: dict[tuple[str, str], int] = {}
     for index, raw in enumerate(rows):
         row = BulkLeadRowSerializer(data=raw, context=context)
@@ -447,34 +439,15 @@ def bulk_upsert(rows: list[dict], *, user, atomic: bool, context: dict) -> dict:
         if row_errors:
             errors[index] = row_errors
         else:
-            valid.append((index, data, "owner" in raw))
+            valid.append(BulkRow(index=index, data=data, has_owner="owner" in raw))
     if atomic and errors:
         raise _bulk_errors(errors, len(rows))
 
-    by_external_id, by_email = leads_matching(
-        [data["external_id"] for _, data, _ in valid if data.get("external_id")],
-        [data["email"] for _, data, _ in valid if not data.get("external_id") and data.get("email")],
-    )
-    results: list[dict] = []
-    try:
-        with transaction.atomic():
-            for index, data, has_owner in valid:
-                external_id = data.get("external_id")
-                lead = by_external_id.get(external_id) if external_id else by_email.get(data.get("email") or "")
-                try:
-                    with transaction.atomic():
-                        results.append(_bulk_write_row(index, data, lead, has_owner=has_owner, user=user))
-                except Exception as exc:
-                    errors[index] = _row_error(exc)
-                    if lead is not None:
-                        lead.refresh_from_db()  # rolled back: a later row may match the same lead
-            if atomic and errors:
-                raise _BulkRollback
-            # One rescore request for the whole call (not one task per lead), after commit.
-            leads_changed_send([r["id"] for r in results])
-    except _BulkRollback:
-        raise _bulk_errors(errors, len(rows)) from None
-
+    written = leads_bulk_upsert(valid, user=user, atomic=atomic)
+    errors.update(written.errors)
+    if atomic and errors:
+        raise _bulk_errors(errors, len(rows))
+    results = written.results
     return {
         "created": sum(r["action"] == "created" for r in results),
         "updated": sum(r["action"] == "updated" for r in results),
@@ -495,32 +468,6 @@ def _row_key(row) -> tuple[str, str] | None:
     if isinstance(email, str) and email.strip():
         return "email", email_key(email)
     return None
-
-
-def _bulk_write_row(index: int, data: dict, lead: Lead | None, *, has_owner: bool, user) -> dict:
-    """Create the row's lead, or update `lead` (its match): fields the row does not send keep
-    their stored values, attributes are merged, status and outcome are never touched."""
-    owner = data.pop("owner", None)
-    attributes = data.pop("attributes", None)
-    if lead is None:
-        lead = services.lead_create(**data, attributes=attributes, owner=owner, rescore=False)
-        return {"row": index, "id": lead.pk, "action": "created"}
-    data.pop("external_id", None)
-    if attributes:
-        data["attributes"] = {**(lead.attributes or {}), **attributes}  # merged, as the importer does
-    if data:
-        lead = services.lead_update(lead=lead, rescore=False, **data)
-    if has_owner and owner != lead.owner:
-        services.lead_assign(lead=lead, rep=owner, by=user)
-    return {"row": index, "id": lead.pk, "action": "updated"}
-
-
-def _row_error(exc: Exception) -> dict:
-    if isinstance(exc, DjangoValidationError):
-        return django_validation_error_as_drf(exc).detail
-    if isinstance(exc, IntegrityError):
-        return {"non_field_errors": ["Conflicts with another lead (duplicate key)."]}
-    raise exc
 
 
 def _external_id_of(raw) -> str | None:

@@ -68,8 +68,8 @@ class StatusForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("status") == Lead.Status.LOST and not (data.get("lost_reason") or "").strip():
-            self.add_error("lost_reason", "Say why the lead was lost.")
+        if problem := Lead.lost_reason_problem(data.get("status", ""), data.get("lost_reason")):
+            self.add_error("lost_reason", problem)
         return data
 
 

@@ -151,6 +151,13 @@ class Lead(models.Model):
     def __str__(self) -> str:
         return self.name or self.email or self.external_id or f"Lead #{self.pk}"
 
+    @staticmethod
+    def lost_reason_problem(status: str, reason: str | None) -> str | None:
+        """The one rule for closing as lost, shared by the pages, the API and the services."""
+        if status == Lead.Status.LOST and not (reason or "").strip():
+            return "Say why the lead was lost."
+        return None
+
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES

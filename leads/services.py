@@ -273,8 +273,8 @@ def lead_close(*, lead: Lead, outcome: str, user: User | None, reason: str = "",
     if outcome not in Lead.CLOSED_STATUSES:
         raise ValidationError({"status": f"A lead closes as converted or lost, not {outcome!r}."})
     reason = reason.strip()
-    if outcome == Lead.Status.LOST and not reason:
-        raise ValidationError({"lost_reason": "Say why the lead was lost."})
+    if problem := Lead.lost_reason_problem(outcome, reason):
+        raise ValidationError({"lost_reason": problem})
     when = when or timezone.now()
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
     if lead.status == outcome:

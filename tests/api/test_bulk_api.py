@@ -167,7 +167,7 @@ def test_atomic_rolls_back_an_email_matched_update_when_a_later_row_fails_to_wri
     ]
     with (
         mock.patch("leads.services.lead_create", side_effect=DjangoValidationError({"name": ["Refused."]})),
-        mock.patch("leads.api.leads_changed_send") as rescore,
+        mock.patch("leads.bulk.leads_changed_send") as rescore,
     ):
         error = assert_error(post(api_admin, rows), 400, "leads")
     assert error["fields"]["leads"] == {"1": {"name": ["Refused."]}}
@@ -185,7 +185,7 @@ def test_non_atomic_writes_the_good_rows_matched_by_email_and_reports_the_bad(ap
         {"email": "broken", "name": "Bad"},
         {"email": "grace@example.com", "name": "Grace"},
     ]
-    with mock.patch("leads.api.leads_changed_send") as rescore:
+    with mock.patch("leads.bulk.leads_changed_send") as rescore:
         body = post(api_admin, rows, atomic=False).json()
     assert (body["created"], body["updated"], body["failed"]) == (1, 1, 2)
     assert [(r["row"], r["action"]) for r in body["results"]] == [(0, "updated"), (3, "created")]

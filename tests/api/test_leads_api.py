@@ -611,7 +611,7 @@ def test_bulk_asks_for_one_rescore_for_the_whole_call(api_admin):
     LeadFactory(external_id="crm-1")
     rows = [{"external_id": "crm-1", "name": "Updated"}, *[{"external_id": f"n-{i}", "name": "New"} for i in range(3)]]
     with (
-        mock.patch("leads.api.leads_changed_send") as batched,
+        mock.patch("leads.bulk.leads_changed_send") as batched,
         mock.patch("leads.services.leads_changed_send") as per_lead,
     ):
         body = api_admin.post(BULK, {"leads": rows}, format="json").json()

@@ -12,7 +12,8 @@ real leads.
 Target: every report <= 1 s (the view, end to end). Each figure is the median of --repeat runs
 after one warm-up. Each view is timed twice: "computed" (?refresh=1: the report's SQL runs in
 the request) and "from summary" (what a manager normally gets: the aggregates the periodic
-reports.refresh_summaries task keeps in the cache). The task's own run time is timed too.
+reports.refresh_summaries and scoring.refresh_monitoring tasks keep in the cache). The tasks' own run
+times are timed too.
 """
 
 import argparse
@@ -146,6 +147,7 @@ def main() -> int:
     from leads.models import Lead, User
     from leads.reports import selectors, summaries
     from leads.reports.selectors import ReportFilters
+    from scoring import drift, quality
 
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
     n_leads = Lead.objects.count()
@@ -167,9 +169,9 @@ def main() -> int:
         "rep_discipline (all leads)": lambda: selectors.rep_discipline(everything),
         "rep_discipline (last 90 days)": lambda: selectors.rep_discipline(quarter),
         "sla_breaches": lambda: selectors.sla_breaches(everything),
-        "model_quality (observed per tier)": lambda: selectors.model_quality(model),
-        "drift (computed)": lambda: selectors.drift_for(model, refresh=True),
-        "drift (cached)": lambda: selectors.drift_for(model),
+        "model_quality (observed per tier)": lambda: quality.model_quality(model),
+        "drift (computed)": lambda: drift.drift_for(model, refresh=True),
+        "drift (cached)": lambda: drift.drift_for(model),
     }
     results: dict[str, dict] = {}
     for name, fn in cases.items():
@@ -196,7 +198,7 @@ def main() -> int:
         views[path] = f"{name}, from summary"
     views["/reports/conversion/?format=csv&table=by_source"] = "conversion CSV, from summary"
     # The reports pick the active version; the bench database may have none, so lend ours.
-    with mock.patch("leads.reports.selectors.active_model_version", return_value=model):
+    with mock.patch("scoring.selectors.active_model_version", return_value=model):
         for path, name in views.items():
             queries = []
 
@@ -219,6 +221,10 @@ def main() -> int:
             timings = summaries.reports_refresh()
         results["reports_refresh (the Celery task)"] = {"total_ms": t(), "parts_ms": timings}
         print(f"task     reports_refresh total={t():.0f} ms  {timings}")
+        with timed() as t:
+            timings = drift.monitoring_refresh()
+        results["monitoring_refresh (the Celery task)"] = {"total_ms": t(), "parts_ms": timings}
+        print(f"task     monitoring_refresh total={t():.0f} ms  {timings}")
 
     if args.explain:
         for name in ("conversion_cube (all leads)", "funnel (all leads)", "rep_discipline (all leads)",

@@ -154,6 +154,27 @@ CACHES = {
     )
 }
 
+# --- reports and model monitoring ---
+# Manager reports (leads/reports) and the model's quality and drift pages (scoring/quality.py,
+# scoring/drift.py). First-contact SLA per tier, in hours: a hot lead should hear from us within the hour.
+REPORT_SLA_HOT_HOURS = env_int("REPORT_SLA_HOT_HOURS", 1, minimum=1)
+REPORT_SLA_WARM_HOURS = env_int("REPORT_SLA_WARM_HOURS", 24, minimum=1)
+REPORT_SLA_COLD_HOURS = env_int("REPORT_SLA_COLD_HOURS", 72, minimum=1)
+# A feature whose population stability index is above this has drifted ("consider retraining").
+REPORT_PSI_FLAG = env_float("REPORT_PSI_FLAG", 0.2)
+REPORT_DRIFT_CACHE_SECONDS = env_int("REPORT_DRIFT_CACHE_SECONDS", 600, minimum=0)
+# PSI needs distributions, not every row: above this many open leads, drift reads a systematic
+# sample (every k-th id), since reading the JSON attributes dominates the cost.
+REPORT_DRIFT_SAMPLE_ROWS = env_int("REPORT_DRIFT_SAMPLE_ROWS", 50_000, minimum=1000)
+# A report's GROUP BY over a million leads spills its sort to disk at PostgreSQL's default 4MB
+# work_mem; the report queries raise it for their own transaction only.
+REPORT_WORK_MEM_MB = env_int("REPORT_WORK_MEM_MB", 64, minimum=1)
+REPORT_COHORT_WEEKS = env_int("REPORT_COHORT_WEEKS", 26, minimum=1)
+# Report summaries are cached this long; the beat tasks recompute the unfiltered ones (and the
+# active model's observed conversion and drift) every REPORT_REFRESH_SECONDS.
+REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 900, minimum=0)
+REPORT_REFRESH_SECONDS = env_int("REPORT_REFRESH_SECONDS", 300, minimum=60)
+
 # --- Celery -----------------------------------------------------------------------------
 # No REDIS_URL: tasks run eagerly in-process so the app works with no services at all.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
@@ -222,8 +243,14 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Manager reports read cached summaries; recompute the unfiltered ones ahead of time.
     "reports-refresh-summaries": {
         "task": "reports.refresh_summaries",
-        "schedule": env_int("REPORT_REFRESH_SECONDS", 300, minimum=60),
-        "options": {"expires": env_int("REPORT_REFRESH_SECONDS", 300, minimum=60)},
+        "schedule": REPORT_REFRESH_SECONDS,
+        "options": {"expires": REPORT_REFRESH_SECONDS},
+    },
+    # The active model's observed conversion per tier and drift, which the model pages read cached.
+    "scoring-refresh-monitoring": {
+        "task": "scoring.refresh_monitoring",
+        "schedule": REPORT_REFRESH_SECONDS,
+        "options": {"expires": REPORT_REFRESH_SECONDS},
     },
 }
 

@@ -20,3 +20,10 @@ class ScoringConfig(AppConfig):
         threadpool_limits(limits=max(1, int(os.environ.get("SCORING_THREADS", "1"))))
         signals.leads_changed.connect(receivers.on_leads_changed, dispatch_uid="scoring.on_leads_changed")
         signals.outcomes_imported.connect(receivers.on_outcomes_imported, dispatch_uid="scoring.on_outcomes_imported")
+
+        # The manager dashboard's headline table shows the active model's AUC: the reports send
+        # a signal and scoring answers, so the reports never import scoring.
+        from leads.reports.signals import dashboard_headline_rows
+        from scoring.quality import dashboard_headline_rows as active_model_rows
+
+        dashboard_headline_rows.connect(active_model_rows, dispatch_uid="scoring.quality.dashboard_headline_rows")

@@ -34,6 +34,10 @@ WINDOWS = (7, 30)
 DAYS_SINCE_LAST = "Days since last activity"
 CONTACTED = "Contacted"
 HOURS_TO_FIRST_CONTACT = "Hours to first contact"
+# The level a missing category takes, and the level of the categories folded together in a
+# drift reference (training.reference_distributions).
+MISSING_LEVEL = "(missing)"
+OTHER_LEVEL = "(other)"
 _KIND_LABELS = {str(k): str(label) for k, label in Activity.Kind.choices}
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 _SQLITE_IN_CHUNK = 10_000
@@ -43,8 +47,12 @@ def activity_column(kind: str, days: int) -> str:
     return f"{_KIND_LABELS[kind]} in last {days} days"
 
 
+# Every "<kind> in last <days> days" count column with the activity kind and window it counts.
+ACTIVITY_COUNT_COLUMNS: dict[str, tuple[str, int]] = {
+    activity_column(k, d): (k, d) for k in ACTIVITY_KINDS for d in WINDOWS
+}
 ACTIVITY_COLUMNS: dict[str, str] = {
-    **{activity_column(k, d): NUMBER for k in ACTIVITY_KINDS for d in WINDOWS},
+    **dict.fromkeys(ACTIVITY_COUNT_COLUMNS, NUMBER),
     DAYS_SINCE_LAST: NUMBER,
     CONTACTED: BOOLEAN,
     HOURS_TO_FIRST_CONTACT: NUMBER,
@@ -101,6 +109,14 @@ def profile_excluded_columns() -> dict[str, str]:
         for column, why in items:
             excluded.setdefault(str(column), f"excluded by import profile {name}" + (f": {why}" if why else ""))
     return excluded
+
+
+def model_field_columns() -> dict[str, str]:
+    """{column label: lead field} for the model fields under every name a feature may carry:
+    the plain one ("Source") and the label an import profile gives it (model_field_labels)."""
+    columns = {field.capitalize(): field for field in MODEL_FIELDS}
+    columns.update({label: field for field, label in model_field_labels().items()})
+    return columns
 
 
 def model_field_labels() -> dict[str, str]:
@@ -174,8 +190,12 @@ def frame_types(attribute_types: dict[str, str], labels: dict[str, str] | None =
 
 # --- coercion -----------------------------------------------------------------------------
 
-_TRUE = {"true", "yes", "y", "1", "t"}
-_FALSE = {"false", "no", "n", "0", "f"}
+# The words a yes/no feature reads as yes and no (any case, trimmed). Drift (scoring/drift.py)
+# bins yes/no attributes in SQL with these same words.
+TRUE_WORDS = ("true", "yes", "y", "1", "t")
+FALSE_WORDS = ("false", "no", "n", "0", "f")
+_TRUE = set(TRUE_WORDS)
+_FALSE = set(FALSE_WORDS)
 
 
 def _to_bool(value) -> float:

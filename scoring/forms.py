@@ -63,3 +63,16 @@ class OverrideForm(forms.Form):
 
 class ThresholdForm(forms.Form):
     threshold = forms.FloatField(min_value=0.01, max_value=0.99)
+
+
+class ModelVersionForm(forms.Form):
+    """The model pages' version picker (model quality, drift)."""
+
+    version = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Model version")
+
+    def __init__(self, *args, versions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [
+            (v.pk, f"v{v.pk} · {v.algorithm or 'model'} · {v.get_status_display()} · {v.created_at:%Y-%m-%d}")
+            for v in versions
+        ]

@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
-from scoring import services
+from scoring import drift, services
 from scoring.models import RescoreRun
 
 _TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
@@ -51,6 +51,13 @@ def redispatch_queued() -> dict:
 
     broker_mark_up()  # this task was delivered: the broker is back
     return services.redispatch_queued()
+
+
+@shared_task(name="scoring.refresh_monitoring", acks_late=True)
+def refresh_monitoring() -> dict[str, float]:
+    """For the beat schedule: recompute the active model's observed conversion and drift, which
+    the model pages read cached (safe to run twice)."""
+    return drift.monitoring_refresh()
 
 
 @worker_ready.connect

@@ -35,6 +35,8 @@ from scoring import features as F
 LEAK_AUC = 0.95
 REFIT_ALL_BELOW = 20_000
 RANDOM_STATE = 0
+# The key of the score's own distribution among the per-feature drift references.
+SCORE_REFERENCE = "__score__"
 Progress = Callable[[int, str], None]
 
 
@@ -124,7 +126,7 @@ def single_column_auc(series: pd.Series, y: np.ndarray, kind: str) -> float:
         if missing.any():
             aucs.append(_auc_safe(y, missing))
         return max(max(a, 1 - a) for a in aucs)
-    levels = series.fillna("(missing)").astype(str).to_numpy()
+    levels = series.fillna(F.MISSING_LEVEL).astype(str).to_numpy()
     encoded = np.zeros(len(levels))
     prior = float(y.mean())
     folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=RANDOM_STATE)
@@ -222,7 +224,7 @@ def preprocessor_build(types: dict, n_rows: int) -> ColumnTransformer:
                     [
                         (
                             "impute",
-                            SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True),
+                            SimpleImputer(strategy="constant", fill_value=F.MISSING_LEVEL, keep_empty_features=True),
                         ),
                         (
                             "onehot",
@@ -412,13 +414,13 @@ def reference_distributions(frame: pd.DataFrame, types: dict, p: np.ndarray) -> 
             values = series.dropna().to_numpy(dtype="float64")
             reference[column] = _numeric_reference(values)
         else:
-            counts = series.fillna("(missing)").astype(str).value_counts(normalize=True)
+            counts = series.fillna(F.MISSING_LEVEL).astype(str).value_counts(normalize=True)
             top = counts.head(30)
             fractions = {str(k): _r(v) for k, v in top.items()}
             if len(counts) > len(top):
-                fractions["(other)"] = _r(counts.iloc[len(top) :].sum())
+                fractions[F.OTHER_LEVEL] = _r(counts.iloc[len(top) :].sum())
             reference[column] = {"kind": "categorical", "fractions": fractions}
-    reference["__score__"] = {
+    reference[SCORE_REFERENCE] = {
         "kind": "numeric",
         "edges": [round(x, 2) for x in np.linspace(0, 1, 11)],
         "fractions": [_r(f) for f in np.histogram(p, bins=np.linspace(0, 1, 11))[0] / max(len(p), 1)],
@@ -437,7 +439,7 @@ def _boolean_reference(series: pd.Series) -> dict:
     true = int((values.notna() & (values != 0)).sum())
     fractions = {"true": _r(true / n), "false": _r((n - missing - true) / n)}
     if missing:
-        fractions["(missing)"] = _r(missing / n)
+        fractions[F.MISSING_LEVEL] = _r(missing / n)
     return {"kind": "boolean", "fractions": fractions}
 
 

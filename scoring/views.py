@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from leads.reports.selectors import drift_notice
 from leads.selectors import lead_get_for
 from scoring import selectors, services
+from scoring.drift import drift_notice
 from scoring.forms import OverrideForm, ScoringSettingsForm, ThresholdForm
 from scoring.models import ModelVersion, ScoringSettings, TrainingRun
 

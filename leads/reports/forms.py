@@ -40,14 +40,3 @@ class ReportFilterForm(forms.Form):
             origin=data.get("origin") or "",
             owner=data.get("owner") or "",
         )
-
-
-class ModelVersionForm(forms.Form):
-    version = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Model version")
-
-    def __init__(self, *args, versions, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["version"].choices = [
-            (v.pk, f"v{v.pk} · {v.algorithm or 'model'} · {v.get_status_display()} · {v.created_at:%Y-%m-%d}")
-            for v in versions
-        ]

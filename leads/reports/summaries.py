@@ -7,7 +7,8 @@ through summary_for(): from the cache when fresh (REPORT_CACHE_SECONDS), else co
 cached. The Celery beat task reports.refresh_summaries (every REPORT_REFRESH_SECONDS) computes
 the unfiltered reports ahead of time, so the default pages never wait; filtered pages compute
 on first view and are then cached too. Every page shows when its numbers were computed and
-offers "recompute now".
+offers "recompute now". The model pages' summaries (scoring/quality.py) go through summary_for
+too; their own beat task, scoring.refresh_monitoring, keeps them warm.
 """
 
 import hashlib
@@ -17,16 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from leadcrm.env import env_int
 from leads.reports import selectors
 from leads.reports.selectors import ReportFilters
-from scoring.models import ModelVersion
-
-REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 900, minimum=0)
-REPORT_REFRESH_SECONDS = env_int("REPORT_REFRESH_SECONDS", 300, minimum=60)
 
 
 @dataclass
@@ -43,25 +40,21 @@ def _key(report: str, filters: ReportFilters | None, extra: str) -> str:
 def summary_for(
     report: str, filters: ReportFilters | None, compute: Callable[[], Any], *, refresh: bool = False, extra: str = ""
 ) -> Summary:
-    """The cached aggregates of `report` for `filters`, computed when missing or refresh=True."""
+    """The cached aggregates of `report` for `filters`, computed when missing or refresh=True
+    (cached for REPORT_CACHE_SECONDS; `extra` tells apart summaries of the same report)."""
     key = _key(report, filters, extra)
-    if not refresh and REPORT_CACHE_SECONDS:
+    if not refresh and settings.REPORT_CACHE_SECONDS:
         cached = cache.get(key)
         if cached is not None:
             return cached
     summary = Summary(compute(), timezone.now())
-    if REPORT_CACHE_SECONDS:
-        cache.set(key, summary, REPORT_CACHE_SECONDS)
+    if settings.REPORT_CACHE_SECONDS:
+        cache.set(key, summary, settings.REPORT_CACHE_SECONDS)
     return summary
 
 
 def dashboard_summary(*, refresh: bool = False) -> Summary:
-    def compute() -> dict:
-        numbers = selectors.dashboard_numbers()
-        numbers.pop("model", None)  # the page reads the active model itself (one cheap query)
-        return numbers
-
-    return summary_for("dashboard", None, compute, refresh=refresh)
+    return summary_for("dashboard", None, selectors.dashboard_numbers, refresh=refresh)
 
 
 def conversion_summary(filters: ReportFilters, *, refresh: bool = False) -> Summary:
@@ -83,26 +76,16 @@ def reps_summary(filters: ReportFilters, *, refresh: bool = False) -> Summary:
         return {
             "discipline": selectors.rep_discipline(filters, now=now),
             "breaches": selectors.sla_breaches(filters, now=now),
-            "sla_hours": dict(selectors.SLA_HOURS),
+            "sla_hours": selectors.sla_hours(),
         }
 
     return summary_for("reps", filters, compute, refresh=refresh)
 
 
-def observed_summary(version: ModelVersion, *, refresh: bool = False) -> Summary:
-    def compute() -> dict:
-        return {
-            "live": selectors.observed_by_tier(version, since_live=True),
-            "all": selectors.observed_by_tier(version, since_live=False),
-        }
-
-    return summary_for("observed", None, compute, refresh=refresh, extra=f"{version.pk}:{version.activated_at}")
-
-
 def reports_refresh() -> dict[str, float]:
-    """Recompute the unfiltered summary of every report (and the active model's drift).
-    Returns the milliseconds each took. Safe to run twice: it only overwrites cache entries."""
-    timings: dict[str, float] = {}
+    """Recompute the unfiltered summary of every report. Returns the milliseconds each took.
+    Safe to run twice: it only overwrites cache entries. (The model pages' summaries have their
+    own task: scoring.refresh_monitoring.)"""
     everything = ReportFilters()
     jobs: list[tuple[str, Callable[[], Any]]] = [
         ("dashboard", lambda: dashboard_summary(refresh=True)),
@@ -110,10 +93,12 @@ def reports_refresh() -> dict[str, float]:
         ("funnel", lambda: funnel_summary(everything, refresh=True)),
         ("reps", lambda: reps_summary(everything, refresh=True)),
     ]
-    model = selectors.active_model_version()
-    if model is not None:
-        jobs.append(("observed", lambda: observed_summary(model, refresh=True)))
-        jobs.append(("drift", lambda: selectors.drift_for(model, refresh=True)))
+    return jobs_timed(jobs)
+
+
+def jobs_timed(jobs: list[tuple[str, Callable[[], Any]]]) -> dict[str, float]:
+    """Run each (name, job) in turn; the milliseconds each took, by name."""
+    timings: dict[str, float] = {}
     for name, job in jobs:
         start = time.perf_counter()
         job()

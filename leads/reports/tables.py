@@ -55,6 +55,11 @@ class Table:
         return out
 
 
+def tables_by_name(*tables: Table) -> dict[str, Table]:
+    """A page's downloadable tables, keyed as `?format=csv&table=<name>` asks for them."""
+    return {t.name: t for t in tables}
+
+
 def format_cell(value, fmt: str) -> str:
     if value is None or value == "":
         return "-"

@@ -1,5 +1,8 @@
 """Manager reports. Thin: check the role, read the filters, call one page builder, render
-the page or one of its tables as CSV (`?format=csv&table=<name>`)."""
+the page or one of its tables as CSV (`?format=csv&table=<name>`).
+
+manager_required, respond and refresh_requested are shared with the model pages that scoring
+serves under /reports/ (scoring/report_views.py)."""
 
 from functools import wraps
 
@@ -10,10 +13,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from leads.reports import pages, selectors
-from leads.reports.forms import ModelVersionForm, ReportFilterForm
+from leads.reports.forms import ReportFilterForm
 from leads.reports.tables import csv_response
 from leads.selectors import reps_list, sources_list
-from scoring.models import ModelVersion
 
 
 def manager_required(view):
@@ -30,7 +32,8 @@ def manager_required(view):
     return wrapped
 
 
-def _respond(request: HttpRequest, template: str, context: dict, *, report: str) -> HttpResponse:
+def respond(request: HttpRequest, template: str, context: dict, *, report: str) -> HttpResponse:
+    """The page, or with ?format=csv&table=<name> that table of context["tables"] as CSV."""
     if request.GET.get("format") == "csv":
         table = context["tables"].get(request.GET.get("table", ""))
         if table is None:
@@ -44,7 +47,7 @@ def _respond(request: HttpRequest, template: str, context: dict, *, report: str)
     return render(request, template, context)
 
 
-def _refresh(request: HttpRequest) -> bool:
+def refresh_requested(request: HttpRequest) -> bool:
     """?refresh=1 recomputes the report instead of reading its cached summary."""
     return request.GET.get("refresh") == "1"
 
@@ -58,32 +61,19 @@ def _filter_form(request: HttpRequest) -> ReportFilterForm:
     )
 
 
-def _version_from(request: HttpRequest) -> tuple[ModelVersionForm, ModelVersion | None]:
-    versions = selectors.model_versions_list()
-    form = ModelVersionForm(request.GET or None, versions=versions)
-    chosen = form.cleaned_data.get("version") if form.is_valid() else None
-    if chosen is not None:
-        version = ModelVersion.objects.filter(pk=chosen).first()
-    else:
-        version = selectors.active_model_version() or (versions[0] if versions else None)
-    if version is not None and not form.is_bound:
-        form = ModelVersionForm(initial={"version": version.pk}, versions=versions)
-    return form, version
-
-
 @manager_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return _respond(
-        request, "reports/dashboard.html", pages.dashboard_page(refresh=_refresh(request)), report="dashboard"
+    return respond(
+        request, "reports/dashboard.html", pages.dashboard_page(refresh=refresh_requested(request)), report="dashboard"
     )
 
 
 def _filtered_report(request: HttpRequest, page, template: str, report: str) -> HttpResponse:
     """A report page driven by the common filter form (date range, source, owner, origin)."""
     form = _filter_form(request)
-    context = page(form.report_filters(), refresh=_refresh(request))
+    context = page(form.report_filters(), refresh=refresh_requested(request))
     context["form"] = form
-    return _respond(request, template, context, report=report)
+    return respond(request, template, context, report=report)
 
 
 @manager_required
@@ -99,19 +89,3 @@ def funnel(request: HttpRequest) -> HttpResponse:
 @manager_required
 def reps(request: HttpRequest) -> HttpResponse:
     return _filtered_report(request, pages.reps_page, "reports/reps.html", "reps")
-
-
-@manager_required
-def model_quality(request: HttpRequest) -> HttpResponse:
-    form, version = _version_from(request)
-    context = pages.model_page(version, refresh=_refresh(request))
-    context.update({"version_form": form, "version": version})
-    return _respond(request, "reports/model.html", context, report="model")
-
-
-@manager_required
-def drift(request: HttpRequest) -> HttpResponse:
-    form, version = _version_from(request)
-    context = pages.drift_page(version, refresh=_refresh(request))
-    context.update({"version_form": form, "version": version, "psi_flag": selectors.PSI_FLAG})
-    return _respond(request, "reports/drift.html", context, report="drift")

@@ -2,9 +2,8 @@ from datetime import date
 
 import pytest
 
-from leads.reports.forms import ModelVersionForm, ReportFilterForm
+from leads.reports.forms import ReportFilterForm
 from leads.reports.selectors import ReportFilters
-from scoring.models import ModelVersion
 
 
 def _form(data, owners=()):
@@ -25,11 +24,3 @@ def test_filter_form_rejects_reversed_dates_and_unknown_choices():
     assert form.report_filters() == ReportFilters()
     assert not _form({"source": "=evil"}).is_valid()
     assert _form({"owner": "pool"}).report_filters().owner == "pool"
-
-
-@pytest.mark.django_db
-def test_version_form_lists_versions():
-    version = ModelVersion.objects.create(algorithm="logreg")
-    form = ModelVersionForm({"version": str(version.pk)}, versions=[version])
-    assert form.is_valid() and form.cleaned_data["version"] == version.pk
-    assert not ModelVersionForm({"version": "999"}, versions=[version]).is_valid()

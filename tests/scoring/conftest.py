@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from leads.models import Activity, Lead
 from scoring import services
+from tests.reports.conftest import report_data  # noqa: F401 (the reports' ten hand-worked leads, for test_quality)
 
 
 def outcome_leads_create(n: int = 300, *, seed: int = 1, open_leads: int = 20, leak: bool = False) -> list[Lead]:

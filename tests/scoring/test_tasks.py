@@ -38,3 +38,29 @@ def test_a_real_worker_retrains_and_rescores(celery_worker_process, settings):
     Lead.objects.filter(pk=lead.pk).update(score=None)
     tasks.rescore_leads.delay(lead_ids=[lead.pk])
     wait_for(lambda: Lead.objects.get(pk=lead.pk).score is not None, timeout=60, what="the lead rescore")
+
+
+@pytest.mark.django_db
+def test_refresh_monitoring_task_caches_the_active_models_drift_and_observed_conversion(django_assert_num_queries):
+    from scoring import drift
+    from tests.reports.conftest import contract_metrics
+
+    assert tasks.refresh_monitoring.delay().get() == {}  # no active model: nothing to refresh
+    reference = {"source": {"kind": "categorical", "fractions": {"Google": 1.0}}}
+    version = ModelVersion.objects.create(status="active", metrics=contract_metrics(reference=reference))
+    assert drift.drift_cached_for(version) is None
+    timings = tasks.refresh_monitoring.delay().get()
+    assert set(timings) == {"observed", "drift"}
+    with django_assert_num_queries(0):
+        assert drift.drift_cached_for(version) is not None
+
+
+def test_refresh_monitoring_task_is_registered_with_the_worker_and_the_beat():
+    from django.conf import settings
+
+    from leadcrm.celery import app
+
+    app.loader.import_default_modules()
+    assert "scoring.refresh_monitoring" in app.tasks
+    tasks_on_beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"scoring.refresh_monitoring", "reports.refresh_summaries"} <= tasks_on_beat

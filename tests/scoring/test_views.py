@@ -113,8 +113,8 @@ def test_reps_get_no_override_form_and_cannot_post_one(rep_client, rep, trained)
 
 @pytest.mark.django_db
 def test_model_pages_show_the_drift_notice_from_the_refreshed_report(manager_client, trained):
-    from leads.reports import selectors as report_selectors
-    from leads.reports.summaries import reports_refresh
+    from scoring import drift
+    from scoring.drift import monitoring_refresh
 
     # Every open lead now says yes to the newsletter; about 40 % of the training leads did.
     for lead in Lead.objects.filter(status=Lead.Status.NEW):
@@ -124,9 +124,9 @@ def test_model_pages_show_the_drift_notice_from_the_refreshed_report(manager_cli
 
     # The pages read the drift report the beat task caches; they never compute it themselves.
     assert b"drift-notice" not in manager_client.get("/models/").content
-    assert report_selectors.drift_cached_for(trained) is None
+    assert drift.drift_cached_for(trained) is None
 
-    reports_refresh()  # what the periodic reports.refresh_summaries task runs
+    monitoring_refresh()  # what the periodic scoring.refresh_monitoring task runs
     drift_link = f'href="/reports/drift/?version={trained.pk}"'
     for url in ("/models/", f"/models/{trained.pk}/"):
         page = manager_client.get(url).content.decode()
@@ -137,14 +137,14 @@ def test_model_pages_show_the_drift_notice_from_the_refreshed_report(manager_cli
     retired = ModelVersion.objects.create(
         status=ModelVersion.Status.RETIRED, metrics=trained.metrics, features=trained.features
     )
-    assert report_selectors.drift_notice(retired) is not None  # computed and cached for it
+    assert drift.drift_notice(retired) is not None  # computed and cached for it
     assert b"drift-notice" not in manager_client.get(f"/models/{retired.pk}/").content
 
 
 @pytest.mark.django_db
 def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, trained):
-    from leads.reports import selectors as report_selectors
-    from leads.reports.summaries import reports_refresh
+    from scoring import drift
+    from scoring.drift import monitoring_refresh
 
     ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
     candidate = services.model_train(folds=3)  # not active: drift is only about the active model
@@ -155,8 +155,8 @@ def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, t
     trained.metrics = {**trained.metrics, "reference": {"Source": {"kind": "categorical", "fractions": shares}}}
     trained.save(update_fields=["metrics"])
 
-    reports_refresh()
-    assert report_selectors.drift_cached_for(trained).features[0].psi == pytest.approx(0.0)
+    monitoring_refresh()
+    assert drift.drift_cached_for(trained).features[0].psi == pytest.approx(0.0)
     for url in ("/models/", f"/models/{trained.pk}/", f"/models/{candidate.pk}/"):
         page = manager_client.get(url).content.decode()
         assert page and "drift-notice" not in page and "Consider retraining" not in page, url

@@ -1,6 +1,10 @@
-import os
+"""The scoring app's start-up: thread limits for the numeric libraries.
+
+May import django only; nothing imports it but Django.
+"""
 
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ScoringConfig(AppConfig):
@@ -14,4 +18,4 @@ class ScoringConfig(AppConfig):
         # machine. One thread per process by default; SCORING_THREADS raises it on a dedicated host.
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=max(1, int(os.environ.get("SCORING_THREADS", "1"))))
+        threadpool_limits(limits=settings.SCORING_THREADS)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from celery import current_app
+from celery import Task, current_app
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def broker_mark_up() -> None:
 
 
 def task_dispatch(
-    task,
+    task: Task | str,
     *,
     args: tuple = (),
     kwargs: dict | None = None,
@@ -47,8 +47,11 @@ def task_dispatch(
 ) -> bool:
     """Send `task`; True when the broker took it (or it ran eagerly). On a broker failure log a
     warning, call `on_failure(exc)` to record the work durably, and return False. Exceptions
-    raised by an eager task propagate as before."""
+    raised by an eager task propagate as before. `task` may be a registered task's name, for
+    modules that the tasks module imports (they cannot import it back)."""
     global _down_until
+    if isinstance(task, str):
+        task = current_app.tasks[task]
     if current_app.conf.task_always_eager:
         task.apply_async(args=args, kwargs=kwargs or {}, countdown=countdown)
         return True

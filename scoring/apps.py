@@ -1,6 +1,6 @@
-"""The scoring app's start-up: thread limits for the numeric libraries.
+"""The scoring app's start-up: thread limits for the numeric libraries, and its Celery tasks.
 
-May import django only; nothing imports it but Django.
+May import django and the scoring package (tasks); nothing imports it but Django.
 """
 
 from django.apps import AppConfig
@@ -19,3 +19,6 @@ class ScoringConfig(AppConfig):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=settings.SCORING_THREADS)
+        # Register the tasks in every process: the services send them by name (scoring.tasks
+        # imports the services, so the services cannot import it back).
+        from scoring import tasks  # noqa: F401

@@ -135,18 +135,18 @@ def _truncate() -> None:
 
 
 def _time_scoring_handoff() -> dict:
-    """Time scoring.services.import_completed (the post-commit hand-off) separately."""
-    import scoring.services
+    """Time scoring.rescoring.import_completed (the post-commit hand-off) separately."""
+    import scoring.rescoring
 
     spent = {"seconds": 0.0}
-    original = scoring.services.import_completed
+    original = scoring.rescoring.import_completed
 
     def timed(**kwargs):
         started = time.perf_counter()
         original(**kwargs)
         spent["seconds"] += time.perf_counter() - started
 
-    scoring.services.import_completed = timed
+    scoring.rescoring.import_completed = timed
     return spent
 
 
@@ -383,7 +383,7 @@ def main() -> None:
     print(f"LeadCRM job path vs django-import-export: {rate['job'] / rate['die']:.1f}x faster")
     print(f"LeadCRM job path vs bare COPY: {rate['copy'] / rate['job']:.1f}x the COPY time")
     print(
-        f"of the job path, scoring.services.import_completed (post-commit hand-off to scoring) took "
+        f"of the job path, scoring.rescoring.import_completed (post-commit hand-off to scoring) took "
         f"{job['scoring_handoff_seconds']:.1f} s"
     )
     shutil.rmtree(workdir)

@@ -5,11 +5,11 @@
         [--train-leads 100000] [--rescore-leads 1000000] [--xedu ../shared/data/x_education_leads.csv]
 
 Steps (each wipes the bench database's leads first, so only run it against a bench database):
-- train:   100k synthetic closed leads (COPY) -> services.model_train(folds=5), the full app path
+- train:   100k synthetic closed leads (COPY) -> training_runs.model_train(folds=5), the full app path
            (SQL feature aggregates, leak check, 5 candidates on the same folds, calibration, holdout).
 - rescore: grows the table to 1M leads (COPY) and rescores every one with the trained model:
            chunked, COPY to a temp table + UPDATE ... FROM; then once more (nothing changes).
-- single:  p50/p95 of scoring one unsaved lead in-process (services.score_unsaved, warm).
+- single:  p50/p95 of scoring one unsaved lead in-process (selectors.score_unsaved, warm).
 - xedu:    import_leads X Education CSV --profile x_education, then train_model --cv 5 --json.
 """
 
@@ -45,7 +45,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from leads.models import Activity, Lead  # noqa: E402
-from scoring import registry, services  # noqa: E402
+from scoring import registry, rescoring, selectors, training_runs  # noqa: E402
 from scoring.models import ModelVersion  # noqa: E402
 
 CHANNELS = [f"channel-{i}" for i in range(8)]
@@ -139,7 +139,7 @@ def step_train(n: int) -> ModelVersion:
     say(f"setup: COPY {n:,} closed leads + activities (s)", f"{time.perf_counter() - t:.1f}")
     marks = []
     started = time.perf_counter()
-    version = services.model_train(folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage)))
+    version = training_runs.model_train(folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage)))
     total = time.perf_counter() - started
     features_done = next((m[0] for m in marks if m[1] == "screening columns"), started)
     version.refresh_from_db()
@@ -175,13 +175,13 @@ def step_rescore(total: int) -> None:
     n = Lead.objects.count()
     say("leads / activities", f"{n:,} / {Activity.objects.count():,}")
     t = time.perf_counter()
-    run = services.rescore_run_continue(services.rescore_run_start())
+    run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
     elapsed = time.perf_counter() - t
     say(f"rescore {run.scored:,} leads, chunk {settings.SCORING_RESCORE_CHUNK:,} (s)", f"{elapsed:.1f}")
     say("  leads per second", f"{run.scored / elapsed:,.0f}")
     say("  model version on every lead", sorted(set(Lead.objects.values_list("model_version_id", flat=True))))
     t = time.perf_counter()
-    again = services.rescore_run_continue(services.rescore_run_start())
+    again = rescoring.rescore_run_continue(rescoring.rescore_run_start())
     say("rescore again, nothing changes (s)", f"{time.perf_counter() - t:.1f} ({again.changed} changed)")
     # ru_maxrss is in KiB on Linux: the peak of this process, training included when it ran first.
     say("peak RSS of the scoring process (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
@@ -196,11 +196,11 @@ def step_single(repeat: int = 2000) -> None:
         "attributes": {"plan": "pro", "visits": 4, "minutes": 12.5, "newsletter": True, "channel": "channel-3"},
     }
     for _ in range(50):
-        services.score_unsaved(**payload)
+        selectors.score_unsaved(**payload)
     timings = []
     for _ in range(repeat):
         t = time.perf_counter()
-        services.score_unsaved(**payload)
+        selectors.score_unsaved(**payload)
         timings.append((time.perf_counter() - t) * 1000)
     timings.sort()
     say(f"single unsaved lead, {repeat} calls: p50 (ms)", f"{statistics.median(timings):.2f}")

@@ -3,7 +3,7 @@
 Every read is a miss and every write a no-op while Redis cannot be reached (each failure logs a
 warning, at most one every few seconds). Short socket timeouts keep a dead or unreachable Redis
 from holding a request for long. `cache.degraded` tells callers that a miss may be an outage
-(see scoring.services.lead_rescore_request).
+(see scoring.rescoring.lead_rescore_request).
 """
 
 import logging

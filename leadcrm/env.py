@@ -6,7 +6,6 @@ silently changing behaviour.
 """
 
 import os
-from datetime import date
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -58,13 +57,3 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def env_date(name: str) -> date | None:
-    raw = os.environ.get(name)
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an ISO date (YYYY-MM-DD)") from exc

@@ -331,6 +331,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1)
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 
+# --- scoring ---------------------------------------------------------------------------
+# Seconds a changed lead waits before its rescore, so a burst of edits is scored once.
+SCORING_RESCORE_DEBOUNCE_SECONDS = env_int("SCORING_RESCORE_DEBOUNCE_SECONDS", 2, minimum=0)
+# An import bringing at least this many new outcomes asks for a retrain (when enough are in).
+SCORING_RETRAIN_AFTER_OUTCOMES = env_int("SCORING_RETRAIN_AFTER_OUTCOMES", 50, minimum=0)
+# Attribute columns never used as features, comma-separated (import profiles can exclude more).
+SCORING_EXCLUDED_COLUMNS = env_list("SCORING_EXCLUDED_COLUMNS", [])
+# OpenMP/BLAS threads per process for training and scoring; raise it only on a dedicated host.
+SCORING_THREADS = env_int("SCORING_THREADS", 1, minimum=1)
+
 # --- Security (production: DEBUG off) -----------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

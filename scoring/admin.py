@@ -1,3 +1,5 @@
+"""Django admin for the scoring models (read-mostly). May import scoring.models only."""
+
 from django.contrib import admin
 
 from scoring.models import ActivationEvent, ModelVersion, RescoreRun, ScoreHistory, ScoringSettings, TrainingRun

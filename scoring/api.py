@@ -1,4 +1,8 @@
-"""Scoring API: score an unsaved lead, list/activate model versions, retrain, score history."""
+"""Scoring API: score an unsaved lead, list/activate model versions, retrain, score history.
+
+May import leads (permissions) and scoring's selectors, activation, retraining, features and
+models; nothing imports it but the URL configuration.
+"""
 
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -10,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.permissions import IsCrmAdmin, IsManager
+from scoring import activation, retraining, selectors
 from scoring import features as F
-from scoring import selectors, services
 from scoring.models import ModelVersion, ScoreHistory, TrainingRun
 
 
@@ -77,7 +81,7 @@ class ScoreView(APIView):
     def post(self, request):
         serializer = ScoreRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(services.score_unsaved(**serializer.validated_data))
+        return Response(selectors.score_unsaved(**serializer.validated_data))
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -147,7 +151,7 @@ class ModelVersionActivateView(APIView):
     @extend_schema(summary="Activate a model version", request=None, responses={200: ModelVersionSerializer})
     def post(self, request, pk: int):
         version = get_object_or_404(ModelVersion, pk=pk)
-        services.model_activate(version=version, by=request.user)
+        activation.model_activate(version=version, by=request.user)
         version.refresh_from_db()
         return Response(ModelVersionSerializer(version).data)
 
@@ -176,7 +180,7 @@ class RetrainView(APIView):
 
     @extend_schema(summary="Retrain now", request=None, responses={202: TrainingRunSerializer})
     def post(self, request):
-        run = services.retrain_request(by=request.user, trigger="api")
+        run = retraining.retrain_request(by=request.user, trigger="api")
         run.refresh_from_db()
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 

@@ -1,6 +1,10 @@
-import os
+"""The scoring app's start-up: thread limits for the numeric libraries, and its Celery tasks.
+
+May import django and the scoring package (tasks); nothing imports it but Django.
+"""
 
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ScoringConfig(AppConfig):
@@ -17,7 +21,11 @@ class ScoringConfig(AppConfig):
         from leads import signals
         from scoring import receivers
 
-        threadpool_limits(limits=max(1, int(os.environ.get("SCORING_THREADS", "1"))))
+        threadpool_limits(limits=settings.SCORING_THREADS)
+        # Register the tasks in every process: the services send them by name (scoring.tasks
+        # imports the services, so the services cannot import it back).
+        from scoring import tasks  # noqa: F401
+
         signals.leads_changed.connect(receivers.on_leads_changed, dispatch_uid="scoring.on_leads_changed")
         signals.outcomes_imported.connect(receivers.on_outcomes_imported, dispatch_uid="scoring.on_outcomes_imported")
 

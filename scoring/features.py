@@ -10,6 +10,8 @@ A frame has one row per lead (indexed by lead id) and one column per feature:
 No leakage: a closed lead's activity aggregates are computed as of the moment it closed
 (converted_at, else its first closing status change). Status changes, the status itself,
 converted_at and lost_reason never become features. Nothing here knows any one company's columns.
+
+May import leads.models only (scoring reads the CRM's leads, activities and import profiles).
 """
 
 import math
@@ -22,7 +24,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 
-from leads.models import Activity, Lead
+from leads.models import Activity, ImportJob, ImportProfile, Lead
 
 NUMBER, BOOLEAN, CATEGORY, DATE = "number", "boolean", "category", "date"
 MODEL_FIELDS = ("source", "origin")
@@ -62,52 +64,26 @@ ACTIVITY_COLUMNS: dict[str, str] = {
 # --- column types -------------------------------------------------------------------------
 
 
-def _import_models() -> list:
-    """The importer's ImportProfile/ImportJob models when they exist (read defensively)."""
-    found = []
-    for module_name in ("leads.models", "leads.importing.models"):
-        try:
-            module = __import__(module_name, fromlist=["ImportProfile"])
-        except ImportError:
-            continue
-        found.extend(m for m in (getattr(module, "ImportProfile", None), getattr(module, "ImportJob", None)) if m)
-    return found
-
-
 def declared_column_types() -> dict[str, str]:
     """Column types recorded by the importer (profiles, then jobs, oldest first so newest wins)."""
     types: dict[str, str] = {}
-    for model in _import_models():
-        try:
-            for value in model.objects.order_by("pk").values_list("column_types", flat=True):
-                if isinstance(value, dict):
-                    types.update({str(k): str(v) for k, v in value.items()})
-        except Exception:  # noqa: S112 (the importer's schema is not ours; an odd row must not stop scoring)
-            continue
+    for model in (ImportProfile, ImportJob):
+        for value in model.objects.order_by("pk").values_list("column_types", flat=True):
+            if isinstance(value, dict):
+                types.update({str(k): str(v) for k, v in value.items()})
     return types
-
-
-def _profiles() -> list:
-    for model in _import_models():
-        if model.__name__ == "ImportProfile":
-            try:
-                return list(model.objects.all())
-            except Exception:  # (the import tables may not exist yet)
-                return []
-    return []
 
 
 def profile_excluded_columns() -> dict[str, str]:
     """Columns left out of scoring by settings or import profiles: {column: reason}."""
     excluded: dict[str, str] = {}
-    for column in getattr(settings, "SCORING_EXCLUDED_COLUMNS", []) or []:
+    for column in settings.SCORING_EXCLUDED_COLUMNS:
         excluded[str(column)] = "excluded by setting SCORING_EXCLUDED_COLUMNS"
-    for profile in _profiles():
-        columns = getattr(profile, "excluded_columns", None) or {}
-        name = getattr(profile, "name", profile.pk)
+    for profile in ImportProfile.objects.all():
+        columns = profile.excluded_columns or {}
         items = columns.items() if isinstance(columns, dict) else ((c, "") for c in columns)
         for column, why in items:
-            excluded.setdefault(str(column), f"excluded by import profile {name}" + (f": {why}" if why else ""))
+            excluded.setdefault(str(column), f"excluded by import profile {profile.name}" + (f": {why}" if why else ""))
     return excluded
 
 
@@ -122,8 +98,8 @@ def model_field_columns() -> dict[str, str]:
 def model_field_labels() -> dict[str, str]:
     """{"source": label, "origin": label}: the file column a profile maps them from, else a plain name."""
     labels = {field: field.capitalize() for field in MODEL_FIELDS}
-    for profile in _profiles():
-        mapping = getattr(profile, "mapping", None) or {}
+    for profile in ImportProfile.objects.all():
+        mapping = profile.mapping or {}
         for field in MODEL_FIELDS:
             if isinstance(mapping.get(field), str) and mapping[field].strip():
                 labels[field] = mapping[field].strip()

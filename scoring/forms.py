@@ -1,3 +1,5 @@
+"""Forms of the model pages: threshold, tier settings, score override. May import scoring.models only."""
+
 from django import forms
 
 from scoring.models import ScoringSettings

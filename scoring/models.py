@@ -1,3 +1,8 @@
+"""Scoring's tables: model versions, activations, score history, training and rescore runs, and the
+admin's scoring settings. May import django only; foreign keys name the CRM's tables by string
+("leads.Lead", settings.AUTH_USER_MODEL).
+"""
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q

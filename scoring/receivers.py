@@ -1,15 +1,16 @@
 """Scoring's answers to what the CRM announces (leads.signals). Connected in ScoringConfig.ready().
 
-Each receiver hands over to the debounced, on-commit requests in scoring's services: nothing is
-scored or trained inside the sender's transaction.
+Each receiver hands over to the debounced, on-commit requests in scoring.rescoring: nothing is
+scored or trained inside the sender's transaction. May import scoring's rooms; only apps.py
+imports this module.
 """
 
-from scoring.services import import_completed, lead_rescore_request
+from scoring import rescoring
 
 
 def on_leads_changed(sender, *, lead_ids: list[int], **kwargs) -> None:
-    lead_rescore_request(lead_ids)
+    rescoring.lead_rescore_request(lead_ids)
 
 
 def on_outcomes_imported(sender, *, lead_ids: list[int], new_outcomes: int, **kwargs) -> None:
-    import_completed(lead_ids=lead_ids, new_outcomes=new_outcomes)
+    rescoring.import_completed(lead_ids=lead_ids, new_outcomes=new_outcomes)

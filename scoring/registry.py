@@ -4,6 +4,8 @@ An artifact is one skops file holding a dict: the fitted Pipeline (ColumnTransfo
 estimator) plus what scoring needs beside it (column types, the baseline for reasons, the
 column blocks of the transformed matrix). skops never runs code on load; only the types in
 TRUSTED_TYPES may be built, so an artifact cannot smuggle in anything else.
+
+May import django.conf and scikit-learn/skops only.
 """
 
 import hashlib

@@ -9,6 +9,8 @@ that a lead's impacts add up to (its score - the baseline's score).
   column's transformed values are replaced by the baseline's, all other columns kept. For an
   additive model this equals the linear formula; with interactions it is the effect of the
   column given the rest of this lead. Tested on synthetic data with a known effect.
+
+May import scoring.features and scoring.registry only: no database work here.
 """
 
 import math
@@ -150,13 +152,6 @@ def _plain(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
-
-
-def single_lead_frame(loaded: LoadedModel, raw: dict) -> pd.DataFrame:
-    """A one-row frame from raw values, coerced to the model's column types."""
-    return pd.DataFrame(
-        {column: [F.coerce_value(kind, raw.get(column))] for column, kind in loaded.types.items()}
-    ).astype({c: ("float64" if k in (F.NUMBER, F.BOOLEAN) else "object") for c, k in loaded.types.items()})
 
 
 def transform_one(prep, values: dict) -> np.ndarray:

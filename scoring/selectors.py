@@ -1,15 +1,31 @@
-"""Reads about models and scores, shared by pages and the API."""
+"""Reads about models and scores, shared by pages, the API and the scoring services: the model in
+use, tier cut-offs, training readiness, lists for the model pages, scoring a lead that is not
+stored. Nothing here writes to the database (cut-offs and the queue banner are cached).
 
+May import leads (models, selectors) and scoring's models, registry, features and scorer; never
+scoring's services (they import this module).
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KT
 
 from leads.models import Lead, User
 from leads.selectors import leads_visible_to
-from scoring.models import ActivationEvent, ModelVersion, ScoreHistory, TrainingRun
+from scoring import features as F
+from scoring import registry, scorer
+from scoring.models import ActivationEvent, ModelVersion, ScoreHistory, ScoringSettings, TrainingRun
+
+log = logging.getLogger(__name__)
 
 BANNER_KEY = "scoring:banner:v1"
 BANNER_SECONDS = 60
+CAPACITY_KEY = "scoring:capacity-hot-cutoff"
 
 
 def active_model_version() -> ModelVersion | None:
@@ -20,8 +36,6 @@ def queue_banner() -> str | None:
     """A notice for the top of the work queue (e.g. cold start), or None."""
     banner = cache.get(BANNER_KEY)
     if banner is None:
-        from scoring.services import training_readiness
-
         if ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
             banner = ""
         else:
@@ -64,5 +78,155 @@ def score_history_for(user: User, lead_id: int, limit: int = 200) -> QuerySet[Sc
     return ScoreHistory.objects.filter(lead_id=lead_id).select_related("model_version", "overridden_by")[:limit]
 
 
-def lead_for(user: User, pk: int) -> Lead | None:
-    return leads_visible_to(user).filter(pk=pk).first()
+# --- readiness (cold start) ---------------------------------------------------------------
+
+
+@dataclass
+class Readiness:
+    converted: int
+    lost: int
+    min_converted: int
+    min_lost: int
+
+    @property
+    def ready(self) -> bool:
+        return self.converted >= self.min_converted and self.lost >= self.min_lost
+
+    @property
+    def message(self) -> str:
+        have = min(self.converted, self.min_converted) + min(self.lost, self.min_lost)
+        need = self.min_converted + self.min_lost
+        return (
+            f"model not trained yet: {have} of {need} outcomes "
+            f"({self.converted} converted of {self.min_converted}, {self.lost} lost of {self.min_lost} needed)"
+        )
+
+
+def outcome_leads_for(options: ScoringSettings) -> QuerySet[Lead]:
+    """The closed leads a model learns from (since the admin's training start date, if set)."""
+    queryset = Lead.objects.filter(status__in=Lead.CLOSED_STATUSES)
+    if options.training_since:
+        queryset = queryset.filter(created_at__date__gte=options.training_since)
+    return queryset
+
+
+def training_readiness(options: ScoringSettings | None = None) -> Readiness:
+    options = options or ScoringSettings.current()
+    positive = options.conversion_status or Lead.Status.CONVERTED
+    counts = outcome_leads_for(options).aggregate(
+        converted=Count("pk", filter=Q(status=positive)), lost=Count("pk", filter=~Q(status=positive))
+    )
+    return Readiness(
+        counts["converted"],
+        counts["lost"],
+        options.min_converted or settings.SCORING_MIN_CONVERTED,
+        options.min_lost or settings.SCORING_MIN_LOST,
+    )
+
+
+def cold_start_probability() -> float:
+    """No model yet: the admin's rule score, else the base rate of the outcomes so far."""
+    options = ScoringSettings.current()
+    if options.rule_score is not None:
+        return options.rule_score / 100.0
+    readiness = training_readiness(options)
+    total = readiness.converted + readiness.lost
+    return readiness.converted / total if total else 0.0
+
+
+# --- the model in use ---------------------------------------------------------------------
+
+
+_LOAD_FIELDS = (
+    "pk",
+    "status",
+    "artifact_path",
+    "artifact_sha256",
+    "sklearn_version",
+    "format_version",
+    "tier_cutoffs",
+    "load_error",
+    "activated_at",
+)
+
+
+def model_in_use(
+    *, on_load_failure: Callable[[ModelVersion, registry.ArtifactError], None] | None = None
+) -> tuple[ModelVersion | None, registry.LoadedModel | None]:
+    """The active version and its loaded model; when its artifact fails to load, the last good
+    version that loads. A caller that writes passes `on_load_failure` to record the active
+    version's error for admins (rescoring does); this function only reads."""
+    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).only(*_LOAD_FIELDS).first()
+    if active is None:
+        return None, None
+    try:
+        return active, registry.model_load(active)
+    except registry.ArtifactError as exc:
+        log.error("model v%s cannot be loaded: %s", active.pk, exc)
+        if on_load_failure is not None:
+            on_load_failure(active, exc)
+    previous = (
+        ModelVersion.objects.filter(activations__isnull=False)
+        .exclude(pk=active.pk)
+        .exclude(status=ModelVersion.Status.FAILED)
+        .order_by("-activated_at", "-pk")
+        .distinct()
+        .only(*_LOAD_FIELDS)
+    )
+    for version in previous[:5]:
+        try:
+            return version, registry.model_load(version)
+        except registry.ArtifactError:
+            continue
+    return None, None
+
+
+def tier_cutoffs(version: ModelVersion | None, options: ScoringSettings | None = None) -> dict:
+    """Probability cut-offs {"hot", "warm"} from the admin's tier mode."""
+    options = options or ScoringSettings.current()
+    hot = options.hot_threshold if options.hot_threshold is not None else settings.SCORING_HOT_THRESHOLD
+    warm = options.warm_threshold if options.warm_threshold is not None else settings.SCORING_WARM_THRESHOLD
+    quantiles = (version.tier_cutoffs or {}).get("quantiles") if version else None
+    if options.tier_mode == ScoringSettings.TierMode.PERCENTILE and quantiles:
+        hot = quantiles[int(min(100, max(0, options.hot_percentile)))]
+        warm = quantiles[int(min(100, max(0, options.warm_percentile)))]
+    elif options.tier_mode == ScoringSettings.TierMode.CAPACITY:
+        # Hot = the K best open leads, K = capacity per rep x active reps. Sorting every open lead
+        # is not free at a million leads, so the cut-off is cached for a few minutes.
+        cached = cache.get(CAPACITY_KEY)
+        if cached is None:
+            reps = User.objects.filter(is_active=True, role=User.Role.REP).count()
+            k = max(1, options.capacity_per_rep * max(reps, 1))
+            kth = list(
+                Lead.objects.filter(status__in=Lead.OPEN_STATUSES, probability__isnull=False)
+                .order_by("-probability")
+                .values_list("probability", flat=True)[k - 1 : k]
+            )
+            cached = float(kth[0]) if kth else hot
+            cache.set(CAPACITY_KEY, cached, 300)
+        hot = cached
+    return {"hot": float(hot), "warm": float(min(warm, hot))}
+
+
+def score_unsaved(*, source: str = "", origin: str = "", attributes: dict | None = None) -> dict:
+    """Score a lead that is not stored (a web form, another system)."""
+    version, loaded = model_in_use()
+    cutoffs = tier_cutoffs(version)
+    if loaded is None:
+        p = cold_start_probability()
+        return {
+            "probability": round(p, 4),
+            "score": scorer.score_from_probability(p),
+            "tier": scorer.tier_for(p, cutoffs),
+            "reasons": [],
+            "model_version": None,
+        }
+    raw = F.unsaved_lead_values(fields=loaded.extras["fields"], source=source, origin=origin, attributes=attributes)
+    p, reasons = scorer.score_one(loaded, raw)
+    return {
+        "probability": round(p, 4),
+        "score": scorer.score_from_probability(p),
+        "tier": scorer.tier_for(p, cutoffs),
+        "reasons": reasons,
+        "model_version": version.pk,
+    }

@@ -1,17 +1,20 @@
-"""Thin Celery tasks: load by id, call a service."""
+"""Thin Celery tasks: load by id, call a service.
+
+May import every scoring service module; none imports it back (they send tasks by name).
+"""
 
 from celery import shared_task
 from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
-from scoring import drift, services
+from scoring import drift, rescoring, retraining, training_runs
 from scoring.models import RescoreRun
 
 _TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
 
 
 @shared_task(
-    name="scoring.rescore_leads",
+    name=retraining.RESCORE_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=_TRANSIENT,
@@ -23,15 +26,15 @@ def rescore_leads(lead_ids: list[int] | None = None, run_id: int | None = None, 
     """Rescore the given leads; or continue rescore run `run_id`; or (neither) start a run over
     every lead. Safe to run twice: unchanged scores are not rewritten, a run resumes where it stopped."""
     if lead_ids is not None:
-        return services.leads_rescore(lead_ids=lead_ids)
-    run = RescoreRun.objects.filter(pk=run_id).first() if run_id else services.rescore_run_start(only_stale=only_stale)
+        return rescoring.leads_rescore(lead_ids=lead_ids)
+    run = RescoreRun.objects.filter(pk=run_id).first() if run_id else rescoring.rescore_run_start(only_stale=only_stale)
     if run is None:
         return 0
-    return services.rescore_run_continue(run).scored
+    return rescoring.rescore_run_continue(run).scored
 
 
 @shared_task(
-    name="scoring.retrain_model",
+    name=retraining.RETRAIN_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=_TRANSIENT,
@@ -39,8 +42,8 @@ def rescore_leads(lead_ids: list[int] | None = None, run_id: int | None = None, 
     max_retries=3,
 )
 def retrain_model(run_id: int | None = None, folds: int = 5, trigger: str = "schedule") -> str:
-    """Single-flight retrain (see services.retrain_run); the nightly beat entry calls it with no run."""
-    run = services.retrain_run(run_id=run_id, folds=folds, trigger=trigger)
+    """Single-flight retrain (see training_runs.retrain_run); the nightly beat entry calls it with no run."""
+    run = training_runs.retrain_run(run_id=run_id, folds=folds, trigger=trigger)
     return run.status
 
 
@@ -50,7 +53,7 @@ def redispatch_queued() -> dict:
     from leadcrm.dispatch import broker_mark_up
 
     broker_mark_up()  # this task was delivered: the broker is back
-    return services.redispatch_queued()
+    return retraining.redispatch_queued()
 
 
 @shared_task(name="scoring.refresh_monitoring", acks_late=True)

@@ -1,7 +1,9 @@
 """Training: screen columns (exclusions + leak check), compare candidates on the same folds,
 calibrate the winner, measure it on a holdout, and hand back one fitted Pipeline.
 
-Pure functions over a feature frame and outcomes; the database work lives in services.py.
+Pure functions over a feature frame and outcomes; the database work lives in training_runs.py.
+
+May import scoring.features and scoring.scorer only.
 """
 
 import math

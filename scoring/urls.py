@@ -1,3 +1,5 @@
+"""The model pages' URLs. May import scoring.views only."""
+
 from django.urls import path
 
 from scoring import views

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.selectors import lead_get_for
-from scoring import selectors, services
+from scoring import activation, overrides, registry, retraining, selectors
 from scoring.drift import drift_notice
 from scoring.forms import OverrideForm, ScoringSettingsForm, ThresholdForm
 from scoring.models import ModelVersion, ScoringSettings, TrainingRun
@@ -56,7 +56,7 @@ def versions_list(request: HttpRequest) -> HttpResponse:
         "runs": selectors.training_runs_list(5),
         "events": selectors.activation_events_list(10),
         "settings_form": ScoringSettingsForm(instance=ScoringSettings.current()),
-        "readiness": services.training_readiness(),
+        "readiness": selectors.training_readiness(),
     }
     return render(request, "scoring/list.html", context)
 
@@ -72,7 +72,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cv": metrics.get("cv", {}),
         "holdout": metrics.get("holdout", {}),
         "features": version.features or {},
-        "cutoffs": services.tier_cutoffs(version),
+        "cutoffs": selectors.tier_cutoffs(version),
         "threshold_form": ThresholdForm(initial={"threshold": version.threshold}),
         # Drift compares the open leads with the model that scores them: the active one only.
         "drift_notice": drift_notice(version, cached_only=True) if is_active else None,
@@ -124,8 +124,8 @@ def versions_compare(request: HttpRequest) -> HttpResponse:
 def activate(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     try:
-        services.model_activate(version=version, by=request.user, note="activated from the models page")
-    except (ValidationError, services.registry.ArtifactError) as exc:
+        activation.model_activate(version=version, by=request.user, note="activated from the models page")
+    except (ValidationError, registry.ArtifactError) as exc:
         messages.error(request, f"Cannot activate v{pk}: {exc}")
     else:
         messages.success(request, f"Model v{pk} is active; every lead is being rescored.")
@@ -135,7 +135,7 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_required
 @require_POST
 def rollback(request: HttpRequest) -> HttpResponse:
-    previous = services.model_rollback(by=request.user)
+    previous = activation.model_rollback(by=request.user)
     if previous is None:
         messages.error(request, "There is no earlier model to roll back to.")
     else:
@@ -146,7 +146,7 @@ def rollback(request: HttpRequest) -> HttpResponse:
 @admin_required
 @require_POST
 def retrain(request: HttpRequest) -> HttpResponse:
-    run = services.retrain_request(by=request.user, trigger="manual")
+    run = retraining.retrain_request(by=request.user, trigger="manual")
     if request.htmx:
         return render(request, "scoring/_run_progress.html", {"run": run})
     return redirect(reverse("scoring:list") + f"?run={run.pk}")
@@ -164,7 +164,7 @@ def threshold_set(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     form = ThresholdForm(request.POST)
     if form.is_valid():
-        services.model_threshold_set(version=version, threshold=form.cleaned_data["threshold"], by=request.user)
+        activation.model_threshold_set(version=version, threshold=form.cleaned_data["threshold"], by=request.user)
         messages.success(request, f"Decision threshold of v{pk} set to {form.cleaned_data['threshold']:.2f}.")
     else:
         messages.error(request, "A threshold is a probability between 0.01 and 0.99.")
@@ -177,7 +177,7 @@ def settings_update(request: HttpRequest) -> HttpResponse:
     form = ScoringSettingsForm(request.POST, instance=ScoringSettings.load())
     if form.is_valid():
         form.save()
-        services.settings_changed()
+        activation.settings_changed()
         messages.success(request, "Scoring settings saved; tiers are being recomputed.")
     else:
         problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
@@ -196,7 +196,7 @@ def override_set(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Give a score from 0 to 100 and a reason.")
     else:
         try:
-            services.score_override_set(lead=lead, by=request.user, **form.cleaned_data)
+            overrides.score_override_set(lead=lead, by=request.user, **form.cleaned_data)
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
         else:
@@ -210,6 +210,6 @@ def override_clear(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.user.is_manager:
         raise PermissionDenied("Only managers can override scores.")
     lead = lead_get_for(request.user, pk)
-    services.score_override_clear(lead=lead, by=request.user)
+    overrides.score_override_clear(lead=lead, by=request.user)
     messages.success(request, "Back to the model's score.")
     return redirect("leads:detail", pk=pk)

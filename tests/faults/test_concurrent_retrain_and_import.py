@@ -9,7 +9,7 @@ from django.db import connection
 
 from leads.importing import services as import_services
 from leads.models import ImportJob, Lead
-from scoring import services
+from scoring import training_runs
 from scoring.models import ModelVersion, TrainingRun
 from tests.conftest import wait_for
 from tests.leads.import_samples import write, x_education_profile, xeducation_csv
@@ -47,7 +47,7 @@ def _at_once(*calls) -> list:
 def test_two_retrains_at_once_train_one_model(private_redis, monkeypatch):
     outcome_leads_create(300)
     first, second = (TrainingRun.objects.create(trigger="test") for _ in range(2))
-    train = services.model_train
+    train = training_runs.model_train
 
     def train_once_the_other_has_tried(**kwargs):
         # Training 300 rows is quick: hold the lock until the other run has met it, so the two
@@ -60,11 +60,11 @@ def test_two_retrains_at_once_train_one_model(private_redis, monkeypatch):
         )
         return train(**kwargs)
 
-    monkeypatch.setattr(services, "model_train", train_once_the_other_has_tried)
+    monkeypatch.setattr(training_runs, "model_train", train_once_the_other_has_tried)
 
     done = _at_once(
-        lambda: services.retrain_run(run_id=first.pk, folds=3),
-        lambda: services.retrain_run(run_id=second.pk, folds=3),
+        lambda: training_runs.retrain_run(run_id=first.pk, folds=3),
+        lambda: training_runs.retrain_run(run_id=second.pk, folds=3),
     )
 
     assert sorted(run.status for run in done) == [TrainingRun.Status.SKIPPED, TrainingRun.Status.SUCCEEDED]
@@ -80,7 +80,7 @@ def test_one_queued_retrain_delivered_twice_trains_once(private_redis):
     outcome_leads_create(300)
     run = TrainingRun.objects.create(trigger="test")
 
-    done = _at_once(*(lambda: services.retrain_run(run_id=run.pk, folds=3) for _ in range(2)))
+    done = _at_once(*(lambda: training_runs.retrain_run(run_id=run.pk, folds=3) for _ in range(2)))
 
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.message

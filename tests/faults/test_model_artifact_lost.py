@@ -1,5 +1,5 @@
 """A corrupt or missing model artifact: scoring keeps using the last good version, and admins see
-the error on the model pages. (tests/scoring/test_services.py covers a corrupt artifact at the
+the error on the model pages. (tests/scoring/test_rescoring.py covers a corrupt artifact at the
 service level; this goes through a missing file, a rescore and the pages.)"""
 
 import os
@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from leads.models import Lead
-from scoring import registry, services
+from scoring import registry, rescoring, training_runs
 from scoring.models import ModelVersion, ScoringSettings
 from tests.scoring.conftest import outcome_leads_create
 
@@ -16,14 +16,14 @@ from tests.scoring.conftest import outcome_leads_create
 @pytest.fixture
 def trained(db):
     outcome_leads_create(300)
-    return services.model_train(folds=3)
+    return training_runs.model_train(folds=3)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_a_lost_artifact_falls_back_to_the_last_good_model_and_admins_see_why(trained, admin_client_crm, damage):
     ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
-    second = services.model_train(folds=3)
+    second = training_runs.model_train(folds=3)
     second.refresh_from_db()
     assert second.status == ModelVersion.Status.ACTIVE
     if damage == "missing":
@@ -36,7 +36,7 @@ def test_a_lost_artifact_falls_back_to_the_last_good_model_and_admins_see_why(tr
 
     lead = Lead.objects.filter(status=Lead.Status.NEW).first()
     Lead.objects.filter(pk=lead.pk).update(score=None, model_version=None, scored_at=None)
-    services.leads_rescore(lead_ids=[lead.pk])
+    rescoring.leads_rescore(lead_ids=[lead.pk])
     lead.refresh_from_db()
     assert lead.model_version_id == trained.pk and lead.score is not None  # the last good model scored it
 

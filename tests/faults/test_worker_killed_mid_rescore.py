@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from leadcrm.celery import app as celery_app
 from leads.models import Lead
-from scoring import services
+from scoring import rescoring, training_runs
 from scoring.models import ModelVersion, RescoreRun, ScoreHistory
 from tests.conftest import wait_for
 from tests.scoring.conftest import outcome_leads_create
@@ -38,7 +38,7 @@ def _open_leads_create(n: int) -> None:
 def test_worker_killed_mid_rescore_the_next_worker_finishes_with_whole_scores(private_worker):
     celery_app.conf.task_always_eager = True  # train and activate here (its first rescore runs inline)
     outcome_leads_create(300, open_leads=0)
-    version = services.model_train(folds=3)
+    version = training_runs.model_train(folds=3)
     version.refresh_from_db()
     assert version.status == ModelVersion.Status.ACTIVE
     celery_app.conf.task_always_eager = False
@@ -49,7 +49,7 @@ def test_worker_killed_mid_rescore_the_next_worker_finishes_with_whole_scores(pr
 
     private_worker.env["SCORING_RESCORE_CHUNK"] = str(CHUNK)
     private_worker.start()
-    run = services.rescore_all_request()
+    run = rescoring.rescore_all_request()
 
     def mid_run():
         run.refresh_from_db()

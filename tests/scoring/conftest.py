@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Activity, Lead
-from scoring import services
+from scoring import registry, rescoring, training_runs
 from tests.reports.conftest import report_data  # noqa: F401 (the reports' ten hand-worked leads, for test_quality)
 
 
@@ -55,6 +55,19 @@ def outcome_leads_create(n: int = 300, *, seed: int = 1, open_leads: int = 20, l
     return created_leads
 
 
+def rescore_all():
+    """Rescore every lead now, in this process, with the model in use."""
+    return rescoring.rescore_run_continue(rescoring.rescore_run_start())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    """Each test loads models from disk: a test that damages an artifact sees its own damage."""
+    registry.cache_clear()
+    yield
+    registry.cache_clear()
+
+
 @pytest.fixture
 def outcome_leads(db):
     return outcome_leads_create
@@ -64,4 +77,4 @@ def outcome_leads(db):
 def trained(db):
     """A first (active) model trained with 3 folds on 300 synthetic outcomes."""
     outcome_leads_create(300)
-    return services.model_train(folds=3)
+    return training_runs.model_train(folds=3)

@@ -107,11 +107,11 @@ def test_admin_retrain_returns_the_run_to_poll(api, admin_user, trained):
 
 @pytest.mark.django_db
 def test_score_history_respects_lead_visibility(api, rep, other_rep, trained):
-    from scoring import services
+    from scoring import rescoring
 
     mine = LeadFactory(owner=rep, attributes={"plan": "pro"})
     theirs = LeadFactory(owner=other_rep)
-    services.leads_rescore(lead_ids=[mine.pk, theirs.pk])
+    rescoring.leads_rescore(lead_ids=[mine.pk, theirs.pk])
     api.force_authenticate(rep)
 
     own = api.get(f"/api/v1/leads/{mine.pk}/score-history/")

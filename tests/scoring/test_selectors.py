@@ -1,7 +1,9 @@
 import pytest
 
-from scoring import selectors
-from tests.scoring.conftest import outcome_leads_create
+from leads.models import Lead
+from scoring import activation, selectors
+from scoring.models import ScoringSettings
+from tests.scoring.conftest import outcome_leads_create, rescore_all
 
 
 @pytest.mark.django_db
@@ -25,3 +27,39 @@ def test_versions_list_carries_headline_metrics(trained):
 
     assert float(version.cv_auc) == trained.metrics["cv"]["roc_auc"]["mean"]
     assert float(version.holdout_ece) == trained.metrics["holdout"]["ece"]
+
+
+@pytest.mark.django_db
+def test_score_unsaved_lead_returns_probability_score_tier_reasons(trained):
+    result = selectors.score_unsaved(source="Referral", attributes={"plan": "enterprise", "visits": 11})
+
+    assert result["model_version"] == trained.pk
+    assert 0 <= result["probability"] <= 1 and result["score"] == round(100 * result["probability"])
+    assert result["tier"] in ("hot", "warm", "cold")
+    assert any(r["feature"] == "plan" for r in result["reasons"])
+
+
+@pytest.mark.django_db
+def test_percentile_tiers_use_the_training_score_distribution(trained):
+    ScoringSettings.objects.filter(pk=1).update(tier_mode="percentile", hot_percentile=90, warm_percentile=50)
+
+    cutoffs = selectors.tier_cutoffs(trained)
+
+    quantiles = trained.tier_cutoffs["quantiles"]
+    assert cutoffs == {"hot": quantiles[90], "warm": quantiles[50]}
+
+
+@pytest.mark.django_db
+def test_capacity_tiers_make_the_top_k_open_leads_hot(trained, rep, other_rep):
+    rescore_all()
+    ScoringSettings.objects.filter(pk=1).update(tier_mode="capacity", capacity_per_rep=3)
+    activation.settings_changed()
+
+    cutoffs = selectors.tier_cutoffs(trained)
+
+    best = list(
+        Lead.objects.filter(status__in=Lead.OPEN_STATUSES)
+        .order_by("-probability")
+        .values_list("probability", flat=True)
+    )
+    assert cutoffs["hot"] == best[5]  # 2 reps x 3 leads

@@ -12,7 +12,7 @@ from tests.scoring.conftest import outcome_leads_create
 
 @pytest.mark.django_db
 def test_leads_changed_asks_scoring_for_a_rescore():
-    with mock.patch("scoring.receivers.lead_rescore_request") as rescore:
+    with mock.patch("scoring.rescoring.lead_rescore_request") as rescore:
         leads_changed.send(sender=None, lead_ids=[3, 4])
     rescore.assert_called_once_with([3, 4])
 
@@ -27,7 +27,7 @@ def test_a_lead_created_through_the_crm_is_scored_through_the_signal(trained):
 
 @pytest.mark.django_db
 def test_outcomes_imported_asks_scoring_to_rescore_and_maybe_retrain():
-    with mock.patch("scoring.receivers.import_completed") as completed:
+    with mock.patch("scoring.rescoring.import_completed") as completed:
         outcomes_imported.send(sender=None, lead_ids=[1, 2], new_outcomes=7)
     completed.assert_called_once_with(lead_ids=[1, 2], new_outcomes=7)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from leads.models import Lead
-from scoring import services
+from scoring import rescoring, training_runs
 from scoring.models import ModelVersion, ScoringSettings, TrainingRun
 
 
@@ -14,7 +14,7 @@ def test_reps_cannot_see_model_pages(rep_client, trained):
 @pytest.mark.django_db
 def test_managers_see_versions_detail_and_compare(manager_client, trained, django_assert_max_num_queries):
     ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
-    second = services.model_train(folds=3)
+    second = training_runs.model_train(folds=3)
 
     with django_assert_max_num_queries(15):
         listing = manager_client.get("/models/")
@@ -51,7 +51,7 @@ def test_admin_retrains_and_follows_progress(admin_client_crm, trained, django_c
 @pytest.mark.django_db
 def test_admin_picks_a_threshold_and_activates_a_candidate(admin_client_crm, trained):
     ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
-    second = services.model_train(folds=3)
+    second = training_runs.model_train(folds=3)
 
     admin_client_crm.post(f"/models/{second.pk}/threshold/", {"threshold": "0.35"})
     admin_client_crm.post(f"/models/{second.pk}/activate/")
@@ -85,7 +85,7 @@ def test_admin_changes_tier_settings(admin_client_crm, trained):
 
 @pytest.mark.django_db
 def test_manager_overrides_a_score_on_the_lead_page(manager_client, manager, trained):
-    services.rescore_run_continue(services.rescore_run_start())
+    rescoring.rescore_run_continue(rescoring.rescore_run_start())
     lead = Lead.objects.filter(status=Lead.Status.NEW).first()
 
     page = manager_client.get(f"/leads/{lead.pk}/")
@@ -147,7 +147,7 @@ def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, t
     from scoring.drift import monitoring_refresh
 
     ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
-    candidate = services.model_train(folds=3)  # not active: drift is only about the active model
+    candidate = training_runs.model_train(folds=3)  # not active: drift is only about the active model
     # The active model's reference now matches the open leads exactly: the only feature is the
     # source, and every open lead comes from the same three sources in the same shares.
     open_leads = Lead.objects.filter(status__in=Lead.OPEN_STATUSES)

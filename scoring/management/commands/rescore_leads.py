@@ -1,6 +1,11 @@
+"""`manage.py rescore_leads`: rescore leads in this process (resumable).
+
+May import scoring's rescoring and models.
+"""
+
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring import services
+from scoring import rescoring
 from scoring.models import RescoreRun
 
 
@@ -19,8 +24,8 @@ class Command(BaseCommand):
             if run is None:
                 raise CommandError(f"no rescore run {resume}")
         else:
-            run = services.rescore_run_start(only_stale=stale)
-        run = services.rescore_run_continue(run)
+            run = rescoring.rescore_run_start(only_stale=stale)
+        run = rescoring.rescore_run_continue(run)
         version = f"model v{run.model_version_id}" if run.model_version_id else "the base rate (no model)"
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,8 +1,13 @@
+"""`manage.py train_model`: train a model now and report its metrics.
+
+May import scoring's training and training_runs.
+"""
+
 import json as jsonlib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring import services, training
+from scoring import training, training_runs
 
 
 class Command(BaseCommand):
@@ -17,8 +22,8 @@ class Command(BaseCommand):
         if cv < 2:
             raise CommandError("--cv must be at least 2")
         try:
-            version = services.model_train(folds=cv, progress=None if as_json else self._progress)
-        except services.TrainingRefused as exc:
+            version = training_runs.model_train(folds=cv, progress=None if as_json else self._progress)
+        except training_runs.TrainingRefused as exc:
             raise CommandError(str(exc)) from exc
         except training.TrainingError as exc:
             raise CommandError(f"training failed: {exc}") from exc

@@ -1,0 +1,129 @@
+"""Writing scores: one bulk write per chunk of scored leads, with a ScoreHistory row for each score
+that changes. PostgreSQL stages the chunk with COPY and updates by a join; other databases
+compare in Python.
+
+May import leads.models and scoring.models; the scoring services that score leads import this.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from leads.models import Lead
+from scoring.models import ScoreHistory
+
+
+@dataclass
+class Scored:
+    """One lead's new score, as leads_score (rescoring) computes it and scores_write stores it."""
+
+    lead_id: int
+    probability: float
+    score: int
+    tier: str
+    reasons: list
+
+
+def scores_write(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:
+    """Write scores in bulk; only leads whose score, tier, reasons or version change are
+    touched, and each score change gets a ScoreHistory row. Re-running with the same rows
+    changes nothing. Keeps Lead.priority = override or score. Returns how many leads changed."""
+    if not rows:
+        return 0
+    if connection.vendor == "postgresql":
+        return _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
+    return _scores_write_generic(rows, version_id=version_id, scored_at=scored_at)
+
+
+def _scores_write_postgres(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:
+    lead_table = Lead._meta.db_table
+    history_table = ScoreHistory._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS scoring_incoming (id bigint PRIMARY KEY, score smallint, "
+            "probability double precision, tier varchar(16), reasons jsonb) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE scoring_incoming")
+        with cursor.copy("COPY scoring_incoming (id, score, probability, tier, reasons) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((row.lead_id, row.score, row.probability, row.tier, json.dumps(row.reasons)))
+        # Statistics for the planner, and an id range, so both joins use the primary key index
+        # instead of scanning the whole lead table for every chunk.
+        cursor.execute("ANALYZE scoring_incoming")
+        low, high = min(r.lead_id for r in rows), max(r.lead_id for r in rows)
+        changed_filter = (
+            "(l.score IS DISTINCT FROM t.score OR l.probability IS DISTINCT FROM t.probability "
+            "OR l.model_version_id IS DISTINCT FROM %(version)s OR l.score_reasons IS DISTINCT FROM t.reasons "
+            "OR (l.score_override IS NULL AND l.tier IS DISTINCT FROM t.tier) "
+            "OR l.priority <> COALESCE(l.score_override, t.score))"
+        )
+        params = {"version": version_id, "at": scored_at, "low": low, "high": high}
+        cursor.execute(
+            f"INSERT INTO {history_table} (lead_id, model_version_id, score, probability, tier, scored_at, "  # noqa: S608
+            f"override_reason) SELECT t.id, %(version)s, t.score, t.probability, t.tier, %(at)s, '' "
+            f"FROM scoring_incoming t JOIN {lead_table} l ON l.id = t.id AND l.id BETWEEN %(low)s AND %(high)s "
+            f"WHERE l.score IS DISTINCT FROM t.score OR l.model_version_id IS DISTINCT FROM %(version)s",
+            params,
+        )
+        cursor.execute(
+            f"UPDATE {lead_table} l SET score = t.score, probability = t.probability, "  # noqa: S608
+            f"tier = CASE WHEN l.score_override IS NULL THEN t.tier ELSE l.tier END, score_reasons = t.reasons, "
+            f"model_version_id = %(version)s, scored_at = %(at)s, priority = COALESCE(l.score_override, t.score) "
+            f"FROM scoring_incoming t WHERE l.id = t.id AND l.id BETWEEN %(low)s AND %(high)s AND {changed_filter}",
+            params,
+        )
+        return cursor.rowcount
+
+
+def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:
+    """Other databases: compare in Python, then one parameterised UPDATE per changed lead sent
+    with executemany (bulk_update's CASE expression grows badly with the batch)."""
+    by_id = {row.lead_id: row for row in rows}
+    lead_table = connection.ops.quote_name(Lead._meta.db_table)
+    updates: list[tuple] = []
+    history: list[ScoreHistory] = []
+    at = connection.ops.adapt_datetimefield_value(scored_at)
+    with transaction.atomic():
+        current = Lead.objects.filter(pk__in=list(by_id)).values_list(
+            "pk", "score", "probability", "tier", "score_reasons", "model_version_id", "score_override", "priority"
+        )
+        for pk, score, probability, tier, reasons, current_version, override, priority in current:
+            row = by_id[pk]
+            new_reasons = json.loads(json.dumps(row.reasons))
+            new_priority = override if override is not None else row.score
+            new_tier = row.tier if override is None else tier
+            unchanged = (score, probability, tier, reasons, current_version, priority) == (
+                row.score,
+                row.probability,
+                new_tier,
+                new_reasons,
+                version_id,
+                new_priority,
+            )
+            if unchanged:
+                continue
+            if score != row.score or current_version != version_id:
+                history.append(
+                    ScoreHistory(
+                        lead_id=pk,
+                        model_version_id=version_id,
+                        score=row.score,
+                        probability=row.probability,
+                        tier=row.tier,
+                        scored_at=scored_at,
+                    )
+                )
+            updates.append(
+                (row.score, row.probability, new_tier, json.dumps(new_reasons), version_id, at, new_priority, pk)
+            )
+        if updates:
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {lead_table} SET score = %s, probability = %s, tier = %s, score_reasons = %s, "  # noqa: S608
+                    "model_version_id = %s, scored_at = %s, priority = %s WHERE id = %s",
+                    updates,
+                )
+        ScoreHistory.objects.bulk_create(history, batch_size=1000)
+    return len(updates)

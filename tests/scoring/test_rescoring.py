@@ -1,0 +1,202 @@
+"""Rescore requests and the rescore pipeline (scoring/rescoring.py)."""
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import F as DbF
+
+from leads.models import Lead
+from leads.services import activity_log
+from scoring import registry, rescoring, selectors, training_runs
+from scoring.models import ModelVersion, RescoreRun, ScoreHistory, ScoringSettings, TrainingRun
+from tests.factories import LeadFactory
+from tests.scoring.conftest import outcome_leads_create, rescore_all
+
+
+@pytest.mark.django_db
+def test_cold_start_refuses_training_and_scores_the_base_rate(settings):
+    outcome_leads_create(30)
+    settings.SCORING_MIN_CONVERTED = 50
+    settings.SCORING_MIN_LOST = 50
+
+    with pytest.raises(training_runs.TrainingRefused, match=r"model not trained yet: \d+ of 100 outcomes"):
+        training_runs.model_train(folds=3)
+    run = rescore_all()
+
+    readiness = selectors.training_readiness()
+    base = readiness.converted / (readiness.converted + readiness.lost)
+    lead = Lead.objects.filter(status=Lead.Status.NEW).first()
+    assert run.model_version is None
+    assert lead.probability == pytest.approx(base)
+    assert lead.score == round(100 * base) == lead.priority
+    assert lead.model_version_id is None
+
+
+@pytest.mark.django_db
+def test_admin_rule_score_replaces_the_base_rate_at_cold_start():
+    outcome_leads_create(10)
+    ScoringSettings.objects.update_or_create(pk=1, defaults={"rule_score": 42})
+
+    rescore_all()
+
+    assert set(Lead.objects.values_list("score", flat=True)) == {42}
+
+
+@pytest.mark.django_db
+def test_corrupt_active_artifact_falls_back_to_the_last_good_model(trained):
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+    second = training_runs.model_train(folds=3)
+    second.refresh_from_db()
+    with open(second.artifact_path, "r+b") as handle:
+        handle.seek(50)
+        handle.write(b"corrupt")
+    registry.cache_clear()
+
+    version, loaded = selectors.model_in_use()
+
+    assert version.pk == trained.pk and loaded is not None
+    second.refresh_from_db()
+    assert second.load_error == ""  # a read records nothing; the rescore below does
+    lead = Lead.objects.filter(status=Lead.Status.NEW).first()
+    rescoring.leads_rescore(lead_ids=[lead.pk])
+    lead.refresh_from_db()
+    assert lead.model_version_id == trained.pk
+    second.refresh_from_db()
+    assert "sha256" in second.load_error
+
+
+@pytest.mark.django_db
+def test_rescore_is_idempotent_and_uses_one_version_per_run(trained, settings):
+    settings.SCORING_RESCORE_CHUNK = 64
+    first = rescore_all()
+    history = ScoreHistory.objects.count()
+    snapshot = list(
+        Lead.objects.order_by("pk").values_list(
+            "pk", "score", "probability", "tier", "score_reasons", "model_version_id", "priority", "scored_at"
+        )
+    )
+
+    second = rescore_all()
+
+    assert first.status == second.status == RescoreRun.Status.DONE
+    assert second.scored == Lead.objects.count() and second.changed == 0
+    assert ScoreHistory.objects.count() == history
+    assert snapshot == list(
+        Lead.objects.order_by("pk").values_list(
+            "pk", "score", "probability", "tier", "score_reasons", "model_version_id", "priority", "scored_at"
+        )
+    )
+    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {trained.pk}
+
+
+@pytest.mark.django_db
+def test_an_interrupted_rescore_run_resumes_where_it_stopped(trained, settings):
+    settings.SCORING_RESCORE_CHUNK = 50
+    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    run = rescoring.rescore_run_start()
+
+    rescoring.rescore_run_continue(run, max_chunks=2)  # the worker "dies" here
+    run.refresh_from_db()
+    assert run.status == RescoreRun.Status.RUNNING and run.scored == 100
+    assert Lead.objects.filter(scored_at__isnull=False).count() == 100
+
+    rescoring.rescore_run_continue(run)
+
+    run.refresh_from_db()
+    assert run.status == RescoreRun.Status.DONE and run.scored == Lead.objects.count()
+    assert not Lead.objects.filter(scored_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_a_newer_run_supersedes_a_running_one(trained):
+    old = rescoring.rescore_run_start()
+    new = rescoring.rescore_run_start()
+
+    old = rescoring.rescore_run_continue(old)
+
+    assert old.status == RescoreRun.Status.SUPERSEDED and old.scored == 0
+    assert rescoring.rescore_run_continue(new).status == RescoreRun.Status.DONE
+
+
+@pytest.mark.django_db
+def test_a_logged_activity_rescores_the_lead_at_once_in_eager_mode(trained, rep, django_capture_on_commit_callbacks):
+    lead = LeadFactory(owner=rep, attributes={"plan": "pro", "visits": 3})
+    assert lead.score is None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        activity_log(lead=lead, user=rep, kind="call", outcome="connected")
+
+    lead.refresh_from_db()
+    assert lead.score is not None and lead.model_version_id == trained.pk
+    assert lead.priority == lead.score
+
+
+@pytest.mark.django_db
+def test_rescore_requests_are_debounced_with_a_worker(
+    trained, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    from leadcrm.celery import app
+    from scoring import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.rescore_leads, "apply_async", lambda **kw: sent.append(kw))
+    app.conf.task_always_eager = False
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            rescoring.lead_rescore_request([1, 2])
+        with django_capture_on_commit_callbacks(execute=True):
+            rescoring.lead_rescore_request([2, 3])
+    finally:
+        app.conf.task_always_eager = True
+
+    assert [s["kwargs"]["lead_ids"] for s in sent] == [[1, 2], [3]]
+    assert all(s["countdown"] >= 1 for s in sent)
+
+
+@pytest.mark.django_db
+def test_bulk_rescore_requests_skip_the_per_lead_debounce(settings, django_capture_on_commit_callbacks, monkeypatch):
+
+    from leadcrm.celery import app
+    from scoring import tasks
+
+    settings.SCORING_RESCORE_CHUNK = 1000
+    sent = []
+    monkeypatch.setattr(tasks.rescore_leads, "apply_async", lambda **kw: sent.append(kw))
+    ids = list(range(1, rescoring.DEBOUNCE_MAX_IDS + 502))
+    app.conf.task_always_eager = False
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            rescoring.lead_rescore_request(ids)
+    finally:
+        app.conf.task_always_eager = True
+
+    assert [len(s["kwargs"]["lead_ids"]) for s in sent] == [1000, 501]
+    assert [i for s in sent for i in s["kwargs"]["lead_ids"]] == ids
+    assert cache.get(rescoring.PENDING_KEY.format(1)) is None
+
+
+@pytest.mark.django_db
+def test_import_with_enough_new_outcomes_asks_for_a_retrain(outcome_leads, django_capture_on_commit_callbacks):
+    leads = outcome_leads(200)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rescoring.import_completed(lead_ids=[lead.pk for lead in leads], new_outcomes=200)
+
+    assert TrainingRun.objects.filter(trigger="import").exists()
+    assert ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rescore_outside_a_transaction_overlaps_writes_and_stays_whole(requires_postgres, settings):
+    outcome_leads_create(300)
+    version = training_runs.model_train(folds=3)  # activation also rescored every lead, pipelined
+    settings.SCORING_RESCORE_CHUNK = 40
+    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    assert not connection.in_atomic_block
+
+    run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
+
+    assert run.status == RescoreRun.Status.DONE
+    assert run.scored == Lead.objects.count() == run.changed
+    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
+    assert not Lead.objects.exclude(priority=DbF("score")).exists()

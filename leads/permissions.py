@@ -1,4 +1,4 @@
-"""Who may do what through the API.
+"""Who may do what: the role checks of the pages (decorators) and of the API (DRF permissions).
 
 Visibility is decided by the queryset (leads.selectors.leads_visible_to): a lead a user may
 not see is a 404, never a 403, so ids of other reps' leads leak nothing. The classes here
@@ -6,10 +6,39 @@ decide what a user may do with a lead they can see.
 """
 
 import logging
+from collections.abc import Callable
+from functools import wraps
 
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from rest_framework import permissions, throttling
 
 logger = logging.getLogger(__name__)
+
+
+def _role_required(view, has_role: Callable, message: str):
+    """Anonymous users go to the login page; a signed-in user without the role gets 403 `message`."""
+    if view is None:
+        return lambda view: _role_required(view, has_role, message)
+
+    @wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not has_role(request.user):
+            raise PermissionDenied(message)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def manager_required(view=None, *, message: str = "Only managers can do this."):
+    """Pages for managers and admins: `@manager_required` or `@manager_required(message=...)`."""
+    return _role_required(view, lambda user: user.is_manager, message)
+
+
+def admin_required(view=None, *, message: str = "Only admins can do this."):
+    """Pages for CRM admins: `@admin_required` or `@admin_required(message=...)`."""
+    return _role_required(view, lambda user: user.is_crm_admin, message)
 
 
 def can_work_lead(user, lead) -> bool:

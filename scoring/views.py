@@ -1,7 +1,5 @@
 """Model pages for managers (read) and admins (act). Thin: validate, call a service, render."""
 
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,33 +8,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from leads import permissions
 from leads.selectors import lead_get_for
 from scoring import activation, overrides, registry, retraining, selectors
 from scoring.drift import drift_notice
 from scoring.forms import OverrideForm, ScoringSettingsForm, ThresholdForm
 from scoring.models import ModelVersion, ScoringSettings, TrainingRun
 
-
-def manager_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_manager:
-            raise PermissionDenied("Only managers can see models.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_crm_admin:
-            raise PermissionDenied("Only admins can change models.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+manager_required = permissions.manager_required(message="Only managers can see models.")
+admin_required = permissions.admin_required(message="Only admins can change models.")
 
 
 def _error_text(exc: ValidationError) -> str:

@@ -3,12 +3,12 @@ and an upload form. Thin: validate, call the service, render."""
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from leads import permissions
 from leads.importing import retention, selectors, services
 from leads.importing.downloads import ERRORS_CSV_GONE, errors_csv_response
 from leads.importing.readers import ImportFileError
@@ -24,15 +24,12 @@ class ImportUploadForm(forms.Form):
     dry_run = forms.BooleanField(required=False, label="Dry run (validate and count, write nothing)")
 
 
-def _admin_only(request: HttpRequest) -> None:
-    if not request.user.is_crm_admin:
-        raise PermissionDenied("Only CRM admins can import leads.")
+admin_required = permissions.admin_required(message="Only CRM admins can import leads.")
 
 
-@login_required
+@admin_required
 @require_http_methods(["GET", "POST"])
 def job_list(request: HttpRequest) -> HttpResponse:
-    _admin_only(request)
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -48,7 +45,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
             form.add_error("file", " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
         else:
             services.import_job_dispatch(job)
-            if job.error:  # the broker is down: queued, will retry
+            if job.broker_pending:  # the broker is down: queued, will retry
                 messages.warning(request, f"Import #{job.pk} is queued: {job.error}")
             else:
                 messages.success(request, f"Import #{job.pk} started.")
@@ -57,10 +54,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "imports/list.html", {"jobs": jobs, "form": form})
 
 
-@login_required
+@admin_required
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin_only(request)
     job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
     context = {
         "job": job,
@@ -73,10 +69,9 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "imports/detail.html", context)
 
 
-@login_required
+@admin_required
 @require_http_methods(["POST"])
 def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin_only(request)
     job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
     try:
         retention.import_job_resume_if_file_kept(job=job)
@@ -86,10 +81,9 @@ def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("imports:detail", pk=job.pk)
 
 
-@login_required
+@admin_required
 @require_GET
 def job_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin_only(request)
     job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
     if retention.import_file_removed(job):
         messages.error(request, retention.import_file_removed_message(job, consequence=ERRORS_CSV_GONE))

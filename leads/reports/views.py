@@ -4,14 +4,11 @@ the page or one of its tables as CSV (`?format=csv&table=<name>`).
 manager_required, respond and refresh_requested are shared with the model pages that scoring
 serves under /reports/ (scoring/report_views.py)."""
 
-from functools import wraps
-
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from leads import permissions
 from leads.reports import pages, selectors
 from leads.reports.forms import ReportFilterForm
 from leads.reports.tables import csv_response
@@ -19,17 +16,8 @@ from leads.selectors import reps_list, sources_list
 
 
 def manager_required(view):
-    """Managers and admins only: anonymous users go to the login page, reps get 403."""
-
-    @login_required
-    @require_GET
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_manager:
-            raise PermissionDenied("Reports are for managers.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+    """Report pages: GET only, managers and admins (anonymous users log in, reps get 403)."""
+    return require_GET(permissions.manager_required(view, message="Reports are for managers."))
 
 
 def respond(request: HttpRequest, template: str, context: dict, *, report: str) -> HttpResponse:

@@ -138,6 +138,8 @@ class TrainingRun(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     stage = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
+    # The broker was down when the run was queued: scoring.redispatch_queued sends it again.
+    broker_pending = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)

@@ -25,7 +25,9 @@ def retrain_request(*, by: User | None, trigger: str = "manual", folds: int = 5)
     run = TrainingRun.objects.create(created_by=by, trigger=trigger, stage="queued")
 
     def broker_down(exc: Exception) -> None:
-        TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(message=BROKER_UNAVAILABLE)
+        TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+            broker_pending=True, message=BROKER_UNAVAILABLE
+        )
 
     transaction.on_commit(
         lambda: task_dispatch(RETRAIN_TASK, kwargs={"run_id": run.pk, "folds": folds}, on_failure=broker_down)
@@ -40,10 +42,11 @@ def redispatch_queued() -> dict:
     broker was down, and continue rescore runs whose worker died. Safe to run twice: a training
     run is claimed once (training_runs.retrain_run), a rescore run moves by compare-and-set
     (rescoring._chunk_commit)."""
-    runs = list(TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, message=BROKER_UNAVAILABLE))
+    pending = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, broker_pending=True)
+    runs = list(pending)
     for run in runs:
         if task_dispatch(RETRAIN_TASK, kwargs={"run_id": run.pk}):
-            TrainingRun.objects.filter(pk=run.pk, message=BROKER_UNAVAILABLE).update(message="")
+            pending.filter(pk=run.pk).update(broker_pending=False, message="")
     rescores = list(RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).values_list("pk", flat=True))
     for pk in rescores:
         task_dispatch(RESCORE_TASK, kwargs={"run_id": pk})

@@ -136,7 +136,7 @@ def retrain_run(*, run_id: int | None = None, folds: int = 5, trigger: str = "sc
     # A `running` run is taken again only when no retrain holds the lock (its worker died).
     now = timezone.now()
     claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING, started_at=now, message=""
+        status=TrainingRun.Status.RUNNING, started_at=now, message="", broker_pending=False
     )
     retaken = not claimed and cache.get(RETRAIN_LOCK_KEY) is None
     if retaken:

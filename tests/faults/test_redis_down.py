@@ -48,7 +48,7 @@ def test_with_redis_down_pages_serve_and_queued_work_runs_when_it_is_back(
     assert retrain.status_code == 200
     assert "Queued" in retrain.content.decode() and BROKER_UNAVAILABLE in retrain.content.decode()
     run = TrainingRun.objects.get()
-    assert (run.status, run.message) == (TrainingRun.Status.QUEUED, BROKER_UNAVAILABLE)
+    assert (run.status, run.message, run.broker_pending) == (TrainingRun.Status.QUEUED, BROKER_UNAVAILABLE, True)
     assert client.get(reverse("scoring:run", args=[run.pk])).status_code == 200
 
     broker_mark_up()

@@ -17,12 +17,16 @@ NOW is Monday 2026-06-15 12:00 UTC. Alice and Bob are reps.
 Follow-ups: alice on time 1, late 1, overdue now 1, upcoming 1; bob on time 1 (done exactly at due).
 """
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from leads.models import Activity, Lead, User
+from scoring.models import ModelVersion
 from tests.factories import ActivityFactory, FollowUpFactory, LeadFactory
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -115,3 +119,21 @@ def contract_metrics(**overrides) -> dict:
     }  # fmt: skip
     metrics.update(overrides)
     return metrics
+
+
+def csv_rows(response) -> list[list[str]]:
+    """A report's CSV download as rows (asserting it is CSV)."""
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+@pytest.fixture
+def scored_model(report_data):
+    """An active model version (a month old) that scored the report data's scored leads."""
+    reference = {"source": {"kind": "categorical", "fractions": {"Google": 0.9, "Chat": 0.1}}}
+    version = ModelVersion.objects.create(
+        status="active", algorithm="logreg", metrics=contract_metrics(reference=reference),
+        activated_at=timezone.now() - timedelta(days=30),
+    )  # fmt: skip
+    Lead.objects.filter(score__isnull=False).update(model_version=version)
+    return version

@@ -1,35 +1,15 @@
-import csv
-import io
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from leads.models import Lead
-from scoring.models import ModelVersion
 from tests.factories import LeadFactory
-from tests.reports.conftest import contract_metrics
+from tests.reports.conftest import csv_rows
 
 pytestmark = pytest.mark.django_db
 
 REPORTS = ("dashboard", "conversion", "funnel", "reps", "model", "drift")
-
-
-def _rows(response) -> list[list[str]]:
-    assert response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(response.content.decode())))
-
-
-@pytest.fixture
-def scored_model(report_data):
-    reference = {"source": {"kind": "categorical", "fractions": {"Google": 0.9, "Chat": 0.1}}}
-    version = ModelVersion.objects.create(
-        status="active", algorithm="logreg", metrics=contract_metrics(reference=reference),
-        activated_at=timezone.now() - timedelta(days=30),
-    )  # fmt: skip
-    Lead.objects.filter(score__isnull=False).update(model_version=version)
-    return version
 
 
 @pytest.mark.parametrize("name", REPORTS)
@@ -79,7 +59,7 @@ def test_conversion_page_filters_and_charts(manager_client, report_data):
 def test_conversion_csv_downloads_the_named_table_with_filters(manager_client, report_data):
     response = manager_client.get(reverse("reports:conversion"), {"source": "Google", "format": "csv",
                                                                   "table": "by_tier"})  # fmt: skip
-    rows = _rows(response)
+    rows = csv_rows(response)
     assert rows[0][:5] == ["Tier", "Leads", "Open", "Converted", "Lost"]
     assert rows[1][:5] == ["Hot", "2", "0", "1", "1"]  # Google hot: leads 1 and 2
     assert rows[2][:5] == ["Warm", "2", "1", "1", "0"]  # Google warm: 3 and 9
@@ -88,9 +68,9 @@ def test_conversion_csv_downloads_the_named_table_with_filters(manager_client, r
 def test_csv_export_is_formula_safe(manager_client, report_data):
     LeadFactory(source="=HYPERLINK(\"http://evil\")", name="@SUM(A1)", tier="hot", status="new",
                 created_at=timezone.now() - timedelta(days=2))  # fmt: skip
-    rows = _rows(manager_client.get(reverse("reports:conversion"), {"format": "csv", "table": "by_source"}))
+    rows = csv_rows(manager_client.get(reverse("reports:conversion"), {"format": "csv", "table": "by_source"}))
     assert rows[-1][:2] == ['\'=HYPERLINK("http://evil")', "1"]  # the smallest source sorts last
-    breaches = _rows(manager_client.get(reverse("reports:reps"), {"format": "csv", "table": "breaches"}))
+    breaches = csv_rows(manager_client.get(reverse("reports:reps"), {"format": "csv", "table": "breaches"}))
     assert breaches[1][0] == "'@SUM(A1)"
     assert all(not cell.startswith(("=", "+", "@")) for row in breaches for cell in row)
 
@@ -103,7 +83,7 @@ def test_unknown_csv_table_is_404(manager_client):
 def test_funnel_page_and_csv(manager_client, report_data):
     response = manager_client.get(reverse("reports:funnel"))
     assert [s["reached"] for s in response.context["stages"]] == [10, 8, 6, 4]
-    rows = _rows(manager_client.get(reverse("reports:funnel"), {"format": "csv", "table": "stages"}))
+    rows = csv_rows(manager_client.get(reverse("reports:funnel"), {"format": "csv", "table": "stages"}))
     assert rows[1][:3] == ["New", "10", "1.0"]
 
 

@@ -9,7 +9,10 @@ from django.utils import timezone
 
 from leads.models import Activity, Lead
 from scoring import registry, rescoring, training_runs
-from tests.reports.conftest import report_data  # noqa: F401 (the reports' ten hand-worked leads, for test_quality)
+from tests.reports.conftest import (  # noqa: F401 (the reports' hand-worked leads and their model)
+    report_data,
+    scored_model,
+)
 
 
 def outcome_leads_create(n: int = 300, *, seed: int = 1, open_leads: int = 20, leak: bool = False) -> list[Lead]:

@@ -1,34 +1,12 @@
 """The model pages under /reports/ (scoring/report_views.py): model quality and drift."""
 
-import csv
-import io
-from datetime import timedelta
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from leads.models import Lead
 from scoring.models import ModelVersion
-from tests.reports.conftest import contract_metrics
+from tests.reports.conftest import contract_metrics, csv_rows
 
 pytestmark = pytest.mark.django_db
-
-
-def _rows(response) -> list[list[str]]:
-    assert response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(response.content.decode())))
-
-
-@pytest.fixture
-def scored_model(report_data):
-    reference = {"source": {"kind": "categorical", "fractions": {"Google": 0.9, "Chat": 0.1}}}
-    version = ModelVersion.objects.create(
-        status="active", algorithm="logreg", metrics=contract_metrics(reference=reference),
-        activated_at=timezone.now() - timedelta(days=30),
-    )  # fmt: skip
-    Lead.objects.filter(score__isnull=False).update(model_version=version)
-    return version
 
 
 def test_model_page_for_the_active_and_any_other_version(manager_client, scored_model):
@@ -40,7 +18,7 @@ def test_model_page_for_the_active_and_any_other_version(manager_client, scored_
     other = ModelVersion.objects.create(status="retired", algorithm="hgb", metrics=contract_metrics())
     response = manager_client.get(reverse("reports:model"), {"version": other.pk})
     assert response.context["version"] == other
-    rows = _rows(manager_client.get(reverse("reports:model"), {"version": other.pk, "format": "csv",
+    rows = csv_rows(manager_client.get(reverse("reports:model"), {"version": other.pk, "format": "csv",
                                                               "table": "confusion"}))  # fmt: skip
     assert rows[1] == ["Converted", "25", "15"] and rows[2] == ["Not converted", "10", "50"]
 
@@ -51,7 +29,7 @@ def test_drift_page_flags_features_and_recomputes_on_request(manager_client, sco
     assert summary["source"]["flagged"]
     assert "Consider retraining" in response.content.decode()
     assert manager_client.get(reverse("reports:drift"), {"refresh": "1"}).status_code == 200
-    rows = _rows(manager_client.get(reverse("reports:drift"), {"format": "csv", "table": "bins"}))
+    rows = csv_rows(manager_client.get(reverse("reports:drift"), {"format": "csv", "table": "bins"}))
     assert rows[0] == ["Feature", "Bin / level", "Training share", "Open leads share", "Open leads"]
 
 

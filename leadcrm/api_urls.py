@@ -6,8 +6,10 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from leadcrm.json_limits import LimitedJSONParser
 from leadcrm.throttling import LoginThrottle
 
 
@@ -20,6 +22,7 @@ class TokenObtainView(ObtainAuthToken):
     until the cool-off). A success is a login: user_logged_in resets the failures and is audited."""
 
     throttle_classes = [LoginThrottle]
+    parser_classes = [LimitedJSONParser, FormParser, MultiPartParser]
 
     def post(self, request, *args, **kwargs):
         try:

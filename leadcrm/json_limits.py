@@ -64,7 +64,11 @@ class LimitedJSONDecoder(json.JSONDecoder):
     """For `json.loads(..., cls=...)` callers such as Django's forms.JSONField (the admin)."""
 
     def decode(self, s, *args, **kwargs):
-        return super().decode(json_check_limits(s), *args, **kwargs)
+        try:
+            s = json_check_limits(s)
+        except JSONLimitError as exc:  # the error those callers catch and show as "invalid JSON"
+            raise json.JSONDecodeError(str(exc), s if isinstance(s, str) else "", 0) from exc
+        return super().decode(s, *args, **kwargs)
 
 
 class LimitedJSONParser(JSONParser):

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from leadcrm.api_errors import ApiErrorSerializer
 from leadcrm.inputs import is_ascii_int
-from leadcrm.json_limits import LimitedJSONParser, json_loads_limited
+from leadcrm.json_limits import LimitedJSONDecoder, LimitedJSONParser, json_loads_limited
 from leads.importing import retention, selectors, services
 from leads.importing.downloads import ERRORS_CSV_GONE, errors_csv_response
 from leads.importing.readers import ImportFileError
@@ -44,7 +44,9 @@ class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV (comma, semicolon or tab) or XLSX")
     profile = serializers.CharField(required=False, help_text="Import profile id or name, e.g. x_education")
     mapping = serializers.JSONField(
-        required=False, help_text='Inline profile instead of `profile`: {"mapping": {"external_id": "ID"}, ...}'
+        decoder=LimitedJSONDecoder,
+        required=False,
+        help_text='Inline profile instead of `profile`: {"mapping": {"external_id": "ID"}, ...}',
     )
     mode = serializers.ChoiceField(choices=["atomic", "skip_bad", "skip-bad"], default="atomic")
     dry_run = serializers.BooleanField(default=False)

@@ -122,7 +122,9 @@ ROUTES: dict[str, Rule] = {
     # data-protection duties (leads/privacy_api.py): admins only
     f"{API}leads/<int:pk>/personal-data/": lead("GET", api=True),
     f"{API}leads/<int:pk>/erase/": lead("POST", api=True),
-    f"{API}auth/token/": public("exchanges a username and password for a token; throttled per IP, locked out by django-axes", "POST"),
+    f"{API}auth/token/": public(
+        "exchanges a username and password for a token; throttled per IP, locked out by django-axes", "POST"
+    ),
     f"{API}schema/": public("OpenAPI document: describes the API, holds no data"),
     f"{API}docs/": public("Swagger UI page: describes the API, holds no data"),
     # --- imports (leads/importing): admins only ---

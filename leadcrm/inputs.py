@@ -7,4 +7,4 @@
 
 def is_ascii_int(text: str | None) -> bool:
     """True when `text` is one or more ASCII digits (what `int()` reads as a plain id)."""
-    return bool(text) and text.isascii() and text.isdecimal()  # type: ignore[union-attr]
+    return bool(text) and text.isascii() and text.isdecimal()

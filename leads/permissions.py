@@ -5,7 +5,6 @@ not see is a 404, never a 403, so ids of other reps' leads leak nothing. The cla
 decide what a user may do with a lead they can see.
 """
 
-import logging
 from collections.abc import Callable
 from functools import wraps
 
@@ -14,9 +13,6 @@ from django.core.exceptions import PermissionDenied
 from rest_framework import permissions, throttling
 
 from leadcrm.throttling import FailOpenMixin
-
-logger = logging.getLogger(__name__)
-
 
 def _role_required(view, has_role: Callable, message: str):
     """Anonymous users go to the login page; a signed-in user without the role gets 403 `message`."""

@@ -14,6 +14,7 @@ from rest_framework import permissions, throttling
 
 from leadcrm.throttling import FailOpenMixin
 
+
 def _role_required(view, has_role: Callable, message: str):
     """Anonymous users go to the login page; a signed-in user without the role gets 403 `message`."""
     if view is None:

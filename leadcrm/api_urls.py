@@ -1,23 +1,49 @@
 """API v1: each app contributes its own urlpatterns; the schema and docs are served here."""
 
+from django.contrib.auth.signals import user_logged_in
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from leadcrm.json_limits import LimitedJSONParser
+from leadcrm.throttling import LoginThrottle
 
 
 @extend_schema_view(
     post=extend_schema(summary="Exchange a username and password for the user's API token", tags=["auth"])
 )
 class TokenObtainView(ObtainAuthToken):
-    pass
+    """Guarded like /login/: throttled per IP (API_THROTTLE_LOGIN), and django-axes locks a username +
+    IP out after AXES_FAILURE_LIMIT wrong passwords (429 `locked_out`, even with the right password,
+    until the cool-off). A success is a login: user_logged_in resets the failures and is audited."""
+
+    throttle_classes = [LoginThrottle]
+    parser_classes = [LimitedJSONParser, FormParser, MultiPartParser]
+
+    def post(self, request, *args, **kwargs):
+        try:
+            serializer = self.get_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+        finally:
+            # django-axes flags the request it was handed (DRF's wrapper); its middleware reads Django's.
+            for name in ("axes_locked_out", "axes_credentials"):
+                if name in request.__dict__:
+                    setattr(request._request, name, request.__dict__[name])
+        user = serializer.validated_data["user"]
+        user_logged_in.send(sender=type(user), request=request, user=user)
+        token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
 
 
 urlpatterns = [
     path("", include("leads.api")),
     path("", include("leads.importing.api")),
+    path("", include("leads.privacy_api")),
     path("", include("scoring.api")),
-    # username + password -> the user's API token (throttled per IP like every anonymous call).
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

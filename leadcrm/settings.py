@@ -4,6 +4,7 @@ With nothing set the app runs on a SQLite file with Celery in eager mode, so a n
 needs no services. DATABASE_URL / REDIS_URL switch to PostgreSQL and a real broker.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "import_export",
+    "axes",
     "leads",
     "scoring",
 ]
@@ -53,6 +55,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "leadcrm.sessions.IdleSessionMiddleware",
+    "leadcrm.request_context.RequestContextMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leadcrm.urls"
@@ -259,7 +265,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 def _throttle_rate(name: str, default: str) -> str:
     rate = env_str(name, default).strip()
     number, _, period = rate.partition("/")
-    if not number.isdigit() or not period or period[0] not in "smhd":
+    if not (number.isascii() and number.isdecimal()) or not period or period[0] not in "smhd":
         raise ImproperlyConfigured(f"{name}={rate!r} is not a rate like 100/min, 10/s or 5000/day")
     return rate
 
@@ -272,6 +278,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "leadcrm.api_errors.ErrorDocumentingAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON with a size and depth limit (leadcrm/json_limits.py): a hostile body is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "leadcrm.json_limits.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "leadcrm.api_pagination.KeysetCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "leadcrm.api_errors.api_exception_handler",
@@ -281,6 +293,8 @@ REST_FRAMEWORK = {
         "user": _throttle_rate("API_THROTTLE_USER", "2000/min"),
         "anon": _throttle_rate("API_THROTTLE_ANON", "60/min"),
         "bulk": _throttle_rate("API_THROTTLE_BULK", "60/min"),
+        # POST /api/v1/auth/token/ per client IP, on top of the django-axes lockout.
+        "login": _throttle_rate("API_THROTTLE_LOGIN", "20/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -289,7 +303,12 @@ SPECTACULAR_SETTINGS = {
         "Leads, activities, follow-ups, imports and lead scoring.\n\n"
         "**Auth**: `Authorization: Token <key>` (get one with POST /api/v1/auth/token/) or the browser session "
         "(with its CSRF token). Reps see their own leads and the unassigned pool; managers see every lead; "
-        "only admins import leads and manage models.\n\n"
+        "only admins import leads and manage models. A lead a user cannot see is a 404, and no answer reveals "
+        "one: reps cannot send `external_id` (unique across every lead), so a taken id never tells them "
+        "another rep's lead exists.\n\n"
+        "**Limits**: JSON bodies are at most `JSON_MAX_BYTES` (10 MB) and `JSON_MAX_DEPTH` (32) levels deep, "
+        "else 400. POST /api/v1/auth/token/ is throttled per IP, and 5 wrong passwords for one username from "
+        "one IP lock that pair out for 15 minutes (429 `locked_out`, even with the right password).\n\n"
         "**Lists** are cursor-paginated: follow `next` until it is null; `page_size` is at most 500.\n\n"
         "**Errors** (every 4xx) share one body: "
         '`{"error": {"status": 400, "code": "invalid", "message": "...", "fields": {"email": ["..."]}}}`; '
@@ -340,6 +359,38 @@ SCORING_RETRAIN_AFTER_OUTCOMES = env_int("SCORING_RETRAIN_AFTER_OUTCOMES", 50, m
 SCORING_EXCLUDED_COLUMNS = env_list("SCORING_EXCLUDED_COLUMNS", [])
 # OpenMP/BLAS threads per process for training and scoring; raise it only on a dedicated host.
 SCORING_THREADS = env_int("SCORING_THREADS", 1, minimum=1)
+
+# --- Hardening: hostile input, brute force, sessions, audit, data protection (issue 18) ---
+# Every JSON a client or a file sends (leadcrm/json_limits.py): larger or deeper is a 400.
+JSON_MAX_BYTES = env_int("JSON_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32, minimum=2)
+# django-axes: AXES_FAILURE_LIMIT wrong passwords for one username from one IP lock that pair out
+# for AXES_COOLOFF_MINUTES (/login/, the admin login and the API token); a success resets the count.
+# Admins unlock in the admin (Axes > Access attempts: delete the row).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "leadcrm.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Behind a proxy, set AXES_IPWARE_PROXY_COUNT so the client IP is the real one, not the proxy's.
+AXES_IPWARE_PROXY_COUNT = env_int("AXES_IPWARE_PROXY_COUNT", 0, minimum=0) or None
+# A session idle this long ends (leadcrm/sessions.py refreshes an active one at most every 5 minutes).
+SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 8 * 3600, minimum=300)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_SECONDS
+# Closed leads older than this many months are anonymised by a daily beat task; 0 = never.
+RETENTION_ANONYMISE_CLOSED_MONTHS = env_int("RETENTION_ANONYMISE_CLOSED_MONTHS", 0, minimum=0)
+AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 100, minimum=1)
+CELERY_BEAT_SCHEDULE["leads-retention-anonymise"] = {
+    "task": "leads.retention_anonymise",
+    "schedule": 24 * 3600,
+    "options": {"expires": 6 * 3600},
+}
 
 # --- Security (production: DEBUG off) -----------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from leads import audit_views
 from leads.reports import urls as crm_report_urls
 from scoring import report_urls as model_report_urls
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("imports/", include("leads.importing.urls")),
     path("reports/", include(report_urls)),
     path("models/", include("scoring.urls")),
+    path("audit/", audit_views.audit_list, name="audit"),
     path("", include("leads.urls")),
 ]
 

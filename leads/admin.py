@@ -2,18 +2,24 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
+from leadcrm.json_limits import LimitedJSONDecoder
+from leads import audit
 from leads.importing import services as import_services
 from leads.importing.forms import LeadConfirmImportForm, LeadImportForm, rows_in_upload
 from leads.importing.readers import ImportFileError
-from leads.models import Activity, FollowUp, ImportJob, ImportProfile, Lead, User
+from leads.models import Activity, AuditEntry, FollowUp, ImportJob, ImportProfile, Lead, User
 from leads.resources import LeadExportResource, LeadImportResource, default_profile
 from leads.services import leads_merge
+
+# JSON typed into the admin (attributes, profile mappings) is parsed with the size and depth limits.
+LIMITED_JSON = {models.JSONField: {"decoder": LimitedJSONDecoder}}
 
 
 @admin.register(User)
@@ -41,6 +47,7 @@ class FollowUpInline(admin.TabularInline):
 
 @admin.register(Lead)
 class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
+    formfield_overrides = LIMITED_JSON
     list_display = ("__str__", "company", "email", "source", "origin", "status", "score", "tier", "owner", "created_at")
     list_filter = ("status", "tier", "origin", "owner")
     search_fields = ("name", "email", "company", "external_id", "phone")
@@ -104,6 +111,26 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
                 return redirect("imports:detail", pk=job.pk)
         return super().import_action(request, **kwargs)
 
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        rows = queryset.count() if hasattr(queryset, "count") and not isinstance(queryset, list) else len(queryset)
+        audit.audit_record(
+            audit.EXPORT,
+            request=request,
+            target_type="leads.lead",
+            details={"what": "admin lead export", "format": file_format.get_title(), "rows": rows},
+        )
+        return data
+
+    def process_result(self, result, request):
+        audit.audit_record(
+            audit.IMPORT,
+            request=request,
+            target_type="leads.lead",
+            details={"what": "admin import", **{k: v for k, v in result.totals.items() if v}},
+        )
+        return super().process_result(result, request)
+
     @admin.action(description="Merge two selected leads (the older survives)")
     def merge_leads(self, request, queryset):
         leads = list(queryset.order_by("created_at", "id")[:3])
@@ -117,6 +144,7 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
 
 @admin.register(Activity)
 class ActivityAdmin(admin.ModelAdmin):
+    formfield_overrides = LIMITED_JSON
     list_display = ("lead", "kind", "outcome", "user", "occurred_at")
     list_filter = ("kind",)
     search_fields = ("lead__name", "lead__email", "notes", "outcome")
@@ -136,6 +164,7 @@ class FollowUpAdmin(admin.ModelAdmin):
 
 @admin.register(ImportProfile)
 class ImportProfileAdmin(admin.ModelAdmin):
+    formfield_overrides = LIMITED_JSON
     list_display = ("name", "description", "outcome_column", "updated_at")
     search_fields = ("name", "description")
 
@@ -155,3 +184,23 @@ class ImportJobAdmin(admin.ModelAdmin):
     @admin.display(description="Progress page")
     def page(self, job):
         return format_html('<a href="{}">open</a>', reverse("imports:detail", args=[job.pk]))
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: entries are written by leads.audit.audit_record and never changed or deleted."""
+
+    list_display = ("at", "actor_name", "action", "target_type", "target_id", "ip_address")
+    list_filter = ("action", "target_type")
+    search_fields = ("actor_name", "target_id")
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -12,11 +12,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from leadcrm.api_errors import Conflict
+from leadcrm.json_limits import LimitedJSONParser
 from leads import selectors, services
 from leads.bulk import BulkRow, leads_bulk_upsert
 from leads.filters import OWNER_PATTERN, ActivityFilter, FollowUpFilter, FollowUpListFilter, LeadFilter
@@ -111,6 +111,10 @@ LEAD_EXAMPLE = OpenApiExample(
     ),
     create=extend_schema(
         summary="Create a lead",
+        description="Reps create leads they own; managers choose the owner (default: the pool). "
+        "`external_id` is unique across all leads, so only managers (who see every lead) may send one: "
+        "a rep's request with an `external_id` is a 400 on that field whether or not the id is taken, "
+        "so the answer never reveals a lead the rep cannot see. Emails are not unique.",
         request=LeadCreateSerializer,
         responses={201: LeadSerializer},
         examples=[LEAD_EXAMPLE],
@@ -126,7 +130,7 @@ class LeadViewSet(
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
     permission_classes = [IsAuthenticated, CanWorkLead]
-    parser_classes = [JSONParser]
+    parser_classes = [LimitedJSONParser]
     cursor_orderings = {"priority": "priority", "score": "priority", "created": "created_at", "id": "id"}
     default_cursor_ordering = "-priority"
 
@@ -142,6 +146,7 @@ class LeadViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         data["owner"] = _owner_for_new_lead(request.user, data, has_owner="owner" in request.data)
+        _refuse_rep_external_id(request.user, data)
         lead = services.lead_create(**data)
         return self._lead_response(lead, status.HTTP_201_CREATED)
 
@@ -229,6 +234,17 @@ def _owner_for_new_lead(user, data: dict, *, has_owner: bool):
     return user
 
 
+REP_EXTERNAL_ID_MESSAGE = "Only managers and imports set external ids; leave it out."
+
+
+def _refuse_rep_external_id(user, data: dict) -> None:
+    """No existence oracle: external ids are unique across every lead, including the ones a rep
+    cannot see, so "already exists" would tell a rep that another rep's lead has that id. A rep's
+    request with any external id is refused with the same message, taken or not."""
+    if data.get("external_id") and not user.is_manager:
+        raise ValidationError({"external_id": [REP_EXTERNAL_ID_MESSAGE]})
+
+
 def _require_lost_reason(status_value: str, reason: str) -> None:
     if problem := Lead.lost_reason_problem(status_value, reason):
         raise ValidationError({"reason": [problem]})
@@ -238,7 +254,7 @@ class _LeadNestedView(GenericAPIView):
     """Base for /leads/<pk>/...: the lead must be visible (else 404); writes need CanWorkLead."""
 
     permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser]
+    parser_classes = [LimitedJSONParser]
 
     def get_lead(self, *, for_write: bool) -> Lead:
         lead = get_object_or_404(selectors.leads_visible_to(self.request.user), pk=self.kwargs["pk"])
@@ -371,7 +387,7 @@ class LeadBulkUpsertView(GenericAPIView):
     """Create or update up to 1,000 leads in one call (admins: this is an import)."""
 
     permission_classes = [IsAuthenticated, IsCrmAdmin]
-    parser_classes = [JSONParser]
+    parser_classes = [LimitedJSONParser]
     throttle_classes = [UserThrottle, BulkThrottle]
     serializer_class = LeadBulkSerializer
 

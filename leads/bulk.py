@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from leads import services
+from leads import audit, services
 from leads.matching import leads_matching
 from leads.models import Lead, User
 from leads.signals import leads_changed_send
@@ -60,6 +60,19 @@ def leads_bulk_upsert(rows: list[BulkRow], *, user: User, atomic: bool) -> BulkR
                 raise _Rollback
             # One rescore request for the whole call (not one task per lead), after commit.
             leads_changed_send([r["id"] for r in outcome.results])
+            if outcome.results:
+                actions = [r["action"] for r in outcome.results]
+                audit.audit_record(
+                    audit.BULK_CHANGE,
+                    actor=user,
+                    target_type="leads.lead",
+                    details={
+                        "created": actions.count("created"),
+                        "updated": actions.count("updated"),
+                        "failed": len(outcome.errors),
+                        "lead_ids": [r["id"] for r in outcome.results][:1000],
+                    },
+                )
     except _Rollback:
         outcome.results = []
     return outcome

@@ -1,8 +1,11 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class User(AbstractUser):
@@ -15,6 +18,19 @@ class User(AbstractUser):
         ADMIN = "admin", "Admin"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
+
+    # The session hash covers the role as well as the password: changing a user's role ends
+    # every session they hold, so no browser keeps a role it no longer has (or gains one unseen).
+    def get_session_auth_hash(self) -> str:
+        return self._session_hash()
+
+    def get_session_auth_fallback_hash(self):
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret=fallback_secret)
+
+    def _session_hash(self, secret=None) -> str:
+        key_salt = "leads.User.get_session_auth_hash"
+        return salted_hmac(key_salt, f"{self.password}:{self.role}", secret=secret, algorithm="sha256").hexdigest()
 
     @property
     def is_manager(self) -> bool:
@@ -92,6 +108,8 @@ class Lead(models.Model):
     # Queue sort key: the effective score (override, else model score), or -1 when unscored.
     # Not null so that keyset pagination can compare (priority, id) as a row value.
     priority = models.SmallIntegerField(default=UNSCORED_PRIORITY)
+    # Set when the person's data was erased (leads.privacy): contact fields and free text are gone.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-priority", "-id"]
@@ -367,3 +385,57 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"Row {self.row_number} {self.column}: {self.message}"
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """Append-only: bulk updates and deletes through the ORM are refused like single ones."""
+
+    def update(self, **kwargs):
+        raise PermissionDenied("Audit entries cannot be changed.")
+
+    def delete(self):
+        raise PermissionDenied("Audit entries cannot be deleted.")
+
+
+class AuditEntry(models.Model):
+    """One thing someone did that an auditor may ask about: who, when, what, to what, from where.
+
+    Written only through leads.audit.audit_record; never updated or deleted by the app (the admin
+    is read-only). Targets are named by type and id, never by personal data, so an erased lead's
+    audit trail holds nothing the erasure removed.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # The actor's username when the entry was written (kept if the user is deleted); "system" for tasks.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["action", "-at"], name="audit_action_at"),
+            models.Index(fields=["actor", "-at"], name="audit_actor_at"),
+            models.Index(fields=["target_type", "target_id"], name="audit_target"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.actor_name or "system"
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}#{self.target_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionDenied("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionDenied("Audit entries cannot be deleted.")

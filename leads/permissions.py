@@ -5,7 +5,6 @@ not see is a 404, never a 403, so ids of other reps' leads leak nothing. The cla
 decide what a user may do with a lead they can see.
 """
 
-import logging
 from collections.abc import Callable
 from functools import wraps
 
@@ -13,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from rest_framework import permissions, throttling
 
-logger = logging.getLogger(__name__)
+from leadcrm.throttling import FailOpenMixin
 
 
 def _role_required(view, has_role: Callable, message: str):
@@ -71,27 +70,15 @@ class IsCrmAdmin(permissions.BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_crm_admin)
 
 
-class _FailOpenMixin:
-    """Throttling keeps its counters in the cache (Redis in production). When the cache is
-    down the API keeps serving instead of answering 500: a missed throttle beats an outage."""
-
-    def allow_request(self, request, view):
-        try:
-            return super().allow_request(request, view)
-        except Exception:  # the cache backend's connection errors vary by client library
-            logger.warning("API throttle skipped: cache unavailable", exc_info=True)
-            return True
-
-
-class UserThrottle(_FailOpenMixin, throttling.UserRateThrottle):
+class UserThrottle(FailOpenMixin, throttling.UserRateThrottle):
     pass
 
 
-class AnonThrottle(_FailOpenMixin, throttling.AnonRateThrottle):
+class AnonThrottle(FailOpenMixin, throttling.AnonRateThrottle):
     pass
 
 
-class BulkThrottle(_FailOpenMixin, throttling.UserRateThrottle):
+class BulkThrottle(FailOpenMixin, throttling.UserRateThrottle):
     """A stricter per-user rate for bulk writes (up to 1,000 leads a call)."""
 
     scope = "bulk"

@@ -6,13 +6,12 @@ confirm step) on the same rules as the job pipeline: the profile's mapping, pass
 with score, tier, owner and status, every text cell passed through csv_safe().
 """
 
-import json
-
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from import_export import fields, resources
 from import_export.widgets import ForeignKeyWidget
 
+from leadcrm.json_limits import json_loads_limited
 from leads.exports import csv_safe
 from leads.importing.profiles import spec_from_profile
 from leads.importing.readers import ERROR_COLUMNS, Row
@@ -104,7 +103,7 @@ class LeadImportResource(resources.ModelResource):
         if column not in row:
             return  # the file does not say: keep what is stored
         if column == _P + "attributes":
-            instance.attributes = {**(instance.attributes or {}), **json.loads(row[column])}
+            instance.attributes = {**(instance.attributes or {}), **json_loads_limited(row[column])}
         elif column == _P + "converted_at":
             instance.converted_at = instance.converted_at or row[column]
         elif column == _P + "status" and row[column] in Lead.CLOSED_STATUSES:

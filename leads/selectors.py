@@ -8,6 +8,7 @@ from django.db.models import DateTimeField, F, Func, IntegerField, Q, QuerySet, 
 from django.http import Http404
 from django.utils import timezone
 
+from leadcrm.inputs import is_ascii_int
 from leads.models import Activity, FollowUp, Lead, User
 
 SOURCES_CACHE_KEY = "leads:sources:v1"
@@ -91,7 +92,7 @@ def _queue_base(user: User, filters: QueueFilters) -> QuerySet[Lead]:
         queryset = Lead.objects.filter(owner__isnull=True)
     elif user.is_manager:
         queryset = Lead.objects.all()
-        if filters.owner.isdigit():
+        if is_ascii_int(filters.owner):
             queryset = queryset.filter(owner_id=int(filters.owner))
     else:
         queryset = Lead.objects.filter(owner=user)

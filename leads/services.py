@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from leads import audit
 from leads.matching import email_key
 from leads.models import Activity, FollowUp, Lead, User
 from leads.signals import leads_changed_send
@@ -302,11 +303,12 @@ def leads_merge(*, survivor: Lead, duplicate: Lead) -> Lead:
         if not getattr(survivor, name):
             setattr(survivor, name, getattr(duplicate, name))
     survivor.attributes = {**(duplicate.attributes or {}), **(survivor.attributes or {})}
-    external_id, duplicate_label = duplicate.external_id, f"{duplicate} (#{duplicate.pk})"
+    external_id, duplicate_label, duplicate_pk = duplicate.external_id, f"{duplicate} (#{duplicate.pk})", duplicate.pk
     duplicate.delete()
     survivor.external_id = survivor.external_id or external_id
     _next_follow_up_refresh(survivor)
     survivor.save()
     Activity.objects.create(lead=survivor, kind=Activity.Kind.NOTE, notes=f"Merged {duplicate_label} into this lead")
+    audit.audit_record(audit.MERGE, target=survivor, details={"merged_lead_id": duplicate_pk})
     leads_changed_send([survivor.pk])
     return survivor

@@ -24,3 +24,23 @@ def leads_changed_send(lead_ids: list[int]) -> None:
 
 def outcomes_imported_send(*, lead_ids: list[int], new_outcomes: int) -> None:
     outcomes_imported.send(sender=None, lead_ids=list(lead_ids), new_outcomes=new_outcomes)
+
+
+# Data protection (leads.privacy). `person_data_requested` is sent with `lead` when an admin exports
+# one person's data; a receiver returns {section name: JSON-ready data} (scoring adds the score
+# history). `person_erased` is sent with `lead_ids` inside the erasure's transaction; a receiver
+# clears the free text it keeps about those leads (scoring: override reasons in the score history).
+person_data_requested = Signal()
+person_erased = Signal()
+
+
+def person_data_sections(lead) -> dict:
+    sections: dict = {}
+    for _receiver, contributed in person_data_requested.send(sender=None, lead=lead):
+        sections.update(contributed or {})
+    return sections
+
+
+def person_erased_send(lead_ids: list[int]) -> None:
+    if lead_ids:
+        person_erased.send(sender=None, lead_ids=list(lead_ids))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads import views
+from leads import privacy_views, views
 
 app_name = "leads"
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("leads/<int:pk>/follow-ups/<int:follow_up_pk>/done/", views.follow_up_done, name="follow_up_done"),
     path("leads/<int:pk>/status/", views.status_change, name="status_change"),
     path("leads/<int:pk>/assign/", views.assign, name="assign"),
+    path("leads/<int:pk>/personal-data/", privacy_views.person_data_download, name="person_data"),
+    path("leads/<int:pk>/erase/", privacy_views.person_erase, name="person_erase"),
 ]

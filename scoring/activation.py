@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from leads.audit import audit_record
 from leads.models import User
 from scoring import registry
 from scoring.models import ActivationEvent, ModelVersion, ScoringSettings
@@ -41,6 +42,13 @@ def model_activate(*, version: ModelVersion, by: User | None = None, action: str
             status=ModelVersion.Status.ACTIVE, activated_at=timezone.now(), load_error=""
         )
         ActivationEvent.objects.create(model_version=version, previous=current, action=action, by=by, note=note[:255])
+        # "activate", "rollback", "activate_anyway" -> model_activate, model_rollback, model_activate_anyway
+        audit_record(
+            f"model_{action}",
+            actor=by,
+            target=version,
+            details={"previous": current.pk if current is not None else None, "note": note[:255]},
+        )
         transaction.on_commit(lambda: (cache.delete(BANNER_KEY), rescore_all_request()))
     version.refresh_from_db()
     return True

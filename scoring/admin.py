@@ -1,12 +1,15 @@
 """Django admin for the scoring models (read-mostly). May import scoring.models only."""
 
 from django.contrib import admin
+from django.db import models
 
+from leadcrm.json_limits import LimitedJSONDecoder
 from scoring.models import ActivationEvent, ModelVersion, RescoreRun, ScoreHistory, ScoringSettings, TrainingRun
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.JSONField: {"decoder": LimitedJSONDecoder}}
     list_display = ("id", "algorithm", "status", "n_rows", "n_positive", "created_at", "activated_at")
     list_filter = ("status", "algorithm")
     readonly_fields = (
@@ -31,6 +34,7 @@ class ScoreHistoryAdmin(admin.ModelAdmin):
 
 @admin.register(ScoringSettings)
 class ScoringSettingsAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.JSONField: {"decoder": LimitedJSONDecoder}}
     list_display = ("__str__", "tier_mode", "updated_at")
 
 

@@ -28,6 +28,9 @@ class ScoringConfig(AppConfig):
 
         signals.leads_changed.connect(receivers.on_leads_changed, dispatch_uid="scoring.on_leads_changed")
         signals.outcomes_imported.connect(receivers.on_outcomes_imported, dispatch_uid="scoring.on_outcomes_imported")
+        # Data protection: a person's export includes their score history; an erasure clears its free text.
+        signals.person_data_requested.connect(receivers.on_person_data_requested, dispatch_uid="scoring.person_data")
+        signals.person_erased.connect(receivers.on_person_erased, dispatch_uid="scoring.person_erased")
 
         # The manager dashboard's headline table shows the active model's AUC: the reports send
         # a signal and scoring answers, so the reports never import scoring.

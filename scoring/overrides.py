@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from leads import audit
 from leads.models import Lead, User
 from scoring import scorer
 from scoring.models import ScoreHistory
@@ -42,6 +43,7 @@ def score_override_set(*, lead: Lead, score: int, reason: str, by: User) -> Lead
         overridden_by=by,
         override_reason=lead.score_override_reason,
     )
+    audit.audit_record(audit.SCORE_OVERRIDE, actor=by, target=lead, details={"score": lead.score_override})
     return lead
 
 
@@ -75,4 +77,5 @@ def score_override_clear(*, lead: Lead, by: User) -> Lead:
             overridden_by=by,
             override_reason="returned to automatic",
         )
+    audit.audit_record(audit.SCORE_OVERRIDE_CLEARED, actor=by, target=lead)
     return lead

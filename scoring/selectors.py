@@ -102,6 +102,23 @@ class Readiness:
         )
 
 
+def score_history_export(lead_id: int) -> list[dict]:
+    """Every score a lead was given, oldest first, for the person-data export (JSON-ready)."""
+    rows = ScoreHistory.objects.filter(lead_id=lead_id).select_related("overridden_by").order_by("scored_at", "id")
+    return [
+        {
+            "scored_at": row.scored_at.isoformat(),
+            "score": row.score,
+            "probability": row.probability,
+            "tier": row.tier,
+            "model_version": row.model_version_id,
+            "overridden_by": row.overridden_by.username if row.overridden_by else None,
+            "override_reason": row.override_reason,
+        }
+        for row in rows
+    ]
+
+
 def outcome_leads_for(options: ScoringSettings) -> QuerySet[Lead]:
     """The closed leads a model learns from (since the admin's training start date, if set)."""
     queryset = Lead.objects.filter(status__in=Lead.CLOSED_STATUSES)

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from leadcrm.inputs import is_ascii_int
 from leads import permissions
 from leads.selectors import lead_get_for
 from scoring import activation, overrides, registry, retraining, selectors
@@ -64,7 +65,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def versions_compare(request: HttpRequest) -> HttpResponse:
     ids = [request.GET.get("a"), request.GET.get("b")]
-    if not all(i and i.isdigit() for i in ids):
+    if not all(is_ascii_int(i) for i in ids):
         messages.error(request, "Pick two versions to compare.")
         return redirect("scoring:list")
     a, b = (get_object_or_404(ModelVersion, pk=int(i)) for i in ids)

@@ -3,8 +3,6 @@
 Only CRM admins import. Every bad request gets a 400 with a readable `detail`, never a 500.
 """
 
-import json
-
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404
@@ -18,12 +16,14 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leadcrm.api_errors import ApiErrorSerializer
+from leadcrm.inputs import is_ascii_int
+from leadcrm.json_limits import LimitedJSONDecoder, LimitedJSONParser, json_loads_limited
 from leads.importing import retention, selectors, services
 from leads.importing.downloads import ERRORS_CSV_GONE, errors_csv_response
 from leads.importing.readers import ImportFileError
@@ -44,7 +44,9 @@ class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV (comma, semicolon or tab) or XLSX")
     profile = serializers.CharField(required=False, help_text="Import profile id or name, e.g. x_education")
     mapping = serializers.JSONField(
-        required=False, help_text='Inline profile instead of `profile`: {"mapping": {"external_id": "ID"}, ...}'
+        decoder=LimitedJSONDecoder,
+        required=False,
+        help_text='Inline profile instead of `profile`: {"mapping": {"external_id": "ID"}, ...}',
     )
     mode = serializers.ChoiceField(choices=["atomic", "skip_bad", "skip-bad"], default="atomic")
     dry_run = serializers.BooleanField(default=False)
@@ -52,7 +54,7 @@ class ImportCreateSerializer(serializers.Serializer):
     def validate_mapping(self, value):
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = json_loads_limited(value)
             except ValueError as exc:
                 raise serializers.ValidationError(f"mapping is not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
@@ -60,7 +62,7 @@ class ImportCreateSerializer(serializers.Serializer):
         return value
 
     def validate_profile(self, value):
-        lookup = {"pk": int(value)} if value.isdigit() else {"name": value}
+        lookup = {"pk": int(value)} if is_ascii_int(value) else {"name": value}
         profile = ImportProfile.objects.filter(**lookup).first()
         if profile is None:
             raise serializers.ValidationError(f"No import profile {value!r}.")
@@ -176,7 +178,7 @@ def _bad_request(exc: Exception) -> None:
 
 class ImportJobListCreateView(APIView):
     permission_classes = [IsAuthenticated, IsCrmAdmin]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, LimitedJSONParser]
 
     @extend_schema(summary="List import jobs, newest first", responses=ImportJobSerializer(many=True))
     def get(self, request):

@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
+from leads import audit
 from leads.importing.profiles import ImportSpec, spec_from_dict, spec_from_profile
 from leads.importing.readers import ImportFileError, NotPlain, Table, open_table, scan_file
 from leads.importing.validation import Analyzer, Converter, RowError
@@ -114,6 +115,12 @@ def import_job_create(
     job.file_sha256, job.file_bytes = facts.sha256, facts.size
     job.encoding, job.delimiter = facts.encoding, table.delimiter
     job.save()
+    audit.audit_record(
+        audit.IMPORT,
+        actor=user,
+        target=job,
+        details={"mode": job.mode, "dry_run": job.dry_run, "bytes": job.file_bytes, "profile": spec.profile_name},
+    )
     return job
 
 

@@ -32,6 +32,7 @@ from django.db.models import (
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from leadcrm.inputs import is_ascii_int
 from leads.models import Activity, FollowUp, Lead, User
 
 COHORT_HORIZONS_DAYS = (7, 30, 90)
@@ -83,7 +84,7 @@ class ReportFilters:
             q &= Q(**{f"{prefix}origin": self.origin})
         if self.owner == "pool":
             q &= Q(**{f"{prefix}owner__isnull": True})
-        elif self.owner.isdigit():
+        elif is_ascii_int(self.owner):
             q &= Q(**{f"{prefix}owner_id": int(self.owner)})
         return q
 

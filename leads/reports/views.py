@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from leads import permissions
+from leads import audit, permissions
 from leads.reports import pages, selectors
 from leads.reports.forms import ReportFilterForm
 from leads.reports.tables import csv_response
@@ -26,6 +26,9 @@ def respond(request: HttpRequest, template: str, context: dict, *, report: str) 
         table = context["tables"].get(request.GET.get("table", ""))
         if table is None:
             raise Http404("No such table in this report.")
+        audit.audit_record(
+            audit.EXPORT, details={"what": f"report {report} / {table.name}", "format": "csv", "rows": len(table.rows)}
+        )
         return csv_response(table, filename_prefix=report)
     params = request.GET.copy()
     params.pop("format", None)

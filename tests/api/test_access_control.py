@@ -101,6 +101,10 @@ ROUTES: dict[str, Rule] = {
     "leads/<int:pk>/follow-ups/<int:follow_up_pk>/done/": lead("POST", nested=follow_up_of),
     "leads/<int:pk>/status/": lead("POST"),
     "leads/<int:pk>/assign/": lead("POST"),
+    # data-protection duties (leads/privacy_views.py): admins only, so a manager is refused too
+    "leads/<int:pk>/personal-data/": lead("GET"),
+    "leads/<int:pk>/erase/": lead("POST"),
+    "audit/": role("admin", "GET"),
     "login/": public("the sign-in form", "GET"),
     "logout/": public("signing out needs no rights", "POST"),
     # --- API v1 (leads/api.py) ---
@@ -115,7 +119,12 @@ ROUTES: dict[str, Rule] = {
     f"{API}leads/<int:pk>/activities/": lead("GET", "POST", api=True),
     f"{API}leads/<int:pk>/follow-ups/": lead("GET", "POST", api=True),
     f"{API}leads/<int:pk>/follow-ups/<int:follow_up_pk>/complete/": lead("POST", api=True, nested=follow_up_of),
-    f"{API}auth/token/": public("exchanges a username and password for a token; throttled per IP", "POST"),
+    # data-protection duties (leads/privacy_api.py): admins only
+    f"{API}leads/<int:pk>/personal-data/": lead("GET", api=True),
+    f"{API}leads/<int:pk>/erase/": lead("POST", api=True),
+    f"{API}auth/token/": public(
+        "exchanges a username and password for a token; throttled per IP, locked out by django-axes", "POST"
+    ),
     f"{API}schema/": public("OpenAPI document: describes the API, holds no data"),
     f"{API}docs/": public("Swagger UI page: describes the API, holds no data"),
     # --- imports (leads/importing): admins only ---
@@ -196,6 +205,10 @@ def database_snapshot() -> dict:
     snapshot = {}
     for label in ("leads", "scoring", "authtoken"):
         for model in apps.get_app_config(label).get_models():
+            if model._meta.label == "leads.AuditEntry":
+                # The audit trail records requests (force_login()'s login, an admin's export), not CRM
+                # data; what it records, and that refusals record nothing, is tests/leads/test_audit.py.
+                continue
             rows = list(model.objects.order_by("pk").values())
             for row in rows:
                 row.pop("last_login", None)  # force_login() stamps it; not the request under test

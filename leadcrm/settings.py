@@ -258,6 +258,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": REPORT_REFRESH_SECONDS,
         "options": {"expires": REPORT_REFRESH_SECONDS},
     },
+    # The open leads' forecast, stored once a month (the first run of a month takes it) so the
+    # channels report can set last month's forecast beside what those leads did.
+    "reports-forecast-snapshot": {
+        "task": "reports.forecast_snapshot",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
 }
 
 

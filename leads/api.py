@@ -205,7 +205,9 @@ class LeadViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         _require_lost_reason(data["outcome"], data["reason"])
-        lead = services.lead_close(lead=lead, outcome=data["outcome"], user=request.user, reason=data["reason"])
+        lead = services.lead_close(
+            lead=lead, outcome=data["outcome"], user=request.user, reason=data["reason"], value=data["value"]
+        )
         return self._lead_response(lead)
 
     @extend_schema(

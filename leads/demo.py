@@ -8,11 +8,12 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
-from leads.models import Activity, FollowUp, Lead, User
+from leads.models import Activity, ChannelValue, FollowUp, Lead, Spend, User
 
 DEMO_PASSWORD = "leadcrm-demo"  # noqa: S105 (printed demo login, never a real account)
 DEMO_USERS = (
@@ -33,6 +34,13 @@ SOURCES = (
     ("Chat", 0.15, -0.9),
     ("Trade Show", 0.06, 0.6),
 )
+# Campaigns some sources run, the mean value of a conversion and the monthly spend per source
+# (the channels report's demo numbers; drawn from their own random stream so that the leads'
+# other fields do not change with them).
+CAMPAIGNS = {"Google": ("brand", "generic"), "Trade Show": ("expo-2026",), "Partner Website": ("partner-q3",)}
+MEAN_VALUE = {"Referral": 1400, "Partner Website": 1800, "Trade Show": 2200}
+MONTHLY_SPEND = {"Google": 2600, "Trade Show": 3000, "Partner Website": 700, "Organic Search": 400}
+
 ORIGINS = (
     ("Landing Page", 0.55, 0.0),
     ("Web Form", 0.25, -0.4),
@@ -107,8 +115,21 @@ def demo_users_create() -> list[User]:
 
 
 @transaction.atomic
+def _demo_spend_create(rng: random.Random, now: datetime) -> None:
+    """A year of monthly spend on the paid sources, and the admins' value of a Google conversion."""
+    month = timezone.localtime(now).date().replace(day=1)
+    spends = []
+    for _ in range(12):
+        for source, amount in MONTHLY_SPEND.items():
+            spends.append(Spend(month=month, source=source, amount=Decimal(round(amount * rng.uniform(0.7, 1.3)))))
+        month = (month - timedelta(days=1)).replace(day=1)
+    Spend.objects.bulk_create(spends, ignore_conflicts=True)
+    ChannelValue.objects.get_or_create(source="Google", campaign="", defaults={"value": Decimal(900)})
+
+
 def demo_data_create(*, leads: int = 2000, seed: int = 7, now: datetime | None = None) -> DemoSummary:
     rng = random.Random(seed)
+    channel_rng = random.Random(seed + 1)
     now = now or timezone.now()
     users = demo_users_create()
     reps = [u for u in users if u.role == User.Role.REP]
@@ -141,6 +162,7 @@ def demo_data_create(*, leads: int = 2000, seed: int = 7, now: datetime | None =
                 company=rng.choice(COMPANIES),
                 source=source,
                 origin=origin,
+                campaign=channel_rng.choice(CAMPAIGNS[source]) if source in CAMPAIGNS else "",
                 owner=owner,
                 created_at=created,
                 attributes={
@@ -190,6 +212,10 @@ def demo_data_create(*, leads: int = 2000, seed: int = 7, now: datetime | None =
             outcome = Lead.Status.CONVERTED if plan["converts"] else Lead.Status.LOST
             lead.status = outcome
             lead.converted_at = closed_at if plan["converts"] else None
+            mean_value = MEAN_VALUE.get(lead.source, 900)
+            lead.converted_value = (
+                Decimal(round(channel_rng.uniform(0.5, 1.5) * mean_value)) if plan["converts"] else None
+            )
             lead.lost_reason = "" if plan["converts"] else rng.choice(LOST_REASONS)
             activities.append(
                 Activity(
@@ -215,9 +241,13 @@ def demo_data_create(*, leads: int = 2000, seed: int = 7, now: datetime | None =
     FollowUp.objects.bulk_create(follow_ups, batch_size=2000)
     Lead.objects.bulk_update(
         updates,
-        ["status", "converted_at", "lost_reason", "last_activity_at", "first_contacted_at", "next_follow_up_at"],
+        [
+            "status", "converted_at", "converted_value", "lost_reason", "last_activity_at", "first_contacted_at",
+            "next_follow_up_at",
+        ],
         batch_size=500,
-    )
+    )  # fmt: skip
+    _demo_spend_create(channel_rng, now)
     return DemoSummary(
         users=[(u.username, DEMO_PASSWORD, u.get_role_display()) for u in users],
         leads=len(created_leads),

@@ -65,6 +65,15 @@ class StatusForm(forms.Form):
         label="Reason (when lost)",
         widget=forms.TextInput(attrs={"placeholder": "Reason, when lost"}),
     )
+    value = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=14,
+        decimal_places=2,
+        label="Value (when converted)",
+        help_text="Empty: the channel's default value",
+        widget=forms.NumberInput(attrs={"placeholder": "Value, when converted", "step": "0.01"}),
+    )
 
     def clean(self):
         data = super().clean()

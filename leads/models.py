@@ -69,8 +69,12 @@ class Lead(models.Model):
     company = models.CharField(max_length=255, blank=True)
     source = models.CharField(max_length=128, blank=True)
     origin = models.CharField(max_length=128, blank=True)
+    # The marketing campaign (e.g. utm_campaign). db_default: the import writer's COPY names its columns.
+    campaign = models.CharField(max_length=128, blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     converted_at = models.DateTimeField(null=True, blank=True)
+    # What the converted lead was worth (the close form, the API, or the channel's default value).
+    converted_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     lost_reason = models.CharField(max_length=255, blank=True)
     # The foreign keys below are indexed by partial indexes in Meta (only rows that have a value):
     # an imported lead has none of them, and every index a new row skips makes imports faster.
@@ -439,3 +443,67 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionDenied("Audit entries cannot be deleted.")
+
+
+class Spend(models.Model):
+    """Marketing spend of one month on a source (and optionally one of its campaigns)."""
+
+    month = models.DateField(help_text="The first day of the month")
+    source = models.CharField(max_length=128)
+    campaign = models.CharField(max_length=128, blank=True, help_text="Empty: the source as a whole")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-month", "source", "campaign"]
+        constraints = [
+            models.UniqueConstraint(fields=["month", "source", "campaign"], name="spend_month_channel_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="spend_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        channel = f"{self.source} / {self.campaign}" if self.campaign else self.source
+        return f"{channel}, {self.month:%b %Y}: {self.amount}"
+
+
+class ChannelValue(models.Model):
+    """The value a converted lead of a source (or one campaign of it) is worth when its close
+    records none; admins set it."""
+
+    source = models.CharField(max_length=128)
+    campaign = models.CharField(max_length=128, blank=True, help_text="Empty: every campaign of the source")
+    value = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["source", "campaign"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "campaign"], name="channel_value_unique"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="channel_value_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        channel = f"{self.source} / {self.campaign}" if self.campaign else self.source
+        return f"{channel}: {self.value}"
+
+
+class ForecastSnapshot(models.Model):
+    """The forecast of the open leads as it stood when taken (a beat task takes one a month), so
+    that a later month can set it beside what those leads actually did."""
+
+    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
+    open_leads = models.PositiveIntegerField()
+    scored_leads = models.PositiveIntegerField()
+    expected_conversions = models.FloatField()
+    conversions_variance = models.FloatField()
+    expected_revenue = models.FloatField(null=True)
+    revenue_variance = models.FloatField(null=True)
+    by_source = models.JSONField(default=list, help_text="The same figures per source")
+
+    class Meta:
+        ordering = ["-taken_at"]
+
+    def __str__(self) -> str:
+        return f"Forecast of {self.open_leads} open leads at {self.taken_at:%Y-%m-%d}"

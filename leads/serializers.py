@@ -110,9 +110,11 @@ class LeadSerializer(serializers.ModelSerializer):
             "company",
             "source",
             "origin",
+            "campaign",
             "status",
             "lost_reason",
             "converted_at",
+            "converted_value",
             "owner",
             "attributes",
             "score",
@@ -147,6 +149,9 @@ class _LeadFieldsSerializer(serializers.Serializer):
     company = serializers.CharField(max_length=255, allow_blank=True, required=False)
     source = serializers.CharField(max_length=128, allow_blank=True, required=False)
     origin = serializers.CharField(max_length=128, allow_blank=True, required=False)
+    campaign = serializers.CharField(
+        max_length=128, allow_blank=True, required=False, help_text="The marketing campaign, e.g. utm_campaign."
+    )
 
 
 class LeadCreateSerializer(_LeadFieldsSerializer):
@@ -174,12 +179,12 @@ class LeadUpdateSerializer(_LeadFieldsSerializer):
 
 
 class LeadReplaceSerializer(_LeadFieldsSerializer):
-    """PUT: every contact field, blank to clear it."""
+    """PUT: every contact field, blank to clear it (the campaign, not a contact field, may be left out)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.required = True
+        for name, field in self.fields.items():
+            field.required = name != "campaign"
 
 
 class LeadStatusSerializer(serializers.Serializer):
@@ -191,6 +196,15 @@ class LeadCloseSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[(s, Lead.Status(s).label) for s in Lead.CLOSED_STATUSES])
     reason = serializers.CharField(
         max_length=255, allow_blank=True, required=False, default="", help_text="Required when lost."
+    )
+    value = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="What the converted lead was worth; omitted: the channel's default value. Ignored when lost.",
     )
 
 

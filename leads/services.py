@@ -1,6 +1,7 @@
 """Writes to the CRM. Views, the API, imports and commands all change leads through here."""
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -8,6 +9,7 @@ from django.db.models import F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from leads import audit
+from leads.channels import value_default_for
 from leads.matching import email_key
 from leads.models import Activity, FollowUp, Lead, User
 from leads.signals import leads_changed_send
@@ -24,6 +26,7 @@ def lead_create(
     company: str = "",
     source: str = "",
     origin: str = "",
+    campaign: str = "",
     owner: User | None = None,
     external_id: str | None = None,
     attributes: dict | None = None,
@@ -38,6 +41,7 @@ def lead_create(
         company=company.strip(),
         source=source.strip(),
         origin=origin.strip(),
+        campaign=campaign.strip(),
         owner=owner,
         external_id=(external_id or None),
         attributes=attributes or {},
@@ -50,7 +54,7 @@ def lead_create(
     return lead
 
 
-_EDITABLE_FIELDS = ("name", "email", "phone", "company", "source", "origin", "attributes")
+_EDITABLE_FIELDS = ("name", "email", "phone", "company", "source", "origin", "campaign", "attributes")
 
 
 @transaction.atomic
@@ -250,10 +254,12 @@ def follow_up_complete(*, follow_up: FollowUp, by: User | None = None) -> Follow
 
 
 @transaction.atomic
-def lead_status_change(*, lead: Lead, status: str, user: User | None, reason: str = "") -> Lead:
+def lead_status_change(
+    *, lead: Lead, status: str, user: User | None, reason: str = "", value: Decimal | None = None
+) -> Lead:
     """Move a lead between open statuses, or close it (see lead_close)."""
     if status in Lead.CLOSED_STATUSES:
-        return lead_close(lead=lead, outcome=status, user=user, reason=reason)
+        return lead_close(lead=lead, outcome=status, user=user, reason=reason, value=value)
     if status not in Lead.Status.values:
         raise ValidationError({"status": f"Unknown status {status!r}."})
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
@@ -262,15 +268,25 @@ def lead_status_change(*, lead: Lead, status: str, user: User | None, reason: st
     _status_set(lead=lead, status=status, user=user, when=timezone.now(), reason=reason)
     if lead.status in Lead.OPEN_STATUSES:
         lead.converted_at = None
+        lead.converted_value = None
         lead.lost_reason = ""
-    lead.save(update_fields=["status", "converted_at", "lost_reason", "updated_at"])
+    lead.save(update_fields=["status", "converted_at", "converted_value", "lost_reason", "updated_at"])
     leads_changed_send([lead.pk])
     return lead
 
 
 @transaction.atomic
-def lead_close(*, lead: Lead, outcome: str, user: User | None, reason: str = "", when: datetime | None = None) -> Lead:
-    """Close a lead as converted or lost. A lost lead needs a reason; open follow-ups are closed."""
+def lead_close(
+    *,
+    lead: Lead,
+    outcome: str,
+    user: User | None,
+    reason: str = "",
+    when: datetime | None = None,
+    value: Decimal | None = None,
+) -> Lead:
+    """Close a lead as converted or lost. A lost lead needs a reason; open follow-ups are closed.
+    A converted lead records `value`, else its channel's default value (leads.channels)."""
     if outcome not in Lead.CLOSED_STATUSES:
         raise ValidationError({"status": f"A lead closes as converted or lost, not {outcome!r}."})
     reason = reason.strip()
@@ -281,11 +297,20 @@ def lead_close(*, lead: Lead, outcome: str, user: User | None, reason: str = "",
     if lead.status == outcome:
         return lead
     _status_set(lead=lead, status=outcome, user=user, when=when, reason=reason)
+    if value is not None and value < 0:
+        raise ValidationError({"value": "A value cannot be negative."})
     lead.converted_at = when if outcome == Lead.Status.CONVERTED else None
+    lead.converted_value = (
+        (value if value is not None else value_default_for(lead.source, lead.campaign))
+        if outcome == Lead.Status.CONVERTED
+        else None
+    )
     lead.lost_reason = reason if outcome == Lead.Status.LOST else ""
     FollowUp.objects.filter(lead=lead, done_at__isnull=True).update(done_at=when)
     lead.next_follow_up_at = None
-    lead.save(update_fields=["status", "converted_at", "lost_reason", "next_follow_up_at", "updated_at"])
+    lead.save(
+        update_fields=["status", "converted_at", "converted_value", "lost_reason", "next_follow_up_at", "updated_at"]
+    )
     return lead
 
 

@@ -160,7 +160,9 @@ def follow_up_done(request: HttpRequest, pk: int, follow_up_pk: int) -> HttpResp
 @require_POST
 def status_change(request: HttpRequest, pk: int) -> HttpResponse:
     def perform(lead: Lead, data: dict) -> str:
-        services.lead_status_change(lead=lead, status=data["status"], user=request.user, reason=data["lost_reason"])
+        services.lead_status_change(
+            lead=lead, status=data["status"], user=request.user, reason=data["lost_reason"], value=data["value"]
+        )
         return f"Status is now {Lead.Status(data['status']).label}."
 
     return _form_action(request, pk, StatusForm, "status_form", perform)

@@ -198,13 +198,16 @@ def bar_chart(
     width: int = 640,
 ) -> SafeString:
     """Horizontal (grouped) bars, one group per category, with the value printed at each bar's
-    end. `reference` draws a labelled vertical line (e.g. a PSI threshold or an average)."""
+    end. `reference` draws a labelled vertical line (e.g. a PSI threshold or an average).
+    Negative values (a loss-making channel's ROI) extend left of a zero line."""
     if not categories or not series:
         return empty_chart(title, width=width)
     values = [v for _, vs in series for v in vs if v is not None]
     hi = value_max if value_max is not None else max([*values, reference[1] if reference else 0, 0]) or 1.0
-    ticks = [t for t in nice_ticks(0, hi) if value_max is None or t <= hi * 1.0001]
+    lo = min([*values, 0.0])
+    ticks = [t for t in nice_ticks(lo, hi) if value_max is None or t <= hi * 1.0001]
     hi = max(hi, ticks[-1])
+    lo = min(lo, ticks[0])
     label_w = min(220, 12 + 7 * max(len(c) for c in categories))
     n_series = len(series)
     bar_h = 16 if n_series == 1 else 12
@@ -216,7 +219,9 @@ def bar_chart(
     height = top + plot_h + 50
 
     def sx(v: float) -> float:
-        return left + (v / hi) * plot_w
+        return left + ((v - lo) / (hi - lo)) * plot_w
+
+    zero = sx(0.0)
 
     body = [_text(width / 2, 22, title, size=15, weight="bold")]
     names = [(name, PALETTE[i % len(PALETTE)], False) for i, (name, _) in enumerate(series)]
@@ -238,19 +243,20 @@ def bar_chart(
                 continue
             y = gy + si * bar_h
             color = PALETTE[si % len(PALETTE)]
-            w = max(0.0, sx(value) - left)
+            end = sx(value)
             body.append(
-                f"<rect x='{left}' y='{y:.1f}' width='{w:.1f}' height='{bar_h - 2}' fill='{color}'>"
-                f"<title>{escape(f'{category} · {name}: {value_format(value)}')}</title></rect>"
+                f"<rect x='{min(zero, end):.1f}' y='{y:.1f}' width='{abs(end - zero):.1f}' height='{bar_h - 2}' "
+                f"fill='{color}'><title>{escape(f'{category} · {name}: {value_format(value)}')}</title></rect>"
             )
-            body.append(_text(left + w + 4, y + bar_h - 5, value_format(value), anchor="start", size=10, fill="#333"))
+            label_x, anchor = (end + 4, "start") if value >= 0 else (end - 4, "end")
+            body.append(_text(label_x, y + bar_h - 5, value_format(value), anchor=anchor, size=10, fill="#333"))
     if reference:
         rx = sx(reference[1])
         body.append(
             f"<line x1='{rx:.1f}' y1='{top}' x2='{rx:.1f}' y2='{top + plot_h}' stroke='#c62828' stroke-width='2' "
             f"stroke-dasharray='6 4'/>"
         )
-    body.append(f"<line x1='{left}' y1='{top}' x2='{left}' y2='{top + plot_h}' stroke='#999'/>")
+    body.append(f"<line x1='{zero:.1f}' y1='{top}' x2='{zero:.1f}' y2='{top + plot_h}' stroke='#999'/>")
     body.append(_text(left + plot_w / 2, height - 12, value_label, size=12))
     if category_label:
         body.append(_text(14, top + plot_h / 2, category_label, size=12, rotate=-90))

@@ -7,7 +7,8 @@ the view can answer `?format=csv&table=<name>` from the same numbers the page sh
 from django.urls import reverse
 from django.utils import timezone
 
-from leads.reports import charts, selectors, summaries
+from leads.reports import channels, charts, selectors, summaries
+from leads.reports.channels import ChannelFilters, forecast_row
 from leads.reports.charts import Series
 from leads.reports.selectors import ReportFilters
 from leads.reports.signals import dashboard_rows_from_receivers
@@ -55,6 +56,7 @@ def dashboard_page(*, refresh: bool = False) -> dict:
                 "value": numbers["hot_untouched"],
                 "definition": "Open hot leads nobody has called, emailed, met or texted yet",
             },
+            _forecast_headline(numbers.get("forecast")),
             # Rows other apps add (the active model's AUC, from scoring).
             *dashboard_rows_from_receivers(),
         ],
@@ -65,6 +67,19 @@ def dashboard_page(*, refresh: bool = False) -> dict:
         "computed_at": summary.computed_at,
         "tables": tables_by_name(headline),
     }
+
+
+def _forecast_headline(forecast: dict | None) -> dict:
+    metric = "Forecast: conversions among open leads"
+    if not forecast or not forecast["scored"]:
+        return {"metric": metric, "value": "-", "definition": "No open lead has a score yet"}
+    definition = (
+        f"Sum of the calibrated probabilities of {forecast['scored']:,} scored open leads; 90% interval "
+        f"{forecast['conversions_low']:,.0f} to {forecast['conversions_high']:,.0f}"
+    )
+    if forecast["expected_revenue"] is not None:
+        definition += f"; expected revenue {forecast['expected_revenue']:,.0f}"
+    return {"metric": metric, "value": round(forecast["expected_conversions"], 1), "definition": definition}
 
 
 # --- Conversion --------------------------------------------------------------------------
@@ -295,4 +310,98 @@ def reps_page(filters: ReportFilters, *, refresh: bool = False) -> dict:
         "contact_chart": contact_chart,
         "follow_chart": follow_chart,
         "tables": tables_by_name(rep_table, sla_table, breach_table),
+    }
+
+
+# --- Channels: spend, return and forecast ------------------------------------------------
+
+CHANNEL_COLUMNS = [
+    Column("leads", "Leads", "int"),
+    Column("spend", "Spend", "money"),
+    Column("cost_per_lead", "Cost per lead", "money"),
+    Column("conversions", "Conversions", "int"),
+    Column("conversion_rate", "Conversion rate", "pct"),
+    Column("cost_per_conversion", "Cost per conversion", "money"),
+    Column("revenue", "Revenue", "money"),
+    Column("roi", "ROI ((revenue - spend) / spend)", "pct"),
+]
+
+
+def channels_page(filters: ChannelFilters, *, refresh: bool = False) -> dict:
+    """The channels report: cost and return per channel and per month, the open leads'
+    forecast by channel and by owner, and last month's forecast against what happened."""
+    summary = summaries.channels_summary(filters, refresh=refresh)
+    report, forecast = summary.value["report"], summary.value["forecast"]
+    label = channels.GROUPINGS[filters.by]
+    period = f"{filters.month_from:%b %Y} to {filters.month_to:%b %Y}"
+    channel_table = Table(
+        "channels",
+        f"Per {label.lower()}, leads created {period}",
+        [
+            Column("label", label),
+            *CHANNEL_COLUMNS,
+            Column("median_days", "Median days to convert", "float"),
+            Column("spend_note", "Note"),
+        ],
+        report["channels"],
+        note="Conversions and revenue are those of the leads created in the period, to date. Revenue is each "
+        "converted lead's value, else its channel's default value; ROI is blank where no spend is recorded.",
+    )
+    month_table = Table(
+        "months",
+        "Per month (all channels in the selection)",
+        [Column("month", "Month", "date"), *CHANNEL_COLUMNS, Column("spend_note", "Note")],
+        report["months"],
+    )
+    with_roi = [r for r in report["channels"] if r["roi"] is not None]
+    roi_chart = charts.bar_chart(
+        title=f"ROI by {label.lower()}",
+        categories=[r["label"] for r in with_roi],
+        series=[("ROI", [r["roi"] for r in with_roi])],
+        value_label="(Revenue - spend) / spend (%)",
+        value_format=charts.pct,
+    )
+    forecast_columns = [
+        Column("open_leads", "Open leads", "int"),
+        Column("scored", "Scored", "int"),
+        Column("expected_conversions", "Expected conversions", "float"),
+        Column("conversions_low", "90% interval from", "float"),
+        Column("conversions_high", "to", "float"),
+        Column("expected_revenue", "Expected revenue", "money"),
+        Column("revenue_low", "90% interval from", "money"),
+        Column("revenue_high", "to", "money"),
+    ]
+    by_source = sorted(forecast.rows("source"), key=lambda r: -r["expected_conversions"])
+    for row in by_source:
+        row["label"] = row["key"] or "(no source)"
+    owner_names = selectors.user_names([k for k in forecast.by_owner if k is not None])
+    by_owner = sorted(forecast.rows("owner"), key=lambda r: -r["expected_conversions"])
+    for row in by_owner:
+        row["label"] = owner_names.get(row["key"], f"User #{row['key']}") if row["key"] is not None else "Unassigned"
+    forecast_note = (
+        "The sum of the model's calibrated probabilities of the open leads (revenue: times each channel's default "
+        "value, else its average converted value); the interval is the 90% range of a sum of independent chances. "
+        "Leads without a score are counted but not forecast."
+    )
+    forecast_source_table = Table(
+        "forecast_by_source", "Forecast of the open leads by source", [Column("label", "Source"), *forecast_columns],
+        by_source, note=forecast_note,
+    )  # fmt: skip
+    forecast_owner_table = Table(
+        "forecast_by_owner", "Forecast of the open leads by owner", [Column("label", "Owner"), *forecast_columns],
+        by_owner, note=forecast_note,
+    )  # fmt: skip
+    return {
+        "filters": filters,
+        "period": period,
+        "total": report["total"],
+        "forecast_total": forecast_row("All open leads", forecast.total),
+        "check": summary.value["check"],
+        "computed_at": summary.computed_at,
+        "roi_chart": roi_chart,
+        "channel_table": channel_table,
+        "month_table": month_table,
+        "forecast_source_table": forecast_source_table,
+        "forecast_owner_table": forecast_owner_table,
+        "tables": tables_by_name(channel_table, month_table, forecast_source_table, forecast_owner_table),
     }

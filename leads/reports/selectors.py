@@ -218,7 +218,7 @@ def conversion_total(cube: list[dict]) -> dict:
 
 def _labels_for(dimension: str, keys: list) -> dict:
     if dimension == "owner_id":
-        names = _user_names([k for k in keys if k is not None])
+        names = user_names([k for k in keys if k is not None])
         return {k: names.get(k, f"User #{k}") if k is not None else "Unassigned" for k in keys}
     if dimension == "band":
         return {k: band_label(k) for k in keys}
@@ -227,7 +227,7 @@ def _labels_for(dimension: str, keys: list) -> dict:
     return {k: k or "(none)" for k in keys}
 
 
-def _user_names(ids: list[int]) -> dict[int, str]:
+def user_names(ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
     return {
@@ -407,7 +407,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None, sla: 
         .order_by()
     }
     owner_ids = {r["owner_id"] for r in lead_rows if r["owner_id"]} | {k for k in follow_rows if k}
-    names = _user_names(sorted(owner_ids))
+    names = user_names(sorted(owner_ids))
 
     reps, sla_totals = [], {t: {"leads": 0, "breached": 0} for t in sla}
     empty_follow = {"fu_on_time": 0, "fu_late": 0, "fu_overdue": 0, "fu_upcoming": 0}

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from leads.reports import selectors
+from leads.reports import channels, selectors
 from leads.reports.selectors import ReportFilters
 
 
@@ -54,7 +54,22 @@ def summary_for(
 
 
 def dashboard_summary(*, refresh: bool = False) -> Summary:
-    return summary_for("dashboard", None, selectors.dashboard_numbers, refresh=refresh)
+    def compute() -> dict:
+        forecast = channels.open_leads_forecast(with_revenue=False)  # the overview shows conversions
+        return {**selectors.dashboard_numbers(), "forecast": channels.forecast_row("All open leads", forecast.total)}
+
+    return summary_for("dashboard", None, compute, refresh=refresh)
+
+
+def channels_summary(filters: channels.ChannelFilters, *, refresh: bool = False) -> Summary:
+    def compute() -> dict:
+        return {
+            "report": channels.channels_report(filters),
+            "forecast": channels.open_leads_forecast(source=filters.source),
+            "check": channels.forecast_check(),
+        }
+
+    return summary_for("channels", None, compute, refresh=refresh, extra=repr(filters))
 
 
 def conversion_summary(filters: ReportFilters, *, refresh: bool = False) -> Summary:
@@ -92,6 +107,7 @@ def reports_refresh() -> dict[str, float]:
         ("conversion", lambda: conversion_summary(everything, refresh=True)),
         ("funnel", lambda: funnel_summary(everything, refresh=True)),
         ("reps", lambda: reps_summary(everything, refresh=True)),
+        ("channels", lambda: channels_summary(channels.default_filters(), refresh=True)),
     ]
     return jobs_timed(jobs)
 

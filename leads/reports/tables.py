@@ -20,7 +20,7 @@ TEXT_FORMATS = ("text", "date", "datetime")
 class Column:
     key: str
     label: str
-    fmt: str = "text"  # text, int, pct, float, float3, auto, hours, date, datetime
+    fmt: str = "text"  # text, int, pct, float, float3, money, auto, hours, date, datetime
 
 
 @dataclass
@@ -75,6 +75,8 @@ def format_cell(value, fmt: str) -> str:
         return f"{value:.2f}"
     if fmt == "float3":
         return f"{value:.3f}"
+    if fmt == "money":
+        return f"{value:,.2f}"
     if fmt == "hours":
         return f"{value:.1f} h"
     if fmt == "date" and isinstance(value, date | datetime):

@@ -10,4 +10,6 @@ urlpatterns = [
     path("conversion/", views.conversion, name="conversion"),
     path("funnel/", views.funnel, name="funnel"),
     path("reps/", views.reps, name="reps"),
+    path("channels/", views.channels, name="channels"),
+    path("channels/spend/", views.spend, name="spend"),
 ]

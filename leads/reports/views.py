@@ -4,13 +4,21 @@ the page or one of its tables as CSV (`?format=csv&table=<name>`).
 manager_required, respond and refresh_requested are shared with the model pages that scoring
 serves under /reports/ (scoring/report_views.py)."""
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import tempfile
+from pathlib import Path
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from leads import channels as channel_services
 from leads import audit, permissions
+from leads.models import ChannelValue, Spend
 from leads.reports import pages, selectors
-from leads.reports.forms import ReportFilterForm
+from leads.reports.forms import ChannelFilterForm, ChannelValueForm, ReportFilterForm, SpendForm, SpendUploadForm
 from leads.reports.tables import csv_response
 from leads.selectors import reps_list, sources_list
 
@@ -80,3 +88,74 @@ def funnel(request: HttpRequest) -> HttpResponse:
 @manager_required
 def reps(request: HttpRequest) -> HttpResponse:
     return _filtered_report(request, pages.reps_page, "reports/reps.html", "reps")
+
+
+@manager_required
+def channels(request: HttpRequest) -> HttpResponse:
+    form = ChannelFilterForm(request.GET or None, sources=sources_list(), today=timezone.localdate())
+    context = pages.channels_page(form.channel_filters(), refresh=refresh_requested(request))
+    context["form"] = form
+    context["can_record_spend"] = request.user.is_crm_admin
+    return respond(request, "reports/channels.html", context, report="channels")
+
+
+@permissions.admin_required(message="Only admins record spend and channel values.")
+@require_http_methods(["GET", "POST"])
+def spend(request: HttpRequest) -> HttpResponse:
+    """Admins record a month's spend on a channel, upload a spend file, and set channels' values."""
+    spend_form = SpendForm(request.POST if request.POST.get("action") == "spend" else None)
+    upload_form = SpendUploadForm(
+        request.POST if request.POST.get("action") == "upload" else None,
+        request.FILES if request.POST.get("action") == "upload" else None,
+    )
+    value_form = ChannelValueForm(request.POST if request.POST.get("action") == "value" else None)
+    file_errors: list[dict] = []
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "spend" and spend_form.is_valid():
+                record = channel_services.spend_record(**spend_form.cleaned_data, by=request.user)
+                messages.success(request, f"Recorded {record}.")
+                return redirect("reports:spend")
+            if action == "value" and value_form.is_valid():
+                value = channel_services.channel_value_set(**value_form.cleaned_data)
+                messages.success(request, f"Converted leads of {value} unless their close says otherwise.")
+                return redirect("reports:spend")
+            if action == "upload" and upload_form.is_valid():
+                upload = upload_form.cleaned_data["file"]
+                with tempfile.TemporaryDirectory() as folder:
+                    path = Path(folder) / "spend"
+                    with path.open("wb") as out:
+                        for chunk in upload.chunks():
+                            out.write(chunk)
+                    result = channel_services.spend_file_import(path, name=upload.name, by=request.user)
+                if not result.errors:
+                    messages.success(request, f"Recorded spend from {result.recorded} rows of {upload.name}.")
+                    return redirect("reports:spend")
+                file_errors = result.errors
+                upload_form.add_error(
+                    "file", f"{len(result.errors)} problems; nothing was recorded. Fix them and upload again."
+                )
+        except ValidationError as exc:
+            target = {"spend": spend_form, "value": value_form, "upload": upload_form}.get(action)
+            if target is not None:
+                for field_name, problems in (
+                    exc.message_dict.items() if hasattr(exc, "error_dict") else [("__all__", exc.messages)]
+                ):
+                    target.add_error(None if field_name == "__all__" else field_name, problems)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "reports/spend.html",
+        {
+            "spend_form": spend_form,
+            "upload_form": upload_form,
+            "value_form": value_form,
+            "file_errors": file_errors[:200],
+            "file_error_count": len(file_errors),
+            "spends": Spend.objects.select_related("recorded_by")[:120],
+            "values": ChannelValue.objects.all(),
+            "report_name": "channels",
+        },
+        status=status,
+    )

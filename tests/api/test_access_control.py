@@ -141,6 +141,8 @@ ROUTES: dict[str, Rule] = {
     "reports/conversion/": role("manager", "GET"),
     "reports/funnel/": role("manager", "GET"),
     "reports/reps/": role("manager", "GET"),
+    "reports/channels/": role("manager", "GET"),
+    "reports/channels/spend/": role("admin", "GET", "POST"),
     "reports/model/": role("manager", "GET"),
     "reports/drift/": role("manager", "GET"),
     # --- scoring (scoring/api.py, scoring/urls.py) ---

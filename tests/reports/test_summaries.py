@@ -37,9 +37,9 @@ def test_reports_refresh_precomputes_every_default_report(report_data, manager_c
     ModelVersion.objects.create(status="active", metrics=contract_metrics(reference=reference))
     # The CRM reports' beat task, then scoring's for the model pages (scoring.refresh_monitoring).
     timings = {**summaries.reports_refresh(), **monitoring_refresh()}
-    assert set(timings) == {"dashboard", "conversion", "funnel", "reps", "observed", "drift"}
+    assert set(timings) == {"dashboard", "conversion", "funnel", "reps", "channels", "observed", "drift"}
     # With the summaries in the cache a page costs only the session, the user, filter menus and the model.
-    for name in ("dashboard", "conversion", "funnel", "reps", "model", "drift"):
+    for name in ("dashboard", "conversion", "funnel", "reps", "channels", "model", "drift"):
         with django_assert_max_num_queries(6):
             assert manager_client.get(reverse(f"reports:{name}")).status_code == 200
 

@@ -14,8 +14,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from leads import channels as channel_services
 from leads import audit, permissions
+from leads import channels as channel_services
 from leads.models import ChannelValue, Spend
 from leads.reports import pages, selectors
 from leads.reports.forms import ChannelFilterForm, ChannelValueForm, ReportFilterForm, SpendForm, SpendUploadForm

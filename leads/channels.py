@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from leads.audit import audit_record
 from leads.importing.readers import ImportFileError, open_table, scan_file
 from leads.models import ChannelValue, ForecastSnapshot, Spend, User
 from leads.reports.channels import open_leads_forecast
@@ -104,12 +105,13 @@ def spend_record(*, month: date, source: str, campaign: str = "", amount: Decima
     source, campaign = source.strip(), campaign.strip()
     if not source:
         raise ValidationError({"source": "Name the source the money was spent on."})
-    spend, _ = Spend.objects.update_or_create(
+    spend, created = Spend.objects.update_or_create(
         month=month.replace(day=1),
         source=source,
         campaign=campaign,
         defaults={"amount": amount, "recorded_by": by},
     )
+    audit_record("spend_recorded", actor=by, target=spend, details={"amount": str(amount), "created": created})
     return spend
 
 
@@ -186,6 +188,7 @@ def channel_value_set(*, source: str, campaign: str = "", value: Decimal) -> Cha
     channel_value, _ = ChannelValue.objects.update_or_create(
         source=source, campaign=campaign.strip(), defaults={"value": value}
     )
+    audit_record("channel_value_set", target=channel_value, details={"value": str(value)})
     return channel_value
 
 

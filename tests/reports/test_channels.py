@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from leads import channels as channel_services
 from leads import services
-from leads.models import ChannelValue, ForecastSnapshot, Lead, Spend
+from leads.models import AuditEntry, ChannelValue, ForecastSnapshot, Lead, Spend
 from leads.reports import channels
 from leads.reports.channels import ChannelFilters
 from leads.reports.forecast import Z_90
@@ -203,6 +203,8 @@ def test_spend_page_records_and_shows_errors_beside_the_field(admin_client_crm):
     assert "not a month" in bad.content.decode() and "not an amount" in bad.content.decode()
     ok = admin_client_crm.post(url, {"action": "spend", "month": "2026-10", "source": "Google", "amount": "$250"})
     assert ok.status_code == 302 and Spend.objects.get().amount == Decimal("250.00")
+    entry = AuditEntry.objects.get(action="spend_recorded")
+    assert (entry.actor_name, entry.details["amount"]) == ("root", "250.00")
 
 
 def test_managers_read_the_channels_report_but_only_admins_record_spend(manager_client, book):

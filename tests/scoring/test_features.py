@@ -111,3 +111,22 @@ def test_profile_exclusions_and_field_labels_come_from_the_imports_of_the_leads(
     assert F.model_field_labels(with_x)["source"] == "Lead Source"
     assert "Tags" not in without_x.excluded
     assert F.model_field_labels(without_x)["source"] == "Source"
+
+
+@pytest.mark.django_db
+def test_text_dates_read_day_first_when_a_column_says_so_and_become_gaps_to_created():
+    created = timezone.now().replace(year=2024, month=2, day=10, hour=0, minute=0, second=0, microsecond=0)
+    eu = LeadFactory(created_at=created, attributes={"signup": "31.01.2024", "iso": "2024-02-09T00:00:00+00:00"})
+    us = LeadFactory(created_at=created, attributes={"signup": "01/02/2024 12:00", "iso": "2024-02-11"})
+    types = F.infer_column_types([eu.attributes, {"signup": "13.01.2024"}, us.attributes])
+    assert types == {"signup": F.DATE_DAY_FIRST, "iso": F.DATE}
+
+    frame = F.lead_frame(
+        [eu.pk, us.pk], as_of=created, types=F.frame_types(types), fields=FIELDS, dates=F.date_features(types)
+    )
+
+    assert frame.loc[eu.pk, F.date_gap_column("signup")] == pytest.approx(10.0)
+    assert frame.loc[us.pk, F.date_gap_column("signup")] == pytest.approx(8.5)  # 1 February, noon
+    assert frame.loc[us.pk, F.date_gap_column("iso")] == pytest.approx(-1.0)
+    assert frame.loc[eu.pk, F.CREATED_WEEKDAY] == "Saturday" and frame.loc[eu.pk, F.CREATED_MONTH] == "February"
+    assert "signup" not in frame.columns  # never a raw timestamp

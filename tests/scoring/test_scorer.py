@@ -131,8 +131,9 @@ def test_labels_default_to_the_header_in_words():
     assert F.label_from_header("car.loan") == "Car loan"
     assert F.label_from_header("TotalVisits") == "Total visits"
     assert F.label_from_header("Lead Source") == "Lead Source"
-    assert F.describe_value(F.date_gap_column("signup_date"), 12.4, F.NUMBER, F.ReasonWords(
-        dates={F.date_gap_column("signup_date"): ["signup_date", False]})) == "Signup date: 12 days before the lead came in"  # fmt: skip
+    gap = F.date_gap_column("signup_date")
+    words = F.ReasonWords(dates={gap: ["signup_date", False]})
+    assert F.describe_value(gap, 12.4, F.NUMBER, words) == "Signup date: 12 days before the lead came in"
     assert F.describe_value(F.CREATED_WEEKDAY, "Monday", F.CATEGORY) == "came in on a Monday"
     assert F.describe_value(F.HOURS_TO_FIRST_CONTACT, 0.2) == "first contact within the hour"
 

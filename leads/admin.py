@@ -52,7 +52,7 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
     list_filter = ("status", "tier", "origin", "owner")
     search_fields = ("name", "email", "company", "external_id", "phone")
     raw_id_fields = ("owner", "model_version", "score_override_by")
-    readonly_fields = ("created_at", "updated_at", "scored_at", "priority")
+    readonly_fields = ("created_at", "updated_at", "scored_at", "priority", "import_job")
     list_select_related = ("owner",)
     show_full_result_count = False
     date_hierarchy = "created_at"

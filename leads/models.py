@@ -114,6 +114,19 @@ class Lead(models.Model):
     priority = models.SmallIntegerField(default=UNSCORED_PRIORITY)
     # Set when the person's data was erased (leads.privacy): contact fields and free text are gone.
     erased_at = models.DateTimeField(null=True, blank=True)
+    # The import that created the lead: its profile (or inline mapping) says which exclusions,
+    # labels and units apply to the lead's attributes. No database constraint: an import COPYs
+    # millions of rows and a per-row foreign-key check would cost more than the column itself;
+    # deleting a job sets it to null through Django.
+    import_job = models.ForeignKey(
+        "leads.ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
         ordering = ["-priority", "-id"]
@@ -274,6 +287,8 @@ class ImportProfile(models.Model):
     """
 
     LEAD_FIELDS = ("external_id", "email", "name", "phone", "company", "source", "origin", "owner", "created_at")
+    # Units a number column may declare (column_units): score reasons then read "24 min", "3 days", "12 %".
+    UNITS = ("seconds", "minutes", "hours", "days", "percent")
 
     name = models.SlugField(max_length=64, unique=True)
     description = models.CharField(max_length=255, blank=True)
@@ -289,6 +304,10 @@ class ImportProfile(models.Model):
     column_types = models.JSONField(default=dict, blank=True)
     # Columns kept in attributes but left out of scoring, with the reason ({"Tags": "leaks the outcome"}).
     excluded_columns = models.JSONField(default=dict, blank=True)
+    # How a rep reads a column in score reasons ({"time_on_site_seconds": "Time on site"}; default: the
+    # header prettified) and the unit of a number ({"Total Time Spent on Website": "seconds"}).
+    column_labels = models.JSONField(default=dict, blank=True)
+    column_units = models.JSONField(default=dict, blank=True)
     delimiter = models.CharField(max_length=1, blank=True, help_text="Blank: detect")
     encoding = models.CharField(max_length=32, blank=True, help_text="Blank: detect (UTF-8, else cp1252)")
     created_at = models.DateTimeField(auto_now_add=True)

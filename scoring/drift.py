@@ -199,6 +199,8 @@ def _feature_expression(feature: str, kind: str, reference: dict, *, now: dateti
         return _derived_expression(feature, now)
     if feature in activity_counts:
         return None  # activities per lead in a window: drift_for counts them in a grouped query
+    if features.is_date_feature(feature):
+        return None  # computed from dates in Python (scoring.features), not a column of the leads table
     if kind == "boolean":
         return JsonBool(feature)
     return JsonNumber(feature) if kind == "numeric" else JsonText(feature)

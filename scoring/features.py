@@ -3,7 +3,8 @@
 A frame has one row per lead (indexed by lead id) and one column per feature:
 - the lead's own fields (source, origin),
 - every column of Lead.attributes, typed as the importer declared (ImportProfile/ImportJob
-  .column_types) or else from the JSON values,
+  .column_types) or else from the JSON values; a date column becomes the days between it and the
+  lead's created date (never a raw timestamp), and the created date gives its weekday and month,
 - activity aggregates computed in SQL in bulk (counts by kind in the last 7 and 30 days, days
   since the last activity, whether contacted, hours from creation to first contact).
 
@@ -11,22 +12,34 @@ No leakage: a closed lead's activity aggregates are computed as of the moment it
 (converted_at, else its first closing status change). Status changes, the status itself,
 converted_at and lost_reason never become features. Nothing here knows any one company's columns.
 
+Settings that belong to a data set (exclusions, labels, units, declared types, the columns that
+fill source/origin) come from the imports that created the leads (Lead.import_job: the job's
+profile, else the inline mapping stored on the job): data_set_settings_for().
+
 May import leads.models only (scoring reads the CRM's leads, activities and import profiles).
 """
 
 import math
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from leads.models import Activity, ImportJob, ImportProfile, Lead
 
 NUMBER, BOOLEAN, CATEGORY, DATE = "number", "boolean", "category", "date"
+# A date column written day first (31/01/2024): decided per column from its values.
+DATE_DAY_FIRST = "date_day_first"
+DATE_KINDS = (DATE, DATE_DAY_FIRST)
+CREATED_WEEKDAY = "Created weekday"
+CREATED_MONTH = "Created month"
+CREATED_COLUMNS = (CREATED_WEEKDAY, CREATED_MONTH)
 MODEL_FIELDS = ("source", "origin")
 CLOSED = tuple(str(s) for s in Lead.CLOSED_STATUSES)
 STATUS_CHANGE = str(Activity.Kind.STATUS_CHANGE)
@@ -42,6 +55,8 @@ MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 _KIND_LABELS = {str(k): str(label) for k, label in Activity.Kind.choices}
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+# US (01/31/2024) or European (31.01.2024) dates the importer kept as text, with an optional time.
+_TEXT_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SQLITE_IN_CHUNK = 10_000
 
 
@@ -64,45 +79,83 @@ ACTIVITY_COLUMNS: dict[str, str] = {
 # --- column types -------------------------------------------------------------------------
 
 
-def declared_column_types() -> dict[str, str]:
-    """Column types recorded by the importer (profiles, then jobs, oldest first so newest wins)."""
-    types: dict[str, str] = {}
-    for model in (ImportProfile, ImportJob):
-        for value in model.objects.order_by("pk").values_list("column_types", flat=True):
-            if isinstance(value, dict):
-                types.update({str(k): str(v) for k, v in value.items()})
-    return types
+@dataclass
+class DataSetSettings:
+    """What the imports behind a set of leads say about their columns (the union of their profiles
+    and inline mappings; a newer import's label, unit or type wins)."""
+
+    excluded: dict[str, str] = field(default_factory=dict)  # column -> why it is left out
+    labels: dict[str, str] = field(default_factory=dict)  # column -> words a rep reads
+    units: dict[str, str] = field(default_factory=dict)  # number column -> unit (ImportProfile.UNITS)
+    column_types: dict[str, str] = field(default_factory=dict)  # declared or inferred by the importer
+    field_columns: dict[str, str] = field(default_factory=dict)  # "source"/"origin" -> the file column
 
 
-def profile_excluded_columns() -> dict[str, str]:
-    """Columns left out of scoring by settings or import profiles: {column: reason}."""
-    excluded: dict[str, str] = {}
-    for column in settings.SCORING_EXCLUDED_COLUMNS:
-        excluded[str(column)] = "excluded by setting SCORING_EXCLUDED_COLUMNS"
-    for profile in ImportProfile.objects.all():
-        columns = profile.excluded_columns or {}
-        items = columns.items() if isinstance(columns, dict) else ((c, "") for c in columns)
+def data_set_settings_for(import_job_ids: Iterable[int | None]) -> DataSetSettings:
+    """The settings of the given imports: each job's profile as it is now (an admin's edit to a
+    profile applies at the next training), else the inline mapping the job stored. Leads that no
+    import created (typed in, the API, the demo) add nothing: only the global settings apply."""
+    ids = sorted({int(i) for i in import_job_ids if i is not None})
+    found = DataSetSettings()
+    if not ids:
+        return found
+    field_columns: dict[str, set[str]] = {f: set() for f in MODEL_FIELDS}
+    jobs = ImportJob.objects.filter(pk__in=ids).select_related("profile").order_by("pk")
+    for job in jobs:
+        spec = _job_settings(job)
+        source = f"import profile {job.profile.name}" if job.profile else f"the mapping of import #{job.pk}"
+        excluded = spec.get("excluded_columns") or {}
+        items = excluded.items() if isinstance(excluded, dict) else ((c, "") for c in excluded)
         for column, why in items:
-            excluded.setdefault(str(column), f"excluded by import profile {profile.name}" + (f": {why}" if why else ""))
-    return excluded
+            found.excluded.setdefault(str(column), f"excluded by {source}" + (f": {why}" if why else ""))
+        found.labels.update(_str_dict(spec.get("column_labels")))
+        found.units.update(_str_dict(spec.get("column_units")))
+        found.column_types.update(_str_dict(spec.get("column_types")))
+        found.column_types.update(_str_dict(job.column_types))
+        mapping = spec.get("mapping") or {}
+        for name in MODEL_FIELDS:
+            if isinstance(mapping.get(name), str) and mapping[name].strip():
+                field_columns[name].add(mapping[name].strip())
+    # One feature per lead field: the file's column name when every import agrees, else the plain name.
+    found.field_columns = {name: next(iter(cols)) for name, cols in field_columns.items() if len(cols) == 1}
+    return found
+
+
+def _job_settings(job: ImportJob) -> dict:
+    if job.profile is not None:
+        profile = job.profile
+        return {
+            "mapping": profile.mapping,
+            "excluded_columns": profile.excluded_columns,
+            "column_labels": profile.column_labels,
+            "column_units": profile.column_units,
+            "column_types": profile.column_types,
+        }
+    return job.spec if isinstance(job.spec, dict) else {}
+
+
+def _str_dict(value) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def model_field_columns() -> dict[str, str]:
     """{column label: lead field} for the model fields under every name a feature may carry:
-    the plain one ("Source") and the label an import profile gives it (model_field_labels)."""
-    columns = {field.capitalize(): field for field in MODEL_FIELDS}
-    columns.update({label: field for field, label in model_field_labels().items()})
+    the plain one ("Source") and the column any import profile fills it from."""
+    columns = {name.capitalize(): name for name in MODEL_FIELDS}
+    for profile in ImportProfile.objects.all():
+        mapping = profile.mapping or {}
+        for name in MODEL_FIELDS:
+            if isinstance(mapping.get(name), str) and mapping[name].strip():
+                columns[mapping[name].strip()] = name
     return columns
 
 
-def model_field_labels() -> dict[str, str]:
-    """{"source": label, "origin": label}: the file column a profile maps them from, else a plain name."""
-    labels = {field: field.capitalize() for field in MODEL_FIELDS}
-    for profile in ImportProfile.objects.all():
-        mapping = profile.mapping or {}
-        for field in MODEL_FIELDS:
-            if isinstance(mapping.get(field), str) and mapping[field].strip():
-                labels[field] = mapping[field].strip()
+def model_field_labels(data_set: DataSetSettings | None = None) -> dict[str, str]:
+    """{"source": label, "origin": label}: the file column the data set's imports fill them from,
+    else a plain name."""
+    labels = {name: name.capitalize() for name in MODEL_FIELDS}
+    if data_set is not None:
+        labels.update(data_set.field_columns)
     return labels
 
 
@@ -117,14 +170,17 @@ def _json_kind(value) -> str | None:
         text = value.strip()
         if not text:
             return None
-        return DATE if _ISO_DATE.match(text) else CATEGORY
+        return DATE if _ISO_DATE.match(text) or _TEXT_DATE.match(text) else CATEGORY
     return CATEGORY
 
 
 def infer_column_types(attribute_dicts: Iterable[dict], declared: dict[str, str] | None = None) -> dict[str, str]:
-    """Type of every attribute column: the importer's declaration, else the JSON values' majority kind."""
+    """Type of every attribute column: the importer's declaration, else the JSON values' majority
+    kind. Text that is (almost) all dates is a date column: the importer keeps US/European dates
+    as text. A date column with a first part above 12 (31/01/2024) reads day first."""
     declared = declared or {}
     counts: dict[str, dict[str, int]] = {}
+    day_first: dict[str, list[bool]] = {}  # column -> [seen a day first, seen a month first]
     for attrs in attribute_dicts:
         if not isinstance(attrs, dict):
             continue
@@ -133,32 +189,60 @@ def infer_column_types(attribute_dicts: Iterable[dict], declared: dict[str, str]
             bucket = counts.setdefault(key, {})
             if kind is not None:
                 bucket[kind] = bucket.get(kind, 0) + 1
+            if kind == DATE:
+                match = _TEXT_DATE.match(value.strip())
+                if match:
+                    seen = day_first.setdefault(key, [False, False])
+                    seen[0] |= int(match.group(1)) > 12
+                    seen[1] |= int(match.group(2)) > 12
     types = {}
     for key, bucket in counts.items():
         declared_type = declared.get(key)
-        if declared_type in (NUMBER, BOOLEAN, CATEGORY, DATE):
+        total = sum(bucket.values())
+        mostly_dates = bool(total) and bucket.get(DATE, 0) / total >= 0.95
+        if declared_type in (NUMBER, BOOLEAN, DATE):
             types[key] = declared_type
-        elif declared_type in ("text", "string", "str"):
+        elif declared_type in (CATEGORY, "text", "string", "str") and not mostly_dates:
             types[key] = CATEGORY
         elif declared_type in ("datetime",):
             types[key] = DATE
         elif not bucket:
             types[key] = CATEGORY
         else:
-            total = sum(bucket.values())
             kind = max(bucket, key=bucket.get)
             # Mostly-numbers with a stray word stays a number (the word becomes missing).
             types[key] = kind if bucket[kind] / total >= 0.95 or kind == CATEGORY else CATEGORY
+        if types[key] == DATE and day_first.get(key, [False, False]) == [True, False]:
+            types[key] = DATE_DAY_FIRST
     return types
 
 
+def date_gap_column(column: str) -> str:
+    """The feature a date column becomes: days from it to the lead's created date."""
+    return f"Days from {column} to created"
+
+
+def is_date_feature(column: str) -> bool:
+    """A feature computed from dates (created weekday/month, a date's gap to created)."""
+    return column in CREATED_COLUMNS or (column.startswith("Days from ") and column.endswith(" to created"))
+
+
+def date_features(attribute_types: dict[str, str]) -> dict[str, list]:
+    """{gap feature: [date column, written day first]} for every date column."""
+    return {date_gap_column(c): [c, k == DATE_DAY_FIRST] for c, k in attribute_types.items() if k in DATE_KINDS}
+
+
 def frame_types(attribute_types: dict[str, str], labels: dict[str, str] | None = None) -> dict[str, str]:
-    """Every feature column with its type: model fields (under their labels), attributes,
-    activity aggregates."""
-    labels = labels or {field: field.capitalize() for field in MODEL_FIELDS}
-    types = {labels[field]: CATEGORY for field in MODEL_FIELDS}
+    """Every feature column with its type: model fields (under their labels), the created weekday
+    and month, attributes (a date column as its gap to the created date), activity aggregates."""
+    labels = labels or {name: name.capitalize() for name in MODEL_FIELDS}
+    types = {labels[name]: CATEGORY for name in MODEL_FIELDS}
+    types.update(dict.fromkeys(CREATED_COLUMNS, CATEGORY))
     for key, kind in attribute_types.items():
-        types.setdefault(key, kind)
+        if kind in DATE_KINDS:
+            types.setdefault(date_gap_column(key), NUMBER)
+        else:
+            types.setdefault(key, kind)
     for key, kind in ACTIVITY_COLUMNS.items():
         types.setdefault(key, kind)
     return types
@@ -356,22 +440,39 @@ def lead_rows(lead_ids: Sequence[int]) -> list[tuple]:
 
 
 def frame_from_rows(
-    rows: list[tuple], types: dict[str, str], activity: pd.DataFrame | None, fields: dict[str, str]
+    rows: list[tuple],
+    types: dict[str, str],
+    activity: pd.DataFrame | None,
+    fields: dict[str, str],
+    dates: dict[str, list] | None = None,
 ) -> pd.DataFrame:
     """The feature frame for lead rows, with exactly the columns of `types` coerced to them.
-    `fields` maps a column label to the lead field it comes from ({"Lead Source": "source"})."""
+    `fields` maps a column label to the lead field it comes from ({"Lead Source": "source"});
+    `dates` maps a gap feature to its date column (date_features)."""
     index = pd.Index([r[0] for r in rows], name="lead_id")
     attributes = pd.DataFrame.from_records(
         [r[3] if isinstance(r[3], dict) else {} for r in rows], index=index, coerce_float=False
     )
+    dates = dates or {}
     data: dict[str, pd.Series] = {}
     base = {"source": [r[1] for r in rows], "origin": [r[2] for r in rows]}
+    created = None
+    if any(column in CREATED_COLUMNS or column in dates for column in types):
+        created = pd.Series(pd.to_datetime([r[4] for r in rows], utc=True), index=index)
     for column, kind in types.items():
         if column in fields:
             series = pd.Series(base[fields[column]], index=index, dtype="object")
         elif activity is not None and column in ACTIVITY_COLUMNS:
             series = activity[column].reindex(index)
             data[column] = series.astype("float64")
+            continue
+        elif column in CREATED_COLUMNS and created is not None:
+            data[column] = created_parts(created)[column]
+            continue
+        elif column in dates and created is not None:
+            source, day_first = dates[column]
+            raw = attributes[source] if source in attributes.columns else pd.Series(None, index=index, dtype="object")
+            data[column] = days_between(parse_dates(raw, day_first=bool(day_first)), created)
             continue
         elif column in attributes.columns:
             series = attributes[column]
@@ -382,23 +483,41 @@ def frame_from_rows(
 
 
 def lead_frame(
-    lead_ids: Sequence[int], *, as_of: datetime, types: dict[str, str], fields: dict[str, str]
+    lead_ids: Sequence[int],
+    *,
+    as_of: datetime,
+    types: dict[str, str],
+    fields: dict[str, str],
+    dates: dict[str, list] | None = None,
 ) -> pd.DataFrame:
     """Features for stored leads: exactly the columns of `types` (see frame_types)."""
     rows = lead_rows(lead_ids)
     needs_activity = any(column in ACTIVITY_COLUMNS for column in types)
     activity = activity_aggregates([r[0] for r in rows], as_of=as_of) if needs_activity else None
-    return frame_from_rows(rows, types, activity, fields)
+    return frame_from_rows(rows, types, activity, fields, dates)
 
 
 def unsaved_lead_values(
-    *, fields: dict[str, str], source: str = "", origin: str = "", attributes: dict | None = None
+    *,
+    fields: dict[str, str],
+    source: str = "",
+    origin: str = "",
+    attributes: dict | None = None,
+    dates: dict[str, list] | None = None,
+    created: datetime | None = None,
 ) -> dict:
-    """Raw feature values for a lead that is not saved: it has no activity yet."""
+    """Raw feature values for a lead that is not saved: it has no activity yet, and it is created now."""
     given = {"source": source, "origin": origin}
-    values = {label: given[field] for label, field in fields.items()}
+    values = {label: given[name] for label, name in fields.items()}
     for key, value in (attributes or {}).items():
         values.setdefault(key, value)
+    stamp = pd.Series(pd.to_datetime([created or timezone.now()], utc=True))
+    for column, series in created_parts(stamp).items():
+        values[column] = series.iloc[0]
+    for column, (source_column, day_first) in (dates or {}).items():
+        parsed = parse_dates(pd.Series([(attributes or {}).get(source_column)], dtype="object"), day_first=day_first)
+        gap = days_between(parsed, stamp).iloc[0]
+        values[column] = None if math.isnan(gap) else float(gap)
     for column in ACTIVITY_COLUMNS:
         values[column] = 0.0
     values[DAYS_SINCE_LAST] = None
@@ -406,25 +525,190 @@ def unsaved_lead_values(
     return values
 
 
-def describe_value(column: str, value) -> str:
-    """A feature's value in words a rep understands, for score reasons."""
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
+# --- dates --------------------------------------------------------------------------------
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")  # fmt: skip
+
+
+def created_parts(created: pd.Series) -> dict[str, pd.Series]:
+    """The created date's weekday and month (in the site's time zone), as categories."""
+    local = created.dt.tz_convert(settings.TIME_ZONE)
+    weekday = local.dt.day_of_week.map(lambda d: None if pd.isna(d) else WEEKDAYS[int(d)])
+    month = local.dt.month.map(lambda m: None if pd.isna(m) else MONTHS[int(m) - 1])
+    return {CREATED_WEEKDAY: weekday.astype("object"), CREATED_MONTH: month.astype("object")}
+
+
+def parse_dates(series: pd.Series, *, day_first: bool) -> pd.Series:
+    """UTC timestamps from ISO strings (as the importer stores dates) or US/European text dates
+    with or without a time; anything else is NaT. Each distinct value is parsed once, the ISO
+    ones in one vectorised call."""
+    values = series.to_numpy(dtype=object)
+    texts = {v: v.strip() for v in pd.unique(values) if isinstance(v, str) and v.strip()}
+    iso = [raw for raw, text in texts.items() if _ISO_DATE.match(text)]
+    by_value: dict[str, object] = {}
+    if iso:
+        stamps = pd.to_datetime([texts[raw] for raw in iso], format="ISO8601", utc=True, errors="coerce")
+        by_value.update(zip(iso, stamps, strict=True))
+    for raw, text in texts.items():
+        if raw not in by_value:
+            parsed = _text_date(text, day_first)
+            by_value[raw] = None if parsed is None else pd.Timestamp(parsed, tz="UTC")
+    stamps = [by_value.get(v) if isinstance(v, str) else None for v in values]
+    return pd.Series(pd.to_datetime(stamps, utc=True), index=series.index)
+
+
+def _text_date(value: str, day_first: bool) -> datetime | None:
+    match = _TEXT_DATE.match(value)
+    if not match:
+        return None
+    first, second, year, hour, minute, sec = (int(g) if g else 0 for g in match.groups())
+    day, month = (first, second) if day_first else (second, first)
+    try:
+        return datetime(year, month, day, hour, minute, sec)
+    except ValueError:
+        return None
+
+
+def days_between(earlier: pd.Series, created: pd.Series) -> pd.Series:
+    """Days from each date to the lead's created date (negative: the date came after)."""
+    gap = (created - earlier).dt.total_seconds() / 86400.0
+    return gap.round(3).astype("float64")
+
+
+# --- reasons in words ---------------------------------------------------------------------
+
+# Header words that name a unit (the unit leaves the label: "time_on_site_seconds" -> "Time on site").
+_UNIT_WORDS = {
+    "seconds": "seconds", "secs": "seconds", "sec": "seconds",
+    "minutes": "minutes", "mins": "minutes", "min": "minutes",
+    "hours": "hours", "hrs": "hours", "hr": "hours",
+    "days": "days",
+    "percent": "percent", "pct": "percent",
+}  # fmt: skip
+_ACTIVITY_NOUNS = {"sms": ("SMS", "SMS"), "form": ("form submission", "form submissions")}
+
+
+def _header_words(column: str) -> list[str]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", column)  # camelCase -> camel Case
+    return [w for w in re.split(r"[\s_.\-()\[\]]+", spaced) if w]
+
+
+def unit_from_header(column: str) -> str | None:
+    words = _header_words(column)
+    return _UNIT_WORDS.get(words[-1].lower()) if len(words) > 1 else None
+
+
+def label_from_header(column: str) -> str:
+    """A column header as words: "time_on_site_seconds" -> "Time on site", "car.loan" -> "Car loan",
+    "TotalVisits" -> "Total visits". A header already written in words ("Lead Source") stays."""
+    if " " in column.strip() and not re.search(r"[_.]", column):
+        return column.strip()
+    words = _header_words(column)
+    if unit_from_header(column):
+        words = words[:-1]
+    if not words:
+        return column
+    text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+    return text[0].upper() + text[1:]
+
+
+@dataclass
+class ReasonWords:
+    """How score reasons name columns and values: the data set's labels and units (see
+    DataSetSettings), else the header prettified and the unit its last word names."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, list] = field(default_factory=dict)  # gap feature -> [date column, day first]
+
+    def label(self, column: str) -> str:
+        if column in self.dates:
+            return self.label(self.dates[column][0])
+        return self.labels.get(column) or label_from_header(column)
+
+    def unit(self, column: str) -> str | None:
+        return self.units.get(column) or unit_from_header(column)
+
+    def describe(self, column: str, value, kind: str) -> str | None:
+        """A feature's value in words a rep understands; None when it says nothing (no activity
+        in a window, "no activity for 0 days"): such a reason is not shown."""
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        if column in ACTIVITY_COLUMNS:
+            return _describe_activity(column, value, missing)
+        if column == CREATED_WEEKDAY:
+            return None if missing else f"came in on a {value}"
+        if column == CREATED_MONTH:
+            return None if missing else f"came in in {value}"
+        label = self.label(column)
+        if missing:
+            return f"{label}: not given"
+        if column in self.dates:
+            days = round(float(value))
+            if days == 0:
+                return f"{label}: the day the lead came in"
+            when = "before" if days > 0 else "after"
+            return f"{label}: {_plural(abs(days), 'day')} {when} the lead came in"
+        if kind == BOOLEAN:
+            return f"{label}: {'yes' if value else 'no'}"
+        if isinstance(value, int | float):
+            return f"{label}: {_with_unit(float(value), self.unit(column))}"
+        return f"{label}: {value}"
+
+
+def _describe_activity(column: str, value, missing: bool) -> str | None:
     if column == DAYS_SINCE_LAST:
-        return "no activity yet" if missing else f"no activity for {value:.0f} days"
+        if missing:
+            return "no activity yet"
+        return None if round(value) < 1 else f"no activity for {_plural(round(value), 'day')}"
     if column == CONTACTED:
         return "contacted" if value == 1 else "not contacted yet"
     if column == HOURS_TO_FIRST_CONTACT:
-        return "not contacted yet" if missing else f"first contact after {value:.0f} h"
-    if column in ACTIVITY_COLUMNS:
-        return f"{column}: {_format_number(value)}"
-    if missing:
-        return f"{column} not given"
-    if isinstance(value, float):
-        return f"{column} = {_format_number(value)}"
-    return f"{column} = {value}"
+        if missing:
+            return "not contacted yet"
+        return "first contact within the hour" if value < 1 else f"first contact after {_duration(value * 3600)}"
+    if missing or round(value) == 0:
+        return None
+    kind, days = ACTIVITY_COUNT_COLUMNS[column]
+    one, many = _ACTIVITY_NOUNS.get(kind, (_KIND_LABELS[kind].lower(), _KIND_LABELS[kind].lower() + "s"))
+    count = round(value)
+    return f"{count} {one if count == 1 else many} in the last {days} days"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{_format_number(round(seconds / 3600, 1))} h"
+    return _plural(round(seconds / 86400), "day")
+
+
+_SECONDS_PER = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+def _with_unit(value: float, unit: str | None) -> str:
+    if unit in _SECONDS_PER and value >= 0:
+        return _duration(value * _SECONDS_PER[unit])
+    if unit == "percent":
+        return f"{_format_number(value)} %"
+    return _format_number(value)
+
+
+def describe_value(column: str, value, kind: str = NUMBER, words: ReasonWords | None = None) -> str | None:
+    """A feature's value in words (see ReasonWords.describe)."""
+    return (words or ReasonWords()).describe(column, value, kind)
 
 
 def _format_number(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not given"
-    return f"{value:.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.2f}".rstrip("0").rstrip(".")
+    if float(value).is_integer() or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")

@@ -29,7 +29,7 @@ def score_override_set(*, lead: Lead, score: int, reason: str, by: User) -> Lead
     lead.score_override_reason = reason[:255]
     lead.score_override_by = by
     lead.priority = lead.score_override
-    lead.tier = scorer.tier_for(lead.score_override / 100.0, tier_cutoffs(lead.model_version))
+    lead.tier = scorer.tier_for(lead.score_override, tier_cutoffs(lead.model_version))
     lead.save(
         update_fields=["score_override", "score_override_reason", "score_override_by", "priority", "tier", "updated_at"]
     )
@@ -59,8 +59,8 @@ def score_override_clear(*, lead: Lead, by: User) -> Lead:
     lead.score_override_reason = ""
     lead.score_override_by = None
     lead.priority = lead.score if lead.score is not None else Lead.UNSCORED_PRIORITY
-    if lead.probability is not None:
-        lead.tier = scorer.tier_for(lead.probability, tier_cutoffs(lead.model_version))
+    if lead.score is not None:
+        lead.tier = scorer.tier_for(lead.score, tier_cutoffs(lead.model_version))
     else:
         lead.tier = Lead.Tier.UNSCORED
     lead.save(

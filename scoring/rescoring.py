@@ -25,10 +25,12 @@ from scoring import features as F
 from scoring import registry, scorer
 from scoring.models import ModelVersion, RescoreRun
 from scoring.retraining import RESCORE_TASK, retrain_request
-from scoring.score_store import Scored, scores_write
+from scoring.score_store import Scored, scores_write, tiers_apply
 from scoring.selectors import BANNER_KEY, cold_start_probability, model_in_use, tier_cutoffs, training_readiness
 
 PENDING_KEY = "scoring:rescore-pending:{}"
+# The tier cut-offs every stored tier follows (see _tiers_follow).
+APPLIED_CUTOFFS_KEY = "scoring:applied-tier-cutoffs"
 # Requests for more leads than this skip the per-lead debounce (see lead_rescore_request).
 DEBOUNCE_MAX_IDS = 1000
 
@@ -112,15 +114,19 @@ def leads_score(lead_ids: Sequence[int], *, as_of: datetime, version, loaded, cu
     ids = list(lead_ids)
     if loaded is None:
         p = cold_start_probability()
-        return [Scored(i, p, scorer.score_from_probability(p), scorer.tier_for(p, cutoffs), []) for i in ids]
-    frame = F.lead_frame(ids, as_of=as_of, types=loaded.types, fields=loaded.extras["fields"])
+        score = scorer.score_from_probability(p)
+        return [Scored(i, p, score, scorer.tier_for(score, cutoffs), []) for i in ids]
+    frame = F.lead_frame(
+        ids, as_of=as_of, types=loaded.types, fields=loaded.extras["fields"], dates=loaded.extras.get("dates")
+    )
     if frame.empty:
         return []
     probabilities, impacts = scorer.score_frame(loaded, frame)
     reasons = scorer.reasons_for_frame(loaded, frame, impacts)
+    scores = [scorer.score_from_probability(p) for p in probabilities]
     return [
-        Scored(int(lead_id), float(p), scorer.score_from_probability(p), scorer.tier_for(p, cutoffs), r)
-        for lead_id, p, r in zip(frame.index, probabilities, reasons, strict=True)
+        Scored(int(lead_id), float(p), score, scorer.tier_for(score, cutoffs), r)
+        for lead_id, p, score, r in zip(frame.index, probabilities, scores, reasons, strict=True)
     ]
 
 
@@ -129,6 +135,7 @@ def leads_rescore(*, lead_ids: Sequence[int]) -> int:
     cache.delete_many([PENDING_KEY.format(i) for i in lead_ids])
     version, loaded = _model_in_use()
     cutoffs = tier_cutoffs(version)
+    _tiers_follow(cutoffs)
     as_of = timezone.now()
     changed = 0
     chunk = settings.SCORING_RESCORE_CHUNK
@@ -137,6 +144,14 @@ def leads_rescore(*, lead_ids: Sequence[int]) -> int:
         rows = leads_score(ids[i : i + chunk], as_of=as_of, version=version, loaded=loaded, cutoffs=cutoffs)
         changed += scores_write(rows, version_id=version.pk if loaded else None, scored_at=as_of)
     return changed
+
+
+def _tiers_follow(cutoffs: dict) -> None:
+    """When the cut-offs moved since the stored tiers were given (capacity mode, a setting),
+    re-tier every scored lead first, so one score shows one tier everywhere."""
+    if cache.get(APPLIED_CUTOFFS_KEY) != cutoffs:
+        tiers_apply(cutoffs)
+        cache.set(APPLIED_CUTOFFS_KEY, cutoffs, None)
 
 
 def rescore_all_request(*, only_stale: bool = False) -> RescoreRun:
@@ -206,6 +221,10 @@ def rescore_run_continue(run: RescoreRun, *, max_chunks: int | None = None) -> R
             version, loaded = _model_in_use()
     version_id = version.pk if loaded else None
     cutoffs = tier_cutoffs(version if loaded else None)
+    if not run.only_stale and run.last_lead_id == 0:
+        cache.set(APPLIED_CUTOFFS_KEY, cutoffs, None)  # this run gives every lead its tier
+    else:
+        _tiers_follow(cutoffs)
     chunk = settings.SCORING_RESCORE_CHUNK
     pipelined = connection.vendor == "postgresql" and not connection.in_atomic_block
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer") if pipelined else None

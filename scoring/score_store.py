@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import Case, Q, Value, When
 
 from leads.models import Lead
 from scoring.models import ScoreHistory
@@ -127,3 +128,16 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
                 )
         ScoreHistory.objects.bulk_create(history, batch_size=1000)
     return len(updates)
+
+
+def tiers_apply(cutoffs: dict) -> int:
+    """Give every scored lead the tier of its displayed score (Lead.priority: the override, else
+    the model's score) under `cutoffs` (points). For cut-offs that move without a rescore (the
+    capacity mode's K-th best lead): leads scored earlier must not keep a tier their score no
+    longer has. One UPDATE of the leads whose tier differs; returns how many."""
+    tier = Case(
+        When(priority__gte=cutoffs["hot"], then=Value(Lead.Tier.HOT)),
+        When(priority__gte=cutoffs["warm"], then=Value(Lead.Tier.WARM)),
+        default=Value(Lead.Tier.COLD),
+    )
+    return Lead.objects.filter(priority__gte=0).filter(~Q(tier=tier)).update(tier=tier)

@@ -110,39 +110,67 @@ def score_frame(loaded: LoadedModel, frame: pd.DataFrame, *, with_reasons: bool 
 
 
 def reasons_for(
-    impacts_row: np.ndarray, columns: list[str], values: list, order: np.ndarray | None = None
+    impacts_row: np.ndarray,
+    columns: list[str],
+    values,
+    order: np.ndarray | None = None,
+    *,
+    kinds: dict[str, str] | None = None,
+    words: F.ReasonWords | None = None,
 ) -> list[dict]:
-    """Top factors up and down, in words, sorted by |impact| (the contract of Lead.score_reasons)."""
+    """Top factors up and down, in words, sorted by |impact| (the contract of Lead.score_reasons).
+
+    A factor worth less than one score point, or whose value says nothing ("0 web visits in the
+    last 7 days"), is not shown; the next one takes its place. `values` is a list or a function
+    of the column position (only the shown candidates are looked up)."""
     if order is None:
         order = np.argsort(-impacts_row, kind="stable")
-    picked = [j for j in order[:REASONS_EACH_WAY] if impacts_row[j] >= 0.5]
-    picked += [j for j in order[::-1][:REASONS_EACH_WAY] if impacts_row[j] <= -0.5]
+    value_of = values if callable(values) else values.__getitem__
+    kinds = kinds or {}
+    words = words or F.ReasonWords()
     reasons = []
-    for j in picked:
-        impact = float(impacts_row[j])
-        reasons.append(
-            {
-                "feature": columns[j],
-                "text": f"{F.describe_value(columns[j], values[j])} ({impact:+.0f})",
-                "impact": round(impact, 1),
-            }
-        )
+    for sequence, sign in ((order, 1), (order[::-1], -1)):
+        shown = 0
+        for j in sequence:
+            impact = float(impacts_row[j])
+            if shown >= REASONS_EACH_WAY or sign * round(impact) < 1:
+                break
+            text = words.describe(columns[j], value_of(j), kinds.get(columns[j], F.NUMBER))
+            if text is None:
+                continue
+            shown_impact = round(impact, 1)  # the text says what is stored, rounded once more
+            reasons.append({"feature": columns[j], "text": f"{text} ({shown_impact:+.0f})", "impact": shown_impact})
+            shown += 1
     reasons.sort(key=lambda r: -abs(r["impact"]))
     return reasons
+
+
+def reason_words(loaded: LoadedModel) -> F.ReasonWords:
+    """The labels, units and date columns the model was trained with (older artifacts: defaults)."""
+    words = loaded.extras.get("_words")
+    if words is None:
+        extras = loaded.extras
+        words = F.ReasonWords(
+            labels=dict(extras.get("labels") or {}),
+            units=dict(extras.get("units") or {}),
+            dates=dict(extras.get("dates") or {}),
+        )
+        loaded.extras["_words"] = words
+    return words
 
 
 def reasons_for_frame(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndarray) -> list[list[dict]]:
     columns = [b[0] for b in loaded.blocks]
     arrays = [frame[c].to_numpy() for c in columns]
     orders = np.argsort(-impacts, axis=1, kind="stable")
+    words = reason_words(loaded)
     out = []
     for i in range(len(frame)):
-        row = impacts[i]
-        order = orders[i]
-        # Only the columns that can become reasons need their values looked up.
-        wanted = set(order[:REASONS_EACH_WAY].tolist()) | set(order[-REASONS_EACH_WAY:].tolist())
-        values = [_plain(arrays[j][i]) if j in wanted else None for j in range(len(columns))]
-        out.append(reasons_for(row, columns, values, order))
+        out.append(
+            reasons_for(
+                impacts[i], columns, lambda j, i=i: _plain(arrays[j][i]), orders[i], kinds=loaded.types, words=words
+            )
+        )
     return out
 
 
@@ -189,13 +217,21 @@ def score_one(loaded: LoadedModel, raw: dict) -> tuple[float, list[dict]]:
     summed = float(contrib.sum())
     scale = total / summed if abs(summed) > 1e-9 and total * summed > 0 else 100.0 * p * (1 - p)
     columns = [b[0] for b in loaded.blocks]
-    return p, reasons_for(contrib * scale, columns, [_plain(values[c]) for c in columns])
+    return p, reasons_for(
+        contrib * scale,
+        columns,
+        [_plain(values[c]) for c in columns],
+        kinds=loaded.types,
+        words=reason_words(loaded),
+    )
 
 
-def tier_for(probability: float, cutoffs: dict) -> str:
-    if probability >= cutoffs["hot"]:
+def tier_for(score: int, cutoffs: dict) -> str:
+    """The tier of a displayed score (0-100): hot at or above cutoffs["hot"] points, warm at or
+    above cutoffs["warm"]. A function of the score alone, so one score always shows one tier."""
+    if score >= cutoffs["hot"]:
         return "hot"
-    if probability >= cutoffs["warm"]:
+    if score >= cutoffs["warm"]:
         return "warm"
     return "cold"
 

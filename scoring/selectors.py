@@ -199,7 +199,9 @@ def model_in_use(
 
 
 def tier_cutoffs(version: ModelVersion | None, options: ScoringSettings | None = None) -> dict:
-    """Probability cut-offs {"hot", "warm"} from the admin's tier mode."""
+    """Tier cut-offs in score points {"hot": 60, "warm": 30} from the admin's tier mode, for the
+    version that scores the leads (percentile mode reads that version's score quantiles). A lead's
+    tier is scorer.tier_for(its displayed score, these), so one score always shows one tier."""
     options = options or ScoringSettings.current()
     hot = options.hot_threshold if options.hot_threshold is not None else settings.SCORING_HOT_THRESHOLD
     warm = options.warm_threshold if options.warm_threshold is not None else settings.SCORING_WARM_THRESHOLD
@@ -215,14 +217,15 @@ def tier_cutoffs(version: ModelVersion | None, options: ScoringSettings | None =
             reps = User.objects.filter(is_active=True, role=User.Role.REP).count()
             k = max(1, options.capacity_per_rep * max(reps, 1))
             kth = list(
-                Lead.objects.filter(status__in=Lead.OPEN_STATUSES, probability__isnull=False)
-                .order_by("-probability")
-                .values_list("probability", flat=True)[k - 1 : k]
+                Lead.objects.filter(status__in=Lead.OPEN_STATUSES, score__isnull=False)
+                .order_by("-priority")
+                .values_list("priority", flat=True)[k - 1 : k]
             )
-            cached = float(kth[0]) if kth else hot
+            cached = kth[0] / 100.0 if kth else hot
             cache.set(CAPACITY_KEY, cached, 300)
         hot = cached
-    return {"hot": float(hot), "warm": float(min(warm, hot))}
+    hot_points = scorer.score_from_probability(float(hot))
+    return {"hot": hot_points, "warm": min(scorer.score_from_probability(float(warm)), hot_points)}
 
 
 def score_unsaved(*, source: str = "", origin: str = "", attributes: dict | None = None) -> dict:
@@ -234,16 +237,23 @@ def score_unsaved(*, source: str = "", origin: str = "", attributes: dict | None
         return {
             "probability": round(p, 4),
             "score": scorer.score_from_probability(p),
-            "tier": scorer.tier_for(p, cutoffs),
+            "tier": scorer.tier_for(scorer.score_from_probability(p), cutoffs),
             "reasons": [],
             "model_version": None,
         }
-    raw = F.unsaved_lead_values(fields=loaded.extras["fields"], source=source, origin=origin, attributes=attributes)
+    raw = F.unsaved_lead_values(
+        fields=loaded.extras["fields"],
+        source=source,
+        origin=origin,
+        attributes=attributes,
+        dates=loaded.extras.get("dates") or {},
+    )
     p, reasons = scorer.score_one(loaded, raw)
+    score = scorer.score_from_probability(p)
     return {
         "probability": round(p, 4),
-        "score": scorer.score_from_probability(p),
-        "tier": scorer.tier_for(p, cutoffs),
+        "score": score,
+        "tier": scorer.tier_for(score, cutoffs),
         "reasons": reasons,
         "model_version": version.pk,
     }

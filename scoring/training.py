@@ -161,8 +161,9 @@ def columns_screen(
             dropped[column] = excluded[column]
             continue
         series = frame[column]
-        if kind == F.DATE:
-            dropped[column] = "date column: not used as a feature"
+        if kind in F.DATE_KINDS:
+            # frame_types turns a date into its gap to the created date; a raw timestamp never goes in.
+            dropped[column] = "date column: used as days to the created date, never as a raw timestamp"
             continue
         non_missing = series.dropna()
         if non_missing.empty:

@@ -47,17 +47,29 @@ def model_train(
     progress = progress or (lambda pct, stage: None)
     progress(1, "loading outcomes and building features")
     as_of = timezone.now()
-    rows = list(outcome_leads_for(options).order_by("pk").values_list("pk", "status", "created_at", "attributes"))
-    labels = F.model_field_labels()
+    rows = list(
+        outcome_leads_for(options)
+        .order_by("pk")
+        .values_list("pk", "status", "created_at", "attributes", "import_job_id")
+    )
+    # Only the imports these leads came from say what their columns mean: never another data set's.
+    data_set = F.data_set_settings_for(r[4] for r in rows)
+    labels = F.model_field_labels(data_set)
     fields = {label: field for field, label in labels.items()}
-    types = F.frame_types(F.infer_column_types((r[3] for r in rows), F.declared_column_types()), labels)
-    frame = F.lead_frame([r[0] for r in rows], as_of=as_of, types=types, fields=fields)
+    attribute_types = F.infer_column_types((r[3] for r in rows), data_set.column_types)
+    types = F.frame_types(attribute_types, labels)
+    dates = F.date_features(attribute_types)
+    frame = F.lead_frame([r[0] for r in rows], as_of=as_of, types=types, fields=fields, dates=dates)
     positive = options.conversion_status or Lead.Status.CONVERTED
     y = np.array([1 if r[1] == positive else 0 for r in rows])
     created = np.array([r[2] for r in rows], dtype=object)
-    excluded = {**F.profile_excluded_columns()}
+    excluded = {str(c): "excluded by setting SCORING_EXCLUDED_COLUMNS" for c in settings.SCORING_EXCLUDED_COLUMNS}
     for column in options.excluded_columns or []:
         excluded.setdefault(str(column), "excluded by an admin")
+    for column, why in data_set.excluded.items():
+        excluded.setdefault(column, why)
+    # An excluded date column takes its gap feature with it.
+    excluded.update({gap: excluded[source] for gap, (source, _) in dates.items() if source in excluded})
 
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     champion = None
@@ -76,6 +88,9 @@ def model_train(
     )
     progress(95, "saving the model")
     result.features["fields"] = fields
+    result.features["dates"] = {gap: spec for gap, spec in dates.items() if gap in result.types}
+    result.features["labels"] = data_set.labels
+    result.features["units"] = data_set.units
     version = _version_save(result, by=by)
     decision = challenger_decision(result, champion_present=active is not None, options=options)
     metrics = dict(version.metrics)
@@ -111,6 +126,9 @@ def _version_save(result: training.TrainResult, *, by: User | None) -> ModelVers
             "baseline": result.baseline,
             "blocks": result.blocks,
             "fields": result.features["fields"],
+            "dates": result.features.get("dates", {}),
+            "labels": result.features.get("labels", {}),
+            "units": result.features.get("units", {}),
         },
         name=f"model-{version.pk}-{uuid.uuid4().hex[:8]}",
     )

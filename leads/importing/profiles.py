@@ -25,6 +25,8 @@ class ImportSpec:
     placeholder_values: list[str] = field(default_factory=list)
     column_types: dict[str, str] = field(default_factory=dict)
     excluded_columns: dict[str, str] = field(default_factory=dict)
+    column_labels: dict[str, str] = field(default_factory=dict)
+    column_units: dict[str, str] = field(default_factory=dict)
     delimiter: str = ""
     encoding: str = ""
     profile_name: str = ""
@@ -56,6 +58,8 @@ def spec_from_profile(profile: ImportProfile) -> ImportSpec:
             "placeholder_values": profile.placeholder_values,
             "column_types": profile.column_types,
             "excluded_columns": profile.excluded_columns,
+            "column_labels": profile.column_labels,
+            "column_units": profile.column_units,
             "delimiter": profile.delimiter,
             "encoding": profile.encoding,
             "profile_name": profile.name,
@@ -99,6 +103,12 @@ def spec_from_dict(data: dict) -> ImportSpec:
         excluded = dict.fromkeys(excluded, "")
     if not isinstance(excluded, dict):
         raise ValidationError('"excluded_columns" must map column names to a reason.')
+    labels = data.get("column_labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) and v.strip() for v in labels.values()):
+        raise ValidationError('"column_labels" must map column names to the words a rep reads (non-empty text).')
+    units = data.get("column_units") or {}
+    if not isinstance(units, dict) or not set(units.values()) <= set(ImportProfile.UNITS):
+        raise ValidationError(f'"column_units" must map column names to one of {", ".join(ImportProfile.UNITS)}.')
     outcome_column = str(data.get("outcome_column") or "").strip()
     converted, lost = str_list("converted_values"), str_list("lost_values")
     if outcome_column and not (converted or lost):
@@ -119,6 +129,8 @@ def spec_from_dict(data: dict) -> ImportSpec:
         placeholder_values=str_list("placeholder_values"),
         column_types={str(k): v for k, v in column_types.items()},
         excluded_columns={str(k): str(v) for k, v in excluded.items()},
+        column_labels={str(k): v.strip()[:255] for k, v in labels.items()},
+        column_units={str(k): str(v) for k, v in units.items()},
         delimiter=delimiter,
         encoding=str(data.get("encoding") or ""),
         profile_name=str(data.get("profile_name") or ""),

@@ -387,7 +387,7 @@ class _ChunkCommitter:
     def _commit(self, index: int, rows: int, records: list[tuple]) -> None:
         job = self.job
         with transaction.atomic():
-            result = write_chunk(records)
+            result = write_chunk(records, import_job_id=job.pk)
             self._wait_turn(index)
             job.created_count += result.created
             job.updated_count += result.updated

@@ -86,7 +86,7 @@ UPDATE leads_lead l SET
     name = n.name, email = n.email, phone = n.phone, company = n.company, source = n.source,
     origin = n.origin, owner_id = n.owner_id, created_at = n.created_at, status = n.status,
     converted_at = n.converted_at, lost_reason = n.lost_reason, attributes = n.attributes,
-    updated_at = %s
+    updated_at = %s, import_job_id = COALESCE(l.import_job_id, %s)
 FROM n
 WHERE l.id = n.id AND (
     l.name, l.email, l.phone, l.company, l.source, l.origin, l.owner_id, l.created_at, l.status,
@@ -110,14 +110,15 @@ SELECT array_agg(row_no ORDER BY row_no) FROM (
 _INSERT_NEW = """
 INSERT INTO leads_lead (
     external_id, name, email, phone, company, source, origin, owner_id, created_at, status,
-    converted_at, lost_reason, attributes, updated_at, tier, score_reasons, score_override_reason, priority
+    converted_at, lost_reason, attributes, updated_at, tier, score_reasons, score_override_reason, priority,
+    import_job_id
 )
 SELECT s.external_id, COALESCE(s.name, ''), COALESCE(s.email, ''), COALESCE(s.phone, ''),
     COALESCE(s.company, ''), COALESCE(s.source, ''), COALESCE(s.origin, ''), s.owner_id,
     COALESCE(s.created_at, %s), COALESCE(s.status, 'new'),
     CASE WHEN s.status = 'converted' THEN s.converted_at END,
     CASE WHEN s.status = 'lost' THEN s.lost_reason ELSE '' END,
-    s.attributes, %s, 'unscored', '[]'::jsonb, '', -1
+    s.attributes, %s, 'unscored', '[]'::jsonb, '', -1, %s
 FROM leadcrm_import_stage s
 WHERE s.target_id IS NULL
 ORDER BY s.row_no
@@ -157,15 +158,16 @@ class ChunkResult:
     duplicates: list[dict] = field(default_factory=list)
 
 
-def write_chunk(records: list[tuple]) -> ChunkResult:
-    """Upsert one chunk of records (validation.RECORD_FIELDS order).
+def write_chunk(records: list[tuple], *, import_job_id: int | None = None) -> ChunkResult:
+    """Upsert one chunk of records (validation.RECORD_FIELDS order). New leads remember
+    `import_job_id` (the import that created them); a changed lead without one takes it.
 
     Precondition: the caller holds a transaction (the chunk commits whole)."""
     if not records:
         return ChunkResult()
     if connection.vendor == "postgresql":
-        return _write_postgres(records)
-    return _write_orm([_Record(record_as_dict(r)) for r in records])
+        return _write_postgres(records, import_job_id)
+    return _write_orm([_Record(record_as_dict(r)) for r in records], import_job_id)
 
 
 def _duplicate(row_no, external_id, match, value, lead_id, other_external_id) -> dict:
@@ -180,8 +182,8 @@ def _duplicate(row_no, external_id, match, value, lead_id, other_external_id) ->
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-def _write_postgres(records: list[tuple]) -> ChunkResult:
-    result = _copy_new_leads(records)
+def _write_postgres(records: list[tuple], import_job_id: int | None) -> ChunkResult:
+    result = _copy_new_leads(records, import_job_id)
     if result is not None:
         return result
     now = timezone.now()
@@ -205,12 +207,12 @@ def _write_postgres(records: list[tuple]) -> ChunkResult:
             # First every row but the later matches, then each round of later matches.
             rounds = [([row for rows in later for row in rows], False), *((rows, True) for rows in later)]
             for rows, inside in rounds:
-                cursor.execute(_UPDATE_EXISTING, [rows, inside, now])
+                cursor.execute(_UPDATE_EXISTING, [rows, inside, now, import_job_id])
                 for lead_id, new_outcome in cursor.fetchall():
                     result.updated += 1
                     result.new_outcomes += bool(new_outcome)
                     result.lead_ids.append(lead_id)
-        cursor.execute(_INSERT_NEW, [now, now])
+        cursor.execute(_INSERT_NEW, [now, now, import_job_id])
         for lead_id, inserted, closed in cursor.fetchall():
             if inserted:
                 result.created += 1
@@ -228,7 +230,7 @@ def _write_postgres(records: list[tuple]) -> ChunkResult:
 _LEAD_COPY_COLUMNS = (
     "id", "external_id", "name", "email", "phone", "company", "source", "origin", "owner_id", "created_at",
     "status", "converted_at", "lost_reason", "attributes", "updated_at", "tier", "score_reasons",
-    "score_override_reason", "priority",
+    "score_override_reason", "priority", "import_job_id",
 )  # fmt: skip
 _CLOSED = ("converted", "lost")
 
@@ -243,7 +245,7 @@ def _lead_id_sequence() -> str:
         return cursor.fetchone()[0]
 
 
-def _copy_new_leads(records: list[tuple]) -> ChunkResult | None:
+def _copy_new_leads(records: list[tuple], import_job_id: int | None) -> ChunkResult | None:
     """Fast path for a chunk of leads that are all new: COPY straight into leads_lead.
 
     Taken only when every row has an external id, and the file maps no email/phone (nothing to
@@ -266,7 +268,7 @@ def _copy_new_leads(records: list[tuple]) -> ChunkResult | None:
             "SELECT array_agg(nextval(%s::regclass)) FROM generate_series(1, %s)", [_lead_id_sequence(), len(records)]
         )
         lead_ids = cursor.fetchone()[0]
-        payload = _new_leads_copy_text(lead_ids, records, now)
+        payload = _new_leads_copy_text(lead_ids, records, now, import_job_id)
         try:
             with (
                 transaction.atomic(),
@@ -291,7 +293,7 @@ def _copy_escaped(record: tuple) -> tuple:
     )
 
 
-def _new_leads_copy_text(lead_ids: list[int], records: list[tuple], now) -> str:
+def _new_leads_copy_text(lead_ids: list[int], records: list[tuple], now, import_job_id: int | None = None) -> str:
     """The COPY text of new leads (_LEAD_COPY_COLUMNS order), one f-string per row (several times
     cheaper than a copy.write_row per row). Text is escaped only in a chunk that needs it (one scan)."""
     texts = "".join(r[i] for r in records for i in _TEXT_FIELDS if r[i])
@@ -307,11 +309,12 @@ def _new_leads_copy_text(lead_ids: list[int], records: list[tuple], now) -> str:
         return text
 
     now_text = stamp(now)
+    job = null if import_job_id is None else str(int(import_job_id))
     return "".join(
         f"{lead_id}\t{external_id}\t{name or ''}\t{email or ''}\t{phone or ''}\t{company or ''}\t{source or ''}"
         f"\t{origin or ''}\t{null if owner is None else owner}\t{stamp(created) if created else now_text}"
         f"\t{status or 'new'}\t{stamp(converted) if status == 'converted' else null}"
-        f"\t{lost_reason if status == 'lost' else ''}\t{attributes}\t{now_text}\tunscored\t[]\t\t-1\n"
+        f"\t{lost_reason if status == 'lost' else ''}\t{attributes}\t{now_text}\tunscored\t[]\t\t-1\t{job}\n"
         for lead_id, (_, external_id, name, email, phone, company, source, origin, owner, created, status, converted,
                       lost_reason, attributes) in zip(lead_ids, records, strict=True)
     )  # fmt: skip
@@ -326,7 +329,7 @@ def _batches(items: list, size: int = _BATCH):
         yield items[start : start + size]
 
 
-def _write_orm(records: list[_Record]) -> ChunkResult:
+def _write_orm(records: list[_Record], import_job_id: int | None) -> ChunkResult:
     now = timezone.now()
     result = ChunkResult()
     # A lead matched by one row's id and another's email is one object: both rows apply, in file order.
@@ -355,18 +358,20 @@ def _write_orm(records: list[_Record]) -> ChunkResult:
                     converted_at=r.converted_at if r.status == Lead.Status.CONVERTED else None,
                     lost_reason=r.lost_reason if r.status == Lead.Status.LOST else "",
                     attributes=json.loads(r.attributes),
+                    import_job_id=import_job_id,
                 )
             )
             continue
         targets[r.row_no] = lead.pk
         if _apply(lead, r):
             lead.updated_at = now
+            lead.import_job_id = lead.import_job_id or import_job_id
             to_update.append(lead)
             result.new_outcomes += lead.status in Lead.CLOSED_STATUSES and lead._import_old_status != lead.status
     if to_update:
         Lead.objects.bulk_update(
             to_update,
-            [*_UPDATABLE, "status", "converted_at", "lost_reason", "attributes", "updated_at"],
+            [*_UPDATABLE, "status", "converted_at", "lost_reason", "attributes", "updated_at", "import_job_id"],
             batch_size=_BATCH,
         )
     if to_create:

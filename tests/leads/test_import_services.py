@@ -199,11 +199,11 @@ def test_a_crash_mid_file_keeps_committed_chunks_and_resumes(tmp_path, x_profile
     real = writer.write_chunk
     calls = {"n": 0}
 
-    def flaky(records):
+    def flaky(records, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("disk on fire")
-        return real(records)
+        return real(records, **kwargs)
 
     monkeypatch.setattr(services, "write_chunk", flaky)
     job = run(write(tmp_path, xeducation_csv(50)), profile=x_profile, chunk_rows=10)
@@ -283,12 +283,12 @@ def test_a_crash_in_the_postgres_writer_thread_keeps_whole_chunks(tmp_path, requ
     real = writer.write_chunk
     failed = []
 
-    def flaky(records):
+    def flaky(records, **kwargs):
         # The fourth chunk (rows 62-81; writers take chunks in parallel, so tell it by its rows) fails once.
         if records[0][0] == 62 and not failed:
             failed.append(True)
             raise RuntimeError("connection reset")
-        return real(records)
+        return real(records, **kwargs)
 
     monkeypatch.setattr(services, "write_chunk", flaky)
     job = run(write(tmp_path, xeducation_csv(100)), profile=profile, chunk_rows=20)
@@ -314,10 +314,10 @@ def test_parallel_writers_commit_chunks_in_file_order(tmp_path, requires_postgre
     real = writer.write_chunk
     seen_at_commit: list[tuple[int, int]] = []
 
-    def slow_first(records):
+    def slow_first(records, **kwargs):
         if records[0][0] == 2:  # chunk 0 takes longest
             time.sleep(0.3)
-        return real(records)
+        return real(records, **kwargs)
 
     def progress(job):
         if job.last_chunk >= 0:  # after a chunk's commit (not the end of validation)

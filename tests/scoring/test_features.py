@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leads.models import ImportProfile, Lead
+from leads.models import ImportJob, ImportProfile, Lead
 from scoring import features as F
 from tests.factories import ActivityFactory, LeadFactory
 
@@ -74,10 +74,10 @@ def test_open_lead_counts_activity_in_windows_as_of_now():
 
 @pytest.mark.django_db
 def test_attribute_types_follow_the_import_declaration_else_json_values():
-    ImportProfile.objects.create(name="acme", column_types={"zip": "category"})
+    job = ImportJob.objects.create(profile=ImportProfile.objects.create(name="acme", column_types={"zip": "category"}))
     rows = [{"zip": 12345, "visits": 3, "vip": True, "plan": "pro", "signup": "2024-01-02"}, {"visits": None}]
 
-    types = F.infer_column_types(rows, F.declared_column_types())
+    types = F.infer_column_types(rows, F.data_set_settings_for([job.pk]).column_types)
 
     assert types == {"zip": "category", "visits": "number", "vip": "boolean", "plan": "category", "signup": "date"}
 
@@ -96,10 +96,37 @@ def test_frame_has_exactly_the_requested_columns_coerced_to_their_types():
 
 
 @pytest.mark.django_db
-def test_profile_exclusions_and_field_labels_come_from_import_profiles():
-    ImportProfile.objects.create(
-        name="x", mapping={"source": "Lead Source"}, excluded_columns={"Tags": "leaks the outcome"}
+def test_profile_exclusions_and_field_labels_come_from_the_imports_of_the_leads():
+    x_job = ImportJob.objects.create(
+        profile=ImportProfile.objects.create(
+            name="x", mapping={"source": "Lead Source"}, excluded_columns={"Tags": "leaks the outcome"}
+        )
+    )
+    other_job = ImportJob.objects.create(profile=ImportProfile.objects.create(name="acme", mapping={}))
+
+    with_x = F.data_set_settings_for([x_job.pk, None])
+    without_x = F.data_set_settings_for([other_job.pk])
+
+    assert "Tags" in with_x.excluded and "import profile x" in with_x.excluded["Tags"]
+    assert F.model_field_labels(with_x)["source"] == "Lead Source"
+    assert "Tags" not in without_x.excluded
+    assert F.model_field_labels(without_x)["source"] == "Source"
+
+
+@pytest.mark.django_db
+def test_text_dates_read_day_first_when_a_column_says_so_and_become_gaps_to_created():
+    created = timezone.now().replace(year=2024, month=2, day=10, hour=0, minute=0, second=0, microsecond=0)
+    eu = LeadFactory(created_at=created, attributes={"signup": "31.01.2024", "iso": "2024-02-09T00:00:00+00:00"})
+    us = LeadFactory(created_at=created, attributes={"signup": "01/02/2024 12:00", "iso": "2024-02-11"})
+    types = F.infer_column_types([eu.attributes, {"signup": "13.01.2024"}, us.attributes])
+    assert types == {"signup": F.DATE_DAY_FIRST, "iso": F.DATE}
+
+    frame = F.lead_frame(
+        [eu.pk, us.pk], as_of=created, types=F.frame_types(types), fields=FIELDS, dates=F.date_features(types)
     )
 
-    assert "Tags" in F.profile_excluded_columns()
-    assert F.model_field_labels()["source"] == "Lead Source"
+    assert frame.loc[eu.pk, F.date_gap_column("signup")] == pytest.approx(10.0)
+    assert frame.loc[us.pk, F.date_gap_column("signup")] == pytest.approx(8.5)  # 1 February, noon
+    assert frame.loc[us.pk, F.date_gap_column("iso")] == pytest.approx(-1.0)
+    assert frame.loc[eu.pk, F.CREATED_WEEKDAY] == "Saturday" and frame.loc[eu.pk, F.CREATED_MONTH] == "February"
+    assert "signup" not in frame.columns  # never a raw timestamp

@@ -91,15 +91,56 @@ def test_reasons_name_the_column_and_value_in_words():
     )
 
     assert reasons == [
-        {"feature": "Lead Origin", "text": "Lead Origin = Lead Add Form (+12)", "impact": 12.4},
+        {"feature": "Lead Origin", "text": "Lead Origin: Lead Add Form (+12)", "impact": 12.4},
         {"feature": F.DAYS_SINCE_LAST, "text": "no activity for 30 days (-9)", "impact": -9.2},
-        {"feature": "visits", "text": "visits not given (+3)", "impact": 3.0},
+        {"feature": "visits", "text": "Visits: not given (+3)", "impact": 3.0},
     ]
 
 
-@pytest.mark.parametrize(("p", "tier"), [(0.7, "hot"), (0.4, "warm"), (0.1, "cold")])
-def test_tiers_follow_probability_cutoffs(p, tier):
-    assert scorer.tier_for(p, {"hot": 0.6, "warm": 0.3}) == tier
+def test_reasons_read_labels_units_and_yes_no_and_drop_what_says_nothing():
+    columns = [
+        "time_on_site_seconds",
+        "car.loan",
+        F.DAYS_SINCE_LAST,
+        F.activity_column("web_visit", 7),
+        "Total Time Spent on Website",
+        "plan",
+        F.activity_column("call", 30),
+        "tiny",
+    ]
+    values = [1464.0, 1.0, 0.2, 0.0, 4000.0, "pro", 2.0, 5.0]
+    kinds = {"car.loan": F.BOOLEAN, "plan": F.CATEGORY}
+    words = F.ReasonWords(labels={"Total Time Spent on Website": "Time on website", "plan": "Plan"},
+                          units={"Total Time Spent on Website": "seconds"})  # fmt: skip
+
+    reasons = scorer.reasons_for(
+        np.array([14.0, 6.0, -1.0, 1.0, -5.0, 2.0, -3.0, 0.4]), columns, values, kinds=kinds, words=words
+    )
+
+    assert [r["text"] for r in reasons] == [
+        "Time on site: 24 min (+14)",
+        "Car loan: yes (+6)",
+        "Time on website: 67 min (-5)",
+        "2 calls in the last 30 days (-3)",
+        "Plan: pro (+2)",
+    ]
+
+
+def test_labels_default_to_the_header_in_words():
+    assert F.label_from_header("time_on_site_seconds") == "Time on site"
+    assert F.label_from_header("car.loan") == "Car loan"
+    assert F.label_from_header("TotalVisits") == "Total visits"
+    assert F.label_from_header("Lead Source") == "Lead Source"
+    gap = F.date_gap_column("signup_date")
+    words = F.ReasonWords(dates={gap: ["signup_date", False]})
+    assert F.describe_value(gap, 12.4, F.NUMBER, words) == "Signup date: 12 days before the lead came in"
+    assert F.describe_value(F.CREATED_WEEKDAY, "Monday", F.CATEGORY) == "came in on a Monday"
+    assert F.describe_value(F.HOURS_TO_FIRST_CONTACT, 0.2) == "first contact within the hour"
+
+
+@pytest.mark.parametrize(("score", "tier"), [(70, "hot"), (60, "hot"), (59, "warm"), (30, "warm"), (29, "cold")])
+def test_tiers_follow_score_point_cutoffs(score, tier):
+    assert scorer.tier_for(score, {"hot": 60, "warm": 30}) == tier
 
 
 def test_score_is_rounded_percent():

@@ -1,7 +1,7 @@
 import pytest
 
 from leads.models import Lead
-from scoring import activation, selectors
+from scoring import activation, scorer, selectors
 from scoring.models import ScoringSettings
 from tests.scoring.conftest import outcome_leads_create, rescore_all
 
@@ -46,7 +46,8 @@ def test_percentile_tiers_use_the_training_score_distribution(trained):
     cutoffs = selectors.tier_cutoffs(trained)
 
     quantiles = trained.tier_cutoffs["quantiles"]
-    assert cutoffs == {"hot": quantiles[90], "warm": quantiles[50]}
+    points = scorer.score_from_probability
+    assert cutoffs == {"hot": points(quantiles[90]), "warm": points(quantiles[50])}
 
 
 @pytest.mark.django_db
@@ -58,8 +59,6 @@ def test_capacity_tiers_make_the_top_k_open_leads_hot(trained, rep, other_rep):
     cutoffs = selectors.tier_cutoffs(trained)
 
     best = list(
-        Lead.objects.filter(status__in=Lead.OPEN_STATUSES)
-        .order_by("-probability")
-        .values_list("probability", flat=True)
+        Lead.objects.filter(status__in=Lead.OPEN_STATUSES).order_by("-priority").values_list("priority", flat=True)
     )
-    assert cutoffs["hot"] == best[5]  # 2 reps x 3 leads
+    assert cutoffs["hot"] == best[5]  # 2 reps x 3 leads, in score points

@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "leadcrm.htmx.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "leadcrm.urls"
@@ -128,7 +129,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if not DEBUG
+            if env_bool("STATIC_MANIFEST", not DEBUG)
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
@@ -341,13 +342,19 @@ SCORING_EXCLUDED_COLUMNS = env_list("SCORING_EXCLUDED_COLUMNS", [])
 # OpenMP/BLAS threads per process for training and scoring; raise it only on a dedicated host.
 SCORING_THREADS = env_int("SCORING_THREADS", 1, minimum=1)
 
+# --- Pages: error pages and expired sessions (issue 17) ----------------------------------
+# `make run` serves with DEBUG off over plain http on 127.0.0.1, so a newcomer never sees Django's
+# debug pages: it sets SECURE_COOKIES, SECURE_SSL_REDIRECT and STATIC_MANIFEST to false.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", True)
+CSRF_FAILURE_VIEW = "leadcrm.errors.csrf_failure"
+
 # --- Security (production: DEBUG off) -----------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 if not DEBUG:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = SECURE_COOKIES
+    CSRF_COOKIE_SECURE = SECURE_COOKIES
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -16,6 +16,10 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
 
+    def __str__(self) -> str:
+        """The name every page shows for a user: the full name, else the username."""
+        return self.get_full_name() or self.username
+
     @property
     def is_manager(self) -> bool:
         return self.role in (self.Role.MANAGER, self.Role.ADMIN) or self.is_superuser

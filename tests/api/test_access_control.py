@@ -101,6 +101,7 @@ ROUTES: dict[str, Rule] = {
     "leads/<int:pk>/follow-ups/<int:follow_up_pk>/done/": lead("POST", nested=follow_up_of),
     "leads/<int:pk>/status/": lead("POST"),
     "leads/<int:pk>/assign/": lead("POST"),
+    "favicon.ico": public("a redirect to the static icon", "GET"),
     "login/": public("the sign-in form", "GET"),
     "logout/": public("signing out needs no rights", "POST"),
     # --- API v1 (leads/api.py) ---
@@ -145,10 +146,10 @@ ROUTES: dict[str, Rule] = {
     "models/": role("manager", "GET"),
     "models/compare/": role("manager", "GET"),
     "models/<int:pk>/": role("manager", "GET", pk=model_version),
-    "models/<int:pk>/activate/": role("admin", "POST", pk=model_version),
+    "models/<int:pk>/activate/": role("admin", "GET", "POST", pk=model_version),  # GET: the confirmation
     "models/<int:pk>/threshold/": role("admin", "POST", pk=model_version),
-    "models/retrain/": role("admin", "POST"),
-    "models/rollback/": role("admin", "POST"),
+    "models/retrain/": role("admin", "GET", "POST"),  # GET: the confirmation
+    "models/rollback/": role("admin", "GET", "POST"),
     "models/settings/": role("admin", "POST"),
     "models/runs/<int:pk>/": role("manager", "GET", pk=training_run),
     "models/leads/<int:pk>/override/": lead("POST"),

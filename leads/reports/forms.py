@@ -6,7 +6,6 @@ from django.utils import timezone
 from leads.models import User
 from leads.reports.selectors import ReportFilters
 
-
 # Report dates must fall in a range any CRM's data can have: far-off dates are a typo, and the
 # selectors' date arithmetic (date_to + 1 day) overflows at 9999-12-31.
 EARLIEST_REPORT_DATE = date(1990, 1, 1)

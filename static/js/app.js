@@ -72,10 +72,11 @@
     var form = evt.detail.elt.closest && evt.detail.elt.closest("form");
     saveDraft(form);
   });
-  document.addEventListener("htmx:afterRequest", function (evt) {
+  // Before the swap: afterwards the form may be gone from the document, and its events with it.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
     var xhr = evt.detail.xhr;
-    var form = evt.detail.elt.closest && evt.detail.elt.closest("form");
-    if (evt.detail.successful && !xhr.getResponseHeader("HX-Redirect")) dropDraft(form);
+    var form = evt.detail.requestConfig && evt.detail.requestConfig.elt.closest("form");
+    if (xhr.status >= 200 && xhr.status < 300 && !xhr.getResponseHeader("HX-Redirect")) dropDraft(form);
   });
   document.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;

@@ -304,7 +304,9 @@ def test_close_and_take_next_on_htmx_redirects_the_browser(rep_client, rep):
 def test_close_and_take_next_takes_from_the_pool_when_the_queue_is_done(rep_client, rep):
     closing = LeadFactory(owner=rep)
     pooled = LeadFactory(owner=None, priority=50)
-    response = rep_client.post(reverse("leads:status_change", args=[closing.pk]), {"status": "converted", "then": "next"})
+    response = rep_client.post(
+        reverse("leads:status_change", args=[closing.pk]), {"status": "converted", "then": "next"}
+    )
     assert response.url == f"/leads/{pooled.pk}/"
     pooled.refresh_from_db()
     assert pooled.owner == rep

@@ -54,7 +54,7 @@ demo: migrate
 	$(BIN)/python manage.py seed_demo --if-empty --leads 2000 --seed 7
 
 $(RUN_SECRET): | $(BIN)/python
-	@mkdir -p var && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	@mkdir -p var staticfiles && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 run: demo $(RUN_SECRET)
 	$(BIN)/python manage.py bootstrap_scoring

@@ -167,3 +167,15 @@ def test_back_link_keeps_filters_and_close_takes_the_next_lead(page, rep):
     assert page.input_value("select[name=tier]") == "hot"
     first.refresh_from_db()
     assert first.status == Lead.Status.CONVERTED
+
+
+def test_grey_buttons_show_a_visible_focus_ring(page, rep):
+    Lead.objects.create(name="Focus Lead", owner=rep)
+    browser_login(page, rep.username)
+    page.focus("form.filters button.secondary")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+    outline = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert outline[0] != "none" and outline[1] != "0px"

@@ -139,3 +139,13 @@ def test_confirm_page_says_what_happens_and_posts_back(rf, rep):
     assert "Moves 12 leads to Alice Smith." in page
     assert 'action="/bulk/assign/"' in page and 'name="ids" value="1,2,3"' in page
     assert page.count("<h1") == 1
+
+
+def test_a_plain_post_with_an_expired_session_returns_to_the_form_page_after_login(client, rep):
+    lead = LeadFactory(owner=rep)
+    response = client.post(
+        reverse("leads:activity_create", args=[lead.pk]),
+        {"kind": "call"},
+        HTTP_REFERER=f"http://testserver/leads/{lead.pk}/",
+    )
+    assert response.status_code == 302 and response.url == f"/login/?next=/leads/{lead.pk}/"

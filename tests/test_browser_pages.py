@@ -72,6 +72,8 @@ def test_no_page_scrolls_sideways_on_a_390px_phone(browser, live_server, admin_u
         # A card: name, score and tier, reasons, next follow-up and "Open" all visible.
         for selector in (".c-name a", ".c-score", ".c-tier .tier", ".c-next", ".c-action a"):
             assert card.locator(selector).is_visible(), selector
+        for selector in (".c-status", ".c-owner", ".c-last", ".c-age"):
+            assert not card.locator(selector).is_visible(), selector  # the desktop-only columns
         assert not page.locator("#queue thead").is_visible()
         screenshot(page, "queue-phone")
     finally:

@@ -9,6 +9,12 @@ PORT ?= 8000
 LOCAL_PG_URL ?= postgres://postgres@127.0.0.1:5432/leadcrm
 LOCAL_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
+# --- make run serves with DEBUG off (issue 17): a newcomer sees the styled error pages, never
+# Django's debug pages. Plain http on 127.0.0.1, static files by WhiteNoise from the source folders,
+# and a secret key kept in var/ so sessions survive a restart.
+RUN_SECRET := var/run-secret-key
+RUN_ENV = DEBUG=false SECRET_KEY="$$(cat $(RUN_SECRET))" SECURE_COOKIES=false SECURE_SSL_REDIRECT=false \
+  SECURE_HSTS_SECONDS=0 STATIC_MANIFEST=false WHITENOISE_USE_FINDERS=true
 
 .PHONY: help venv install install-dev browser run worker migrate demo lint format test test-fast bench clean
 
@@ -47,7 +53,10 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py seed_demo --if-empty --leads 2000 --seed 7
 
-run: demo
+$(RUN_SECRET): | $(BIN)/python
+	@mkdir -p var staticfiles && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+run: demo $(RUN_SECRET)
 	$(BIN)/python manage.py bootstrap_scoring
 	@echo ""
 	@echo "  LeadCRM is serving on http://$(HOST):$(PORT)/"
@@ -57,9 +66,9 @@ run: demo
 	  echo "  REDIS_URL is set: starting a Celery worker (with beat) beside the server."; \
 	  $(BIN)/celery -A leadcrm worker -B --loglevel=INFO --concurrency=2 & \
 	  trap 'kill %1 2>/dev/null' EXIT; \
-	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
+	  $(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT); \
 	else \
-	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
+	  $(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT); \
 	fi
 
 worker: install

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "leadcrm.sessions.IdleSessionMiddleware",
     "leadcrm.request_context.RequestContextMiddleware",
+    "leadcrm.htmx.HtmxLoginRedirectMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -134,7 +135,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if not DEBUG
+            if env_bool("STATIC_MANIFEST", not DEBUG)
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
@@ -399,13 +400,19 @@ CELERY_BEAT_SCHEDULE["leads-retention-anonymise"] = {
     "options": {"expires": 6 * 3600},
 }
 
+# --- Pages: error pages and expired sessions (issue 17) ----------------------------------
+# `make run` serves with DEBUG off over plain http on 127.0.0.1, so a newcomer never sees Django's
+# debug pages: it sets SECURE_COOKIES, SECURE_SSL_REDIRECT and STATIC_MANIFEST to false.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", True)
+CSRF_FAILURE_VIEW = "leadcrm.errors.csrf_failure"
+
 # --- Security (production: DEBUG off) -----------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 if not DEBUG:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = SECURE_COOKIES
+    CSRF_COOKIE_SECURE = SECURE_COOKIES
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from leads import audit_views
 from leads.reports import urls as crm_report_urls
@@ -11,6 +14,7 @@ from scoring import report_urls as model_report_urls
 report_urls = (crm_report_urls.urlpatterns + model_report_urls.urlpatterns, "reports")
 
 urlpatterns = [
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

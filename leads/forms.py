@@ -3,6 +3,9 @@ from django.utils import timezone
 
 from leads.models import Activity, Lead, User
 
+# The queue's filters, in the order a link back to the queue lists them.
+QUEUE_FILTER_NAMES = ("q", "tier", "status", "source", "due", "owner")
+
 
 class QueueFilterForm(forms.Form):
     q = forms.CharField(
@@ -11,13 +14,15 @@ class QueueFilterForm(forms.Form):
         label="Search",
         widget=forms.TextInput(attrs={"placeholder": "Search name, email, company", "type": "search"}),
     )
-    tier = forms.ChoiceField(required=False, choices=[("", "Any tier"), *Lead.Tier.choices])
-    status = forms.ChoiceField(required=False, choices=[("", "Open"), *Lead.Status.choices])
-    source = forms.ChoiceField(required=False, choices=[("", "Any source")])
+    tier = forms.ChoiceField(required=False, label="Tier", choices=[("", "Any tier"), *Lead.Tier.choices])
+    status = forms.ChoiceField(required=False, label="Status", choices=[("", "Open"), *Lead.Status.choices])
+    source = forms.ChoiceField(required=False, label="Source", choices=[("", "Any source")])
     due = forms.ChoiceField(
-        required=False, choices=[("", "Any follow-up"), ("today", "Due today"), ("overdue", "Overdue")]
+        required=False,
+        label="Follow-up",
+        choices=[("", "Any follow-up"), ("today", "Due today"), ("overdue", "Overdue")],
     )
-    owner = forms.ChoiceField(required=False, choices=[("", "My leads"), ("pool", "Unassigned pool")])
+    owner = forms.ChoiceField(required=False, label="Owner", choices=[("", "My leads"), ("pool", "Unassigned pool")])
     cursor = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, user: User, sources: list[str], reps: list[User] | None = None, **kwargs):
@@ -27,14 +32,17 @@ class QueueFilterForm(forms.Form):
             self.fields["owner"].choices = [
                 ("", "Everyone"),
                 ("pool", "Unassigned pool"),
-                *[(str(r.pk), r.get_full_name() or r.username) for r in reps or []],
+                *[(str(r.pk), str(r)) for r in reps or []],
             ]
 
 
 class ActivityForm(forms.Form):
-    kind = forms.ChoiceField(choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
+    kind = forms.ChoiceField(label="Kind", choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
     outcome = forms.CharField(
-        required=False, max_length=128, widget=forms.TextInput(attrs={"placeholder": "Outcome, e.g. connected"})
+        required=False,
+        max_length=128,
+        label="Outcome",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. connected"}),
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     occurred_at = forms.DateTimeField(
@@ -54,16 +62,25 @@ class FollowUpForm(forms.Form):
     due_at = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"), label="Due"
     )
-    note = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"placeholder": "What to do"}))
+    note = forms.CharField(
+        required=False, max_length=500, label="Note", widget=forms.TextInput(attrs={"placeholder": "What to do"})
+    )
+
+    def clean_due_at(self):
+        value = self.cleaned_data["due_at"]
+        if value <= timezone.now():
+            local = timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+            raise forms.ValidationError(f"A follow-up must be due in the future; {local} has passed.")
+        return value
 
 
 class StatusForm(forms.Form):
-    status = forms.ChoiceField(choices=Lead.Status.choices)
+    status = forms.ChoiceField(label="Status", choices=Lead.Status.choices)
     lost_reason = forms.CharField(
         required=False,
         max_length=255,
         label="Reason (when lost)",
-        widget=forms.TextInput(attrs={"placeholder": "Reason, when lost"}),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. chose a competitor"}),
     )
     value = forms.DecimalField(
         required=False,
@@ -83,8 +100,14 @@ class StatusForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned pool")
+    """Leads go to active sales reps (or back to the pool), listed by full name."""
+
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="Unassigned pool", label="Assign to"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = User.objects.filter(is_active=True).order_by("username")
+        self.fields["owner"].queryset = User.objects.filter(is_active=True, role=User.Role.REP).order_by(
+            "first_name", "last_name", "username"
+        )

@@ -19,6 +19,10 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
 
+    def __str__(self) -> str:
+        """The name every page shows for a user: the full name, else the username."""
+        return self.get_full_name() or self.username
+
     # The session hash covers the role as well as the password: changing a user's role ends
     # every session they hold, so no browser keeps a role it no longer has (or gains one unseen).
     def get_session_auth_hash(self) -> str:

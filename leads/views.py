@@ -2,36 +2,61 @@
 
 Every action works as a plain form POST (redirect back to the lead) and, when sent by HTMX,
 answers with the re-rendered lead panel for an in-place swap.
+
+The queue's filters travel to the lead page as `?queue=<the queue's query string>`, so the back
+link and "Close and take next lead" keep what the rep was filtering on.
 """
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from leads import selectors, services
-from leads.forms import ActivityForm, AssignForm, FollowUpForm, QueueFilterForm, StatusForm
+from leads.forms import QUEUE_FILTER_NAMES, ActivityForm, AssignForm, FollowUpForm, QueueFilterForm, StatusForm
 from leads.models import Activity, FollowUp, Lead
+
+
+def _queue_filter_form(request: HttpRequest, data: QueryDict | None) -> QueueFilterForm:
+    reps = selectors.reps_list() if request.user.is_manager else None
+    return QueueFilterForm(data, user=request.user, sources=selectors.sources_list(), reps=reps)
+
+
+def _queue_query(raw: str) -> str:
+    """The queue filters in a `?queue=` value, re-encoded with only the filter names (never a
+    cursor or anything else), for links back to the queue."""
+    params = QueryDict(raw)
+    return urlencode([(name, params[name]) for name in QUEUE_FILTER_NAMES if params.get(name)])
+
+
+def _lead_url(pk: int, queue_query: str) -> str:
+    url = reverse("leads:detail", args=[pk])
+    return f"{url}?{urlencode({'queue': queue_query})}" if queue_query else url
 
 
 @login_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    reps = selectors.reps_list() if request.user.is_manager else None
-    form = QueueFilterForm(request.GET or None, user=request.user, sources=selectors.sources_list(), reps=reps)
+    form = _queue_filter_form(request, request.GET or None)
     filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
     page = selectors.queue_for(request.user, filters, page_size=settings.QUEUE_PAGE_SIZE)
     params = request.GET.copy()
     params.pop("cursor", None)
+    queue_query = _queue_query(params.urlencode())
     context = {
         "form": form,
         "page": page,
         "filters": filters,
         "base_query": params.urlencode(),
+        # Appended to every lead link so the lead page's back link keeps these filters.
+        "lead_suffix": f"?{urlencode({'queue': queue_query})}" if queue_query else "",
     }
     if request.htmx and request.GET.get("cursor"):
         return render(request, "leads/_queue_rows.html", context)
@@ -63,8 +88,11 @@ def _timeline_for_display(lead: Lead) -> list[Activity]:
 
 def _detail_context(request: HttpRequest, lead: Lead, **forms) -> dict:
     can_work = request.user.is_manager or lead.owner_id == request.user.pk
+    queue_query = _queue_query(request.GET.get("queue") or request.POST.get("queue") or "")
     context = {
         "lead": lead,
+        "queue_query": queue_query,
+        "queue_url": reverse("leads:queue") + (f"?{queue_query}" if queue_query else ""),
         "can_work": can_work,
         "activities": _timeline_for_display(lead),
         "follow_ups": selectors.lead_follow_ups(lead),
@@ -91,7 +119,28 @@ def _after_action(request: HttpRequest, lead_pk: int, message: str) -> HttpRespo
     if request.htmx:
         lead = selectors.lead_get_for(request.user, lead_pk)
         return _render_detail(request, lead)
-    return redirect("leads:detail", pk=lead_pk)
+    return redirect(_lead_url(lead_pk, _queue_query(request.POST.get("queue", ""))))
+
+
+def _next_lead_after(request: HttpRequest, closed: Lead, queue_query: str) -> HttpResponse:
+    """After closing `closed`: open the top lead of the queue the rep came from (same filters),
+    else take the next lead from the pool, else go back to the queue."""
+    form = _queue_filter_form(request, QueryDict(queue_query))
+    filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
+    page = selectors.queue_for(request.user, filters, page_size=2)
+    lead = next((candidate for candidate in page.leads if candidate.pk != closed.pk), None)
+    if lead is None:
+        lead = services.lead_claim_next(rep=request.user)
+        if lead is not None:
+            messages.info(request, f"Your queue is done; {lead} came from the pool.")
+    if lead is None:
+        messages.info(request, "Your queue and the unassigned pool are empty.")
+        url = reverse("leads:queue") + (f"?{queue_query}" if queue_query else "")
+    else:
+        url = _lead_url(lead.pk, queue_query)
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @login_required
@@ -111,10 +160,11 @@ def lead_claim(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("leads:queue")
 
 
-def _form_action(request: HttpRequest, pk: int, form_class, form_name: str, perform) -> HttpResponse:
+def _form_action(request: HttpRequest, pk: int, form_class, form_name: str, perform, *, then=None) -> HttpResponse:
     """Validate `form_class` from the POST for a lead the user may change, then run
     `perform(lead, cleaned_data)`, which returns the success message. Invalid input, or a
-    service's ValidationError, re-renders the lead with the form's errors and changes nothing."""
+    service's ValidationError, re-renders the lead with the form's errors and changes nothing.
+    `then(lead)`, when given, answers after a success instead of the re-rendered lead."""
     lead = selectors.lead_get_for(request.user, pk, for_update=True)
     form = form_class(request.POST)
     if form.is_valid():
@@ -123,6 +173,9 @@ def _form_action(request: HttpRequest, pk: int, form_class, form_name: str, perf
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            if then is not None:
+                messages.success(request, message)
+                return then(lead)
             return _after_action(request, pk, message)
     return _render_detail(request, lead, status=400, **{form_name: form})
 
@@ -159,13 +212,22 @@ def follow_up_done(request: HttpRequest, pk: int, follow_up_pk: int) -> HttpResp
 @login_required
 @require_POST
 def status_change(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change the status; with `then=next` (the "Close and take next lead" button) the status
+    must close the lead, and the next lead opens."""
+    take_next = request.POST.get("then") == "next"
+
     def perform(lead: Lead, data: dict) -> str:
+        if take_next and data["status"] not in Lead.CLOSED_STATUSES:
+            raise ValidationError({"status": "To close a lead, choose Converted or Lost."})
         services.lead_status_change(
             lead=lead, status=data["status"], user=request.user, reason=data["lost_reason"], value=data["value"]
         )
-        return f"Status is now {Lead.Status(data['status']).label}."
+        return f"{lead} is now {Lead.Status(data['status']).label}."
 
-    return _form_action(request, pk, StatusForm, "status_form", perform)
+    def take_next_lead(lead: Lead) -> HttpResponse:
+        return _next_lead_after(request, lead, _queue_query(request.POST.get("queue", "")))
+
+    return _form_action(request, pk, StatusForm, "status_form", perform, then=take_next_lead if take_next else None)
 
 
 @login_required

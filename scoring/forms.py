@@ -41,6 +41,46 @@ class ScoringSettingsForm(forms.ModelForm):
             "margin_log_loss",
         ]
         widgets = {"training_since": forms.DateInput(attrs={"type": "date"})}
+        labels = {
+            "tier_mode": "Tier mode",
+            "hot_threshold": "Hot above probability",
+            "warm_threshold": "Warm above probability",
+            "hot_percentile": "Hot above percentile",
+            "warm_percentile": "Warm above percentile",
+            "capacity_per_rep": "Hot leads per rep per day",
+            "min_converted": "Converted leads needed",
+            "min_lost": "Lost leads needed",
+            "training_since": "Train on leads created since",
+            "rule_score": "Cold-start score",
+            "margin_auc": "ROC AUC margin",
+            "margin_log_loss": "Log loss margin",
+        }
+        help_texts = {
+            "warm_threshold": "Probability; empty: the setting default.",
+            "warm_percentile": "Leads above this score percentile are warm.",
+            "min_converted": "Before a model is trained; empty: the setting default.",
+            "min_lost": "Before a model is trained; empty: the setting default.",
+            "margin_auc": "A new model must beat the active one's ROC AUC by this much.",
+            "margin_log_loss": "... and its log loss by this much.",
+        }
+
+    # The page shows the fields in these groups (templates/scoring/_settings_form.html).
+    GROUPS = (
+        ("Tiers", "How scores become hot, warm and cold.", ("tier_mode",)),
+        ("Probability thresholds", "Used when the tier mode is probability.", ("hot_threshold", "warm_threshold")),
+        ("Score percentiles", "Used when the tier mode is percentiles.", ("hot_percentile", "warm_percentile")),
+        ("Rep capacity", "Used when the tier mode is capacity.", ("capacity_per_rep",)),
+        ("Training", "", ("min_converted", "min_lost", "training_since", "rule_score")),
+        ("Columns", "", ("excluded_columns", "kept_columns")),
+        ("New models", "When a retrained model replaces the active one.", ("margin_auc", "margin_log_loss")),
+    )
+
+    @property
+    def groups(self) -> list[dict]:
+        return [
+            {"title": title, "help": help_text, "fields": [self[name] for name in names]}
+            for title, help_text, names in self.GROUPS
+        ]
 
     def clean(self):
         data = super().clean()

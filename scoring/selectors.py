@@ -63,6 +63,25 @@ def model_versions_list(limit: int = 100) -> list[ModelVersion]:
     )
 
 
+def rescore_size() -> int:
+    """How many leads a full rescore scores (activation, roll back, settings): every lead."""
+    return Lead.objects.count()
+
+
+def rollback_target() -> tuple[ModelVersion, ModelVersion] | None:
+    """(the active version, the one a roll back would activate), or None when there is none;
+    the same choice activation.model_rollback makes."""
+    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if active is None:
+        return None
+    event = (
+        ActivationEvent.objects.filter(model_version=active, previous__isnull=False).select_related("previous").first()
+    )
+    if event is None or event.previous is None:
+        return None
+    return active, event.previous
+
+
 def activation_events_list(limit: int = 20) -> list[ActivationEvent]:
     return list(ActivationEvent.objects.select_related("model_version", "previous", "by")[:limit])
 

@@ -6,8 +6,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from leadcrm.confirm import confirm_page
 from leadcrm.inputs import is_ascii_int
 from leads import permissions
 from leads.selectors import lead_get_for
@@ -27,6 +28,10 @@ def _error_text(exc: ValidationError) -> str:
 @manager_required
 @require_GET
 def versions_list(request: HttpRequest) -> HttpResponse:
+    return _versions_list_page(request, ScoringSettingsForm(instance=ScoringSettings.current()))
+
+
+def _versions_list_page(request: HttpRequest, settings_form: ScoringSettingsForm, *, status: int = 200) -> HttpResponse:
     active = selectors.active_model_version()
     context = {
         "versions": selectors.model_versions_list(),
@@ -36,10 +41,10 @@ def versions_list(request: HttpRequest) -> HttpResponse:
         "banner": selectors.queue_banner(),
         "runs": selectors.training_runs_list(5),
         "events": selectors.activation_events_list(10),
-        "settings_form": ScoringSettingsForm(instance=ScoringSettings.current()),
+        "settings_form": settings_form,
         "readiness": selectors.training_readiness(),
     }
-    return render(request, "scoring/list.html", context)
+    return render(request, "scoring/list.html", context, status=status)
 
 
 @manager_required
@@ -101,9 +106,23 @@ def versions_compare(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def activate(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: confirm what activating will do; POST: activate."""
     version = get_object_or_404(ModelVersion, pk=pk)
+    if request.method == "GET":
+        active = selectors.active_model_version()
+        return confirm_page(
+            request,
+            title=f"Activate model v{pk}?",
+            what_happens=[
+                f"Rescores {selectors.rescore_size():,} leads with v{pk} in the background; "
+                "scores, tiers and the queue order change as it goes.",
+                f"v{active.pk} stops scoring; you can roll back to it." if active else "No model is active now.",
+            ],
+            submit_label=f"Activate v{pk}",
+            cancel_url=reverse("scoring:detail", args=[pk]),
+        )
     try:
         activation.model_activate(version=version, by=request.user, note="activated from the models page")
     except (ValidationError, registry.ArtifactError) as exc:
@@ -114,8 +133,26 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def rollback(request: HttpRequest) -> HttpResponse:
+    """GET: confirm what rolling back will do; POST: roll back."""
+    if request.method == "GET":
+        target = selectors.rollback_target()
+        if target is None:
+            messages.error(request, "There is no earlier model to roll back to.")
+            return redirect("scoring:list")
+        active, previous = target
+        return confirm_page(
+            request,
+            title=f"Roll back from v{active.pk} to v{previous.pk}?",
+            what_happens=[
+                f"Rescores {selectors.rescore_size():,} leads with v{previous.pk} in the background.",
+                f"v{active.pk} stops scoring; you can activate it again from its page.",
+            ],
+            submit_label=f"Roll back to v{previous.pk}",
+            cancel_url=reverse("scoring:list"),
+            danger=True,
+        )
     previous = activation.model_rollback(by=request.user)
     if previous is None:
         messages.error(request, "There is no earlier model to roll back to.")
@@ -125,8 +162,32 @@ def rollback(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def retrain(request: HttpRequest) -> HttpResponse:
+    """GET: confirm what a retrain will do; POST: queue it (htmx: answer its progress)."""
+    if request.method == "GET":
+        readiness = selectors.training_readiness()
+        active = selectors.active_model_version()
+        closed = readiness.converted + readiness.lost
+        outcomes = f"{closed:,} closed leads ({readiness.converted:,} converted, {readiness.lost:,} lost)"
+        if active:
+            outcome = (
+                f"If it beats v{active.pk} it becomes active and rescores {selectors.rescore_size():,} leads; "
+                f"otherwise v{active.pk} stays."
+            )
+        else:
+            outcome = f"The new model becomes active and scores {selectors.rescore_size():,} leads."
+        return confirm_page(
+            request,
+            title="Retrain the model now?",
+            what_happens=[
+                f"Trains a new model on {outcomes} in the background; this can take minutes.",
+                outcome,
+                *([] if readiness.ready else [f"Not enough outcomes yet: {readiness.message}."]),
+            ],
+            submit_label="Retrain now",
+            cancel_url=reverse("scoring:list"),
+        )
     run = retraining.retrain_request(by=request.user, trigger="manual")
     if request.htmx:
         return render(request, "scoring/_run_progress.html", {"run": run})
@@ -156,14 +217,13 @@ def threshold_set(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def settings_update(request: HttpRequest) -> HttpResponse:
     form = ScoringSettingsForm(request.POST, instance=ScoringSettings.load())
-    if form.is_valid():
-        form.save()
-        activation.settings_changed()
-        messages.success(request, "Scoring settings saved; tiers are being recomputed.")
-    else:
-        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-        messages.error(request, f"Settings not saved: {problems}")
-    return redirect("scoring:list")
+    if not form.is_valid():
+        # The page again, each message beside its field and the typed values kept.
+        return _versions_list_page(request, form, status=400)
+    form.save()
+    activation.settings_changed()
+    messages.success(request, "Scoring settings saved; tiers are being recomputed.")
+    return redirect(reverse("scoring:list") + "#scoring-settings")
 
 
 @login_required

@@ -2,11 +2,21 @@ from datetime import date
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from leads.channels import parse_amount, parse_month
 from leads.models import User
 from leads.reports.channels import ChannelFilters, default_filters
 from leads.reports.selectors import ReportFilters
+
+# Report dates must fall in a range any CRM's data can have: far-off dates are a typo, and the
+# selectors' date arithmetic (date_to + 1 day) overflows at 9999-12-31.
+EARLIEST_REPORT_DATE = date(1990, 1, 1)
+
+
+def latest_report_date() -> date:
+    """The end of next year."""
+    return date(timezone.localdate().year + 1, 12, 31)
 
 
 class ReportFilterForm(forms.Form):
@@ -25,6 +35,19 @@ class ReportFilterForm(forms.Form):
             ("pool", "Unassigned"),
             *[(str(u.pk), u.get_full_name() or u.username) for u in owners],
         ]
+
+    def _clean_report_date(self, name: str) -> date | None:
+        value = self.cleaned_data.get(name)
+        latest = latest_report_date()
+        if value is not None and not EARLIEST_REPORT_DATE <= value <= latest:
+            raise forms.ValidationError(f"Choose a date between {EARLIEST_REPORT_DATE:%Y-%m-%d} and {latest:%Y-%m-%d}.")
+        return value
+
+    def clean_date_from(self) -> date | None:
+        return self._clean_report_date("date_from")
+
+    def clean_date_to(self) -> date | None:
+        return self._clean_report_date("date_to")
 
     def clean(self):
         data = super().clean()

@@ -28,7 +28,7 @@ def manager_required(view):
     return require_GET(permissions.manager_required(view, message="Reports are for managers."))
 
 
-def respond(request: HttpRequest, template: str, context: dict, *, report: str) -> HttpResponse:
+def respond(request: HttpRequest, template: str, context: dict, *, report: str, status: int = 200) -> HttpResponse:
     """The page, or with ?format=csv&table=<name> that table of context["tables"] as CSV."""
     if request.GET.get("format") == "csv":
         table = context["tables"].get(request.GET.get("table", ""))
@@ -43,7 +43,7 @@ def respond(request: HttpRequest, template: str, context: dict, *, report: str) 
     params.pop("table", None)
     params.pop("refresh", None)
     context.update({"query": params.urlencode(), "report_name": report})
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 def refresh_requested(request: HttpRequest) -> bool:
@@ -68,11 +68,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _filtered_report(request: HttpRequest, page, template: str, report: str) -> HttpResponse:
-    """A report page driven by the common filter form (date range, source, owner, origin)."""
+    """A report page driven by the common filter form (date range, source, owner, origin).
+    Invalid filters answer 400: the page unfiltered, each message beside its field."""
     form = _filter_form(request)
     context = page(form.report_filters(), refresh=refresh_requested(request))
     context["form"] = form
-    return respond(request, template, context, report=report)
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return respond(request, template, context, report=report, status=status)
 
 
 @manager_required

@@ -105,6 +105,7 @@ ROUTES: dict[str, Rule] = {
     "leads/<int:pk>/personal-data/": lead("GET"),
     "leads/<int:pk>/erase/": lead("POST"),
     "audit/": role("admin", "GET"),
+    "favicon.ico": public("a redirect to the static icon", "GET"),
     "login/": public("the sign-in form", "GET"),
     "logout/": public("signing out needs no rights", "POST"),
     # --- API v1 (leads/api.py) ---
@@ -156,10 +157,10 @@ ROUTES: dict[str, Rule] = {
     "models/": role("manager", "GET"),
     "models/compare/": role("manager", "GET"),
     "models/<int:pk>/": role("manager", "GET", pk=model_version),
-    "models/<int:pk>/activate/": role("admin", "POST", pk=model_version),
+    "models/<int:pk>/activate/": role("admin", "GET", "POST", pk=model_version),  # GET: the confirmation
     "models/<int:pk>/threshold/": role("admin", "POST", pk=model_version),
-    "models/retrain/": role("admin", "POST"),
-    "models/rollback/": role("admin", "POST"),
+    "models/retrain/": role("admin", "GET", "POST"),  # GET: the confirmation
+    "models/rollback/": role("admin", "GET", "POST"),
     "models/settings/": role("admin", "POST"),
     "models/runs/<int:pk>/": role("manager", "GET", pk=training_run),
     "models/leads/<int:pk>/override/": lead("POST"),

@@ -250,3 +250,98 @@ def test_lead_detail_query_count_is_bounded(rep_client, rep, django_assert_max_n
         ActivityFactory(lead=lead, user=rep)
     with django_assert_max_num_queries(12):
         assert rep_client.get(reverse("leads:detail", args=[lead.pk])).status_code == 200
+
+
+# --- issue 17: dates, back links, close and take next, names -------------------------------------
+
+
+def test_a_follow_up_in_the_past_is_refused_with_a_clear_error(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = rep_client.post(
+        reverse("leads:follow_up_create", args=[lead.pk]), {"due_at": "2020-01-01T10:00", "note": "too late"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "A follow-up must be due in the future; 2020-01-01 10:00 has passed." in page
+    assert not FollowUp.objects.filter(lead=lead).exists()
+
+
+def test_lead_links_carry_the_queue_filters_and_the_back_link_keeps_them(rep_client, rep):
+    lead = LeadFactory(owner=rep, tier="hot", name="Hot One")
+    queue = rep_client.get(reverse("leads:queue"), {"tier": "hot", "q": "Hot", "cursor": ""}).content.decode()
+    assert f'href="/leads/{lead.pk}/?queue=q%3DHot%26tier%3Dhot"' in queue
+
+    detail = rep_client.get(reverse("leads:detail", args=[lead.pk]), {"queue": "q=Hot&tier=hot&evil=1&cursor=x"})
+    assert 'href="/?q=Hot&amp;tier=hot" id="back-to-queue"' in detail.content.decode()
+
+
+def test_close_and_take_next_opens_the_next_lead_of_the_same_queue(rep_client, rep):
+    closing = LeadFactory(owner=rep, tier="hot", priority=90, score=90)
+    following = LeadFactory(owner=rep, tier="hot", priority=80, score=80)
+    LeadFactory(owner=rep, tier="cold", priority=85, score=85)  # outside the filter
+
+    response = rep_client.post(
+        reverse("leads:status_change", args=[closing.pk]),
+        {"status": "lost", "lost_reason": "budget", "then": "next", "queue": "tier=hot"},
+    )
+    assert response.status_code == 302
+    assert response.url == f"/leads/{following.pk}/?queue=tier%3Dhot"
+    closing.refresh_from_db()
+    assert closing.status == Lead.Status.LOST
+
+
+def test_close_and_take_next_on_htmx_redirects_the_browser(rep_client, rep):
+    closing = LeadFactory(owner=rep, priority=90)
+    following = LeadFactory(owner=rep, priority=10)
+    response = rep_client.post(
+        reverse("leads:status_change", args=[closing.pk]),
+        {"status": "converted", "then": "next"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response["HX-Redirect"] == f"/leads/{following.pk}/"
+
+
+def test_close_and_take_next_takes_from_the_pool_when_the_queue_is_done(rep_client, rep):
+    closing = LeadFactory(owner=rep)
+    pooled = LeadFactory(owner=None, priority=50)
+    response = rep_client.post(
+        reverse("leads:status_change", args=[closing.pk]), {"status": "converted", "then": "next"}
+    )
+    assert response.url == f"/leads/{pooled.pk}/"
+    pooled.refresh_from_db()
+    assert pooled.owner == rep
+
+
+def test_close_and_take_next_needs_a_closing_status(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = rep_client.post(reverse("leads:status_change", args=[lead.pk]), {"status": "contacted", "then": "next"})
+    assert response.status_code == 400
+    assert "To close a lead, choose Converted or Lost." in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.NEW
+
+
+def test_assign_lists_active_reps_by_full_name_only(manager_client, rep, manager, admin_user):
+    from tests.factories import RepFactory
+
+    RepFactory(username="jdoe", first_name="Jane", last_name="Doe")
+    RepFactory(username="gone", first_name="Gone", last_name="Away", is_active=False)
+    lead = LeadFactory(owner=rep)
+    page = manager_client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    options = page[page.index('id="assign-form"') :]
+    options = options[: options.index("</select>")]
+    assert "Jane Doe" in options and ">jdoe<" not in options
+    assert "Gone Away" not in options
+    assert f">{manager}<" not in options and f">{admin_user}<" not in options
+    response = manager_client.post(reverse("leads:assign", args=[lead.pk]), {"owner": manager.pk})
+    assert response.status_code == 400 and Lead.objects.get(pk=lead.pk).owner == rep
+
+
+def test_every_lead_page_input_has_a_label(manager_client, rep):
+    import re
+
+    lead = LeadFactory(owner=rep)
+    page = manager_client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    for field_id in re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', page):
+        assert f'for="{field_id}"' in page, field_id
+    assert page.count("<h1") == 1

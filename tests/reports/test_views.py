@@ -104,3 +104,13 @@ def test_report_query_counts_do_not_grow_with_leads(manager_client, scored_model
                     model_version=scored_model)  # fmt: skip
     with django_assert_max_num_queries(limit):
         assert manager_client.get(reverse(f"reports:{name}")).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["conversion", "funnel", "reps"])
+@pytest.mark.parametrize("field", ["date_to", "date_from"])
+def test_far_off_report_dates_are_a_400_with_the_message_beside_the_field(manager_client, name, field):
+    response = manager_client.get(reverse(f"reports:{name}"), {field: "9999-12-31"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    label = page[page.index(f'name="{field}"') :]
+    assert label.index("Choose a date between 1990-01-01 and") < label.index("</label>")

@@ -160,3 +160,74 @@ def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, t
     for url in ("/models/", f"/models/{trained.pk}/", f"/models/{candidate.pk}/"):
         page = manager_client.get(url).content.decode()
         assert page and "drift-notice" not in page and "Consider retraining" not in page, url
+
+
+# --- issue 17: confirm before big changes; settings in groups with messages beside fields --------
+
+
+@pytest.mark.django_db
+def test_activate_asks_first_and_says_how_many_leads_are_rescored(admin_client_crm, trained):
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    second = training_runs.model_train(folds=3)
+    detail = admin_client_crm.get(f"/models/{second.pk}/").content.decode()
+    assert f'href="/models/{second.pk}/activate/"' in detail  # a link to the confirmation, not a one-click POST
+
+    page = admin_client_crm.get(f"/models/{second.pk}/activate/").content.decode()
+    assert f"Rescores {Lead.objects.count():,} leads with v{second.pk}" in page
+    assert f"v{trained.pk} stops scoring" in page
+    second.refresh_from_db()
+    assert second.status != ModelVersion.Status.ACTIVE  # asking changed nothing
+
+    admin_client_crm.post(f"/models/{second.pk}/activate/", {"confirmed": "1"})
+    second.refresh_from_db()
+    assert second.status == ModelVersion.Status.ACTIVE
+
+
+@pytest.mark.django_db
+def test_roll_back_asks_first_naming_both_versions(admin_client_crm, trained):
+    from scoring import activation
+
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    second = training_runs.model_train(folds=3)
+    activation.model_activate(version=second)
+    page = admin_client_crm.get("/models/rollback/").content.decode()
+    assert f"Roll back from v{second.pk} to v{trained.pk}?" in page
+    assert f"Rescores {Lead.objects.count():,} leads with v{trained.pk}" in page
+    trained.refresh_from_db()
+    assert trained.status != ModelVersion.Status.ACTIVE
+
+
+@pytest.mark.django_db
+def test_roll_back_with_nothing_to_roll_back_to_says_so(admin_client_crm, trained):
+    response = admin_client_crm.get("/models/rollback/", follow=True)
+    assert "There is no earlier model to roll back to." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_retrain_asks_first_and_queues_nothing_until_confirmed(admin_client_crm, trained):
+    page = admin_client_crm.get("/models/retrain/").content.decode()
+    assert "Trains a new model on 300 closed leads" in page and f"If it beats v{trained.pk}" in page
+    assert not TrainingRun.objects.exists()
+    assert 'href="/models/retrain/"' in admin_client_crm.get("/models/").content.decode()
+
+
+@pytest.mark.django_db
+def test_settings_are_grouped_and_a_bad_value_shows_beside_its_field(admin_client_crm, trained):
+    from scoring.forms import ScoringSettingsForm
+
+    grouped = [name for _, _, names in ScoringSettingsForm.GROUPS for name in names]
+    assert sorted(grouped) == sorted(ScoringSettingsForm.Meta.fields)
+    page = admin_client_crm.get("/models/").content.decode()
+    assert page.count("<legend>") == len(ScoringSettingsForm.GROUPS)
+
+    response = admin_client_crm.post(
+        "/models/settings/",
+        {"tier_mode": "probability", "hot_threshold": "0.3", "warm_threshold": "0.6", "hot_percentile": "80",
+         "warm_percentile": "50", "capacity_per_rep": "10", "margin_auc": "0.002", "margin_log_loss": "0.002"},
+    )  # fmt: skip
+    page = response.content.decode()
+    assert response.status_code == 400
+    beside = page[page.index('for="id_warm_threshold"') :]
+    assert beside.index("Warm must not be above hot.") < beside.index("</fieldset>")
+    assert 'value="0.6"' in page  # what was typed stays
+    assert ScoringSettings.load().hot_threshold != 0.3

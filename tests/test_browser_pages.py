@@ -1,0 +1,183 @@
+"""Issue 17 in Debian chromium: no lost work when a session expires, every main page fits a
+390 px phone, the queue becomes cards, and axe-core finds no serious or critical violation."""
+
+from datetime import timedelta
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
+
+from leads.models import Lead
+from scoring.models import ModelVersion
+from tests.conftest import browser_login, screenshot
+from tests.reports.conftest import contract_metrics, report_data  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def crm(report_data):  # noqa: F811
+    """Leads with scores and reasons, owned by the report fixture's reps, and an active model."""
+    reference = {"source": {"kind": "categorical", "fractions": {"Google": 0.6, "Referral": 0.4}}}
+    version = ModelVersion.objects.create(
+        status="active", algorithm="logreg", metrics=contract_metrics(reference=reference),
+        activated_at=timezone.now() - timedelta(days=30),
+    )  # fmt: skip
+    Lead.objects.filter(score__isnull=False).update(model_version=version)
+    Lead.objects.filter(score__isnull=False).update(
+        score_reasons=[{"feature": "source", "text": "Lead Source = Referral (+22)", "impact": 22}]
+    )
+    lead = Lead.objects.filter(status=Lead.Status.NEW).order_by("pk").first()
+    return {"version": version, "lead": lead}
+
+
+def main_pages(crm) -> list[str]:
+    return [
+        "/",
+        f"/leads/{crm['lead'].pk}/",
+        "/imports/",
+        "/models/",
+        f"/models/{crm['version'].pk}/",
+        "/models/retrain/",
+        "/reports/",
+        "/reports/conversion/",
+        "/reports/funnel/",
+        "/reports/reps/",
+        "/reports/model/",
+        "/reports/drift/",
+        "/no/such/page/",
+    ]
+
+
+def _overflow(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def test_no_page_scrolls_sideways_on_a_390px_phone(browser, live_server, admin_user, crm):
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        assert _overflow(page) <= 0, "/login/"
+        browser_login(page, admin_user.username)
+        for path in main_pages(crm):
+            page.goto(path)
+            assert _overflow(page) <= 0, f"{path} is {_overflow(page)} px wider than the screen"
+        page.goto("/?owner=")
+        card = page.locator("#queue-rows tr.lead-row").first
+        box = card.bounding_box()
+        assert box is not None and box["width"] <= PHONE["width"]
+        # A card: name, score and tier, reasons, next follow-up and "Open" all visible.
+        for selector in (".c-name a", ".c-score", ".c-tier .tier", ".c-next", ".c-action a"):
+            assert card.locator(selector).is_visible(), selector
+        for selector in (".c-status", ".c-owner", ".c-last", ".c-age"):
+            assert not card.locator(selector).is_visible(), selector  # the desktop-only columns
+        assert not page.locator("#queue thead").is_visible()
+        screenshot(page, "queue-phone")
+    finally:
+        context.close()
+
+
+def test_axe_finds_no_serious_or_critical_violations(page, admin_user, crm):
+    axe = Axe()
+    page.goto("/login/")
+    pages = ["/login/", *[p for p in main_pages(crm) if p not in ("/models/retrain/", "/no/such/page/")]]
+    problems = {}
+    for index, path in enumerate(pages):
+        if index == 1:
+            browser_login(page, admin_user.username)
+        page.goto(path)
+        assert page.locator("h1").count() == 1, path
+        results = axe.run(page)
+        bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+        if bad:
+            problems[path] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in bad]
+    assert problems == {}
+
+
+def test_an_expired_session_keeps_the_typed_note_through_the_login(page, rep):
+    lead = Lead.objects.create(name="Kept Note Lead", owner=rep)
+    browser_login(page, rep.username)
+    page.goto(f"/leads/{lead.pk}/")
+    page.context.clear_cookies(name="sessionid")  # the session expires while the note is typed
+    page.fill("#activity-form textarea[name=notes]", "Call back about the premium plan")
+    page.fill("#activity-form input[name=outcome]", "voicemail")
+    page.click("#activity-form button[type=submit]")
+
+    page.wait_for_url("**/login/?next=**")
+    assert page.locator("#lead-panel").count() == 0  # the login page is a page, not swapped into the lead
+    page.fill("input[name=username]", rep.username)
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/leads/{lead.pk}/")
+    assert page.input_value("#activity-form textarea[name=notes]") == "Call back about the premium plan"
+    assert page.input_value("#activity-form input[name=outcome]") == "voicemail"
+    assert "restored" in page.inner_text("#activity-form .form-alert")
+
+    page.click("#activity-form button[type=submit]")
+    page.wait_for_selector("#timeline >> text=Call back about the premium plan")
+    page.reload()
+    assert page.input_value("#activity-form textarea[name=notes]") == ""  # sent: the draft is gone
+
+
+@pytest.mark.parametrize(
+    "form, fill",
+    [
+        ("#follow-up-form", {"input[name=note]": "Send the proposal"}),
+        ("#status-form", {"input[name=lost_reason]": "went quiet"}),
+        ("#assign-form", {}),
+        ("#score-override-form", {"input[name=reason]": "met at the trade show"}),
+    ],
+)
+def test_a_csrf_failure_on_any_htmx_form_is_shown_in_place(page, manager, form, fill):
+    lead = Lead.objects.create(name="Csrf Lead", owner=manager)
+    browser_login(page, manager.username)
+    page.goto(f"/leads/{lead.pk}/")
+    if form == "#score-override-form":
+        page.click("details.score-override summary")
+        page.fill(f"{form} input[name=score]", "77")
+    if form == "#follow-up-form":
+        page.fill(f"{form} input[name=due_at]", "2031-01-15T10:30")
+    for selector, value in fill.items():
+        page.fill(f"{form} {selector}", value)
+    page.context.clear_cookies()  # session and CSRF cookie both gone
+    page.click(f"{form} button[type=submit]")
+    alert = page.locator(f"{form} .form-alert")
+    alert.wait_for()
+    assert "Your session expired" in alert.inner_text()
+    assert alert.locator("a", has_text="Log in").get_attribute("href") == f"/login/?next=/leads/{lead.pk}/"
+    for selector, value in fill.items():
+        assert page.input_value(f"{form} {selector}") == value  # nothing typed is lost
+    assert page.url.endswith(f"/leads/{lead.pk}/")
+
+
+def test_back_link_keeps_filters_and_close_takes_the_next_lead(page, rep):
+    first = Lead.objects.create(name="First Hot", owner=rep, tier="hot", priority=90, score=90)
+    second = Lead.objects.create(name="Second Hot", owner=rep, tier="hot", priority=80, score=80)
+    Lead.objects.create(name="Cold One", owner=rep, tier="cold", priority=85, score=85)
+    browser_login(page, rep.username)
+    page.goto("/?tier=hot")
+    page.click("text=First Hot")
+    page.select_option("#status-form select[name=status]", "converted")
+    page.click("#close-and-next")
+    page.wait_for_url(f"**/leads/{second.pk}/?queue=tier%3Dhot")
+    assert "First Hot is now Converted." in page.inner_text("#messages")
+    page.click("#back-to-queue")
+    page.wait_for_url("**/?tier=hot")
+    assert page.input_value("select[name=tier]") == "hot"
+    first.refresh_from_db()
+    assert first.status == Lead.Status.CONVERTED
+
+
+def test_grey_buttons_show_a_visible_focus_ring(page, rep):
+    Lead.objects.create(name="Focus Lead", owner=rep)
+    browser_login(page, rep.username)
+    page.focus("form.filters button.secondary")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+    outline = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert outline[0] != "none" and outline[1] != "0px"

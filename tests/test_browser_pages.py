@@ -45,6 +45,8 @@ def main_pages(crm) -> list[str]:
         "/reports/conversion/",
         "/reports/funnel/",
         "/reports/reps/",
+        "/reports/channels/",
+        "/reports/channels/spend/",
         "/reports/model/",
         "/reports/drift/",
         "/no/such/page/",

@@ -41,6 +41,11 @@ class ScoringSettingsForm(forms.ModelForm):
             "margin_log_loss",
         ]
         widgets = {"training_since": forms.DateInput(attrs={"type": "date"})}
+        help_texts = {
+            "margin_auc": "How much lower a retrained model's ROC AUC may be than the active model's, "
+            "on leads neither was trained on, and still replace it (negative: it must be that much better).",
+            "margin_log_loss": "How much higher its log loss may be and still replace the active model.",
+        }
 
     def clean(self):
         data = super().clean()
@@ -61,6 +66,17 @@ class ScoringSettingsForm(forms.ModelForm):
 class OverrideForm(forms.Form):
     score = forms.IntegerField(min_value=0, max_value=100)
     reason = forms.CharField(max_length=255)
+
+
+class ActivateForm(forms.Form):
+    """Activation from the model page; a version that failed its gates needs a reason (recorded)."""
+
+    reason = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Reason for activating anyway",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class ThresholdForm(forms.Form):

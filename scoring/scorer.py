@@ -119,12 +119,12 @@ def reasons_for(
     picked += [j for j in order[::-1][:REASONS_EACH_WAY] if impacts_row[j] <= -0.5]
     reasons = []
     for j in picked:
-        impact = float(impacts_row[j])
+        impact = round(float(impacts_row[j]), 1)  # the text shows the stored impact, rounded once more
         reasons.append(
             {
                 "feature": columns[j],
                 "text": f"{F.describe_value(columns[j], values[j])} ({impact:+.0f})",
-                "impact": round(impact, 1),
+                "impact": impact,
             }
         )
     reasons.sort(key=lambda r: -abs(r["impact"]))

@@ -13,7 +13,7 @@ from tests.scoring.conftest import outcome_leads_create
 
 @pytest.mark.django_db
 def test_rollback_reactivates_the_previous_version(trained, admin_user):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)  # the retrain replaces it
     second = training_runs.model_train(folds=3)
 
     previous = activation.model_rollback(by=admin_user)
@@ -33,7 +33,7 @@ def test_managers_cannot_activate(trained, manager):
 def test_activation_is_atomic_under_concurrency(requires_postgres):
     outcome_leads_create(300)
     first = training_runs.model_train(folds=3)
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)  # retrains stay candidates
     candidates = [training_runs.model_train(folds=3) for _ in range(2)]
     versions = [first, *candidates]
     errors = []

@@ -34,7 +34,10 @@ def test_first_model_activates_and_scores_every_lead_with_reasons(django_capture
 
 
 @pytest.mark.django_db
-def test_challenger_that_does_not_beat_the_champion_stays_a_candidate(trained):
+def test_challenger_worse_than_the_champion_by_more_than_the_margin_stays_a_candidate(trained):
+    # Negative margins: a challenger must be better by a whole unit of AUC and log loss (never).
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+
     second = training_runs.model_train(folds=3)
 
     second.refresh_from_db()
@@ -46,8 +49,9 @@ def test_challenger_that_does_not_beat_the_champion_stays_a_candidate(trained):
 
 
 @pytest.mark.django_db
-def test_challenger_that_beats_the_champion_by_the_margin_is_activated(trained):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+def test_challenger_not_worse_than_the_champion_by_the_margin_is_activated(trained):
+    # Wide margins: a challenger may be worse by a whole unit and still replace the champion.
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)
 
     second = training_runs.model_train(folds=3)
 

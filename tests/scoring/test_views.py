@@ -13,7 +13,7 @@ def test_reps_cannot_see_model_pages(rep_client, trained):
 
 @pytest.mark.django_db
 def test_managers_see_versions_detail_and_compare(manager_client, trained, django_assert_max_num_queries):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     second = training_runs.model_train(folds=3)
 
     with django_assert_max_num_queries(15):
@@ -50,7 +50,7 @@ def test_admin_retrains_and_follows_progress(admin_client_crm, trained, django_c
 
 @pytest.mark.django_db
 def test_admin_picks_a_threshold_and_activates_a_candidate(admin_client_crm, trained):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     second = training_runs.model_train(folds=3)
 
     admin_client_crm.post(f"/models/{second.pk}/threshold/", {"threshold": "0.35"})
@@ -146,7 +146,7 @@ def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, t
     from scoring import drift
     from scoring.drift import monitoring_refresh
 
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     candidate = training_runs.model_train(folds=3)  # not active: drift is only about the active model
     # The active model's reference now matches the open leads exactly: the only feature is the
     # source, and every open lead comes from the same three sources in the same shares.

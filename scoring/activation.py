@@ -16,6 +16,9 @@ from scoring.models import ActivationEvent, ModelVersion, ScoringSettings
 from scoring.rescoring import rescore_all_request
 from scoring.selectors import BANNER_KEY, CAPACITY_KEY
 
+# The code of the ValidationError for a version that failed its gates (the API maps it to `reason`).
+GATES_FAILED = "gates_failed"
+
 
 def model_activate(
     *,
@@ -44,7 +47,8 @@ def model_activate(
         if not anyway_reason:
             raise ValidationError(
                 f"v{version.pk} failed its activation gates: {'; '.join(failures)}. "
-                "To use it regardless, activate anyway and give a reason."
+                "To use it regardless, activate anyway and give a reason.",
+                code=GATES_FAILED,
             )
         if by is None:
             raise PermissionDenied("Only an admin can activate a model anyway.")

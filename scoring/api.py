@@ -181,11 +181,12 @@ class ModelVersionActivateView(APIView):
             activation.model_activate(
                 version=version, by=request.user, anyway_reason=body.validated_data.get("reason", "")
             )
-        except (DjangoValidationError, registry.ArtifactError) as exc:
-            detail = "; ".join(exc.messages) if isinstance(exc, DjangoValidationError) else str(exc)
-            return Response(
-                {"detail": detail, "gates": gates.gate_failures(version.metrics)}, status=status.HTTP_400_BAD_REQUEST
-            )
+        except DjangoValidationError as exc:
+            if exc.code == activation.GATES_FAILED:  # the reason is the field to fill in
+                raise serializers.ValidationError({"reason": exc.messages}) from exc
+            raise
+        except registry.ArtifactError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
         version.refresh_from_db()
         return Response(ModelVersionSerializer(version).data)
 

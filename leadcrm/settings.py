@@ -406,6 +406,15 @@ CELERY_BEAT_SCHEDULE["leads-retention-anonymise"] = {
 SECURE_COOKIES = env_bool("SECURE_COOKIES", True)
 CSRF_FAILURE_VIEW = "leadcrm.errors.csrf_failure"
 
+# --- scoring: activation gates (issue 13) ---------------------------------------------------
+# A model failing one is never activated automatically; an admin may "activate anyway" with a reason.
+# Holdout ROC AUC below this: little better than chance (or backwards).
+SCORING_GATE_MIN_AUC = env_float("SCORING_GATE_MIN_AUC", 0.55)
+# Holdout ROC AUC this far below the model's own cross-validated AUC (beyond sampling error).
+SCORING_GATE_MAX_CV_GAP = env_float("SCORING_GATE_MAX_CV_GAP", 0.05)
+# Holdout expected calibration error above this (beyond what chance gives on the holdout's size).
+SCORING_GATE_MAX_ECE = env_float("SCORING_GATE_MAX_ECE", 0.10)
+
 # --- Security (production: DEBUG off) -----------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

@@ -1,9 +1,10 @@
 """Scoring API: score an unsaved lead, list/activate model versions, retrain, score history.
 
-May import leads (permissions) and scoring's selectors, activation, retraining, features and
-models; nothing imports it but the URL configuration.
+May import leads (permissions) and scoring's selectors, activation, gates, registry, retraining,
+features and models; nothing imports it but the URL configuration.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
@@ -14,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.permissions import IsCrmAdmin, IsManager
-from scoring import activation, retraining, selectors
+from scoring import activation, gates, registry, retraining, selectors
 from scoring import features as F
 from scoring.models import ModelVersion, ScoreHistory, TrainingRun
 
@@ -87,6 +88,8 @@ class ScoreView(APIView):
 class ModelVersionSerializer(serializers.ModelSerializer):
     cv_roc_auc = serializers.SerializerMethodField()
     holdout = serializers.SerializerMethodField()
+    gates_failed = serializers.SerializerMethodField()
+    leak_warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -102,6 +105,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "threshold",
             "cv_roc_auc",
             "holdout",
+            "gates_failed",
+            "leak_warnings",
             "sklearn_version",
             "format_version",
             "artifact_sha256",
@@ -110,6 +115,13 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     def get_cv_roc_auc(self, obj) -> dict | None:
         return (obj.metrics or {}).get("cv", {}).get("roc_auc")
+
+    def get_gates_failed(self, obj) -> list[str]:
+        """The activation gates this version fails, in words (empty: it may be activated)."""
+        return gates.gate_failures(obj.metrics or {})
+
+    def get_leak_warnings(self, obj) -> dict:
+        return (obj.metrics or {}).get("leak_warnings") or {}
 
     def get_holdout(self, obj) -> dict:
         holdout = (obj.metrics or {}).get("holdout", {})
@@ -143,15 +155,38 @@ class ModelVersionDetailView(APIView):
         return Response(ModelVersionDetailSerializer(get_object_or_404(ModelVersion, pk=pk)).data)
 
 
+class ActivateRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="Activate anyway: required when the version failed its activation gates; recorded.",
+    )
+
+
 class ModelVersionActivateView(APIView):
-    """Make a version the active model, atomically, and rescore every lead (admins)."""
+    """Make a version the active model, atomically, and rescore every lead (admins). A version that
+    failed its activation gates needs a `reason` (an "activate anyway", recorded); without one: 400."""
 
     permission_classes = [IsCrmAdmin]
 
-    @extend_schema(summary="Activate a model version", request=None, responses={200: ModelVersionSerializer})
+    @extend_schema(
+        summary="Activate a model version", request=ActivateRequestSerializer, responses={200: ModelVersionSerializer}
+    )
     def post(self, request, pk: int):
         version = get_object_or_404(ModelVersion, pk=pk)
-        activation.model_activate(version=version, by=request.user)
+        body = ActivateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            activation.model_activate(
+                version=version, by=request.user, anyway_reason=body.validated_data.get("reason", "")
+            )
+        except DjangoValidationError as exc:
+            if exc.code == activation.GATES_FAILED:  # the reason is the field to fill in
+                raise serializers.ValidationError({"reason": exc.messages}) from exc
+            raise
+        except registry.ArtifactError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
         version.refresh_from_db()
         return Response(ModelVersionSerializer(version).data)
 

@@ -60,8 +60,9 @@ class ScoringSettingsForm(forms.ModelForm):
             "warm_percentile": "Leads above this score percentile are warm.",
             "min_converted": "Before a model is trained; empty: the setting default.",
             "min_lost": "Before a model is trained; empty: the setting default.",
-            "margin_auc": "A new model must beat the active one's ROC AUC by this much.",
-            "margin_log_loss": "... and its log loss by this much.",
+            "margin_auc": "How much lower a retrained model's ROC AUC may be than the active model's, "
+            "on leads neither was trained on, and still replace it (negative: it must be that much better).",
+            "margin_log_loss": "How much higher its log loss may be and still replace the active model.",
         }
 
     # The page shows the fields in these groups (templates/scoring/_settings_form.html).
@@ -101,6 +102,17 @@ class ScoringSettingsForm(forms.ModelForm):
 class OverrideForm(forms.Form):
     score = forms.IntegerField(min_value=0, max_value=100)
     reason = forms.CharField(max_length=255)
+
+
+class ActivateForm(forms.Form):
+    """Activation from the model page; a version that failed its gates needs a reason (recorded)."""
+
+    reason = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Reason for activating anyway",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class ThresholdForm(forms.Form):

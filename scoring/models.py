@@ -181,7 +181,10 @@ class RescoreRun(models.Model):
 
 
 class ActivationEvent(models.Model):
-    """Who activated or rolled back which model version, and when."""
+    """Who activated or rolled back which model version, and when. An "activate anyway" (a version
+    that failed its activation gates) records the admin's reason in `note` and the gates it failed."""
+
+    ACTIVATE_ANYWAY = "activate_anyway"
 
     created_at = models.DateTimeField(auto_now_add=True)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="activations")
@@ -189,6 +192,7 @@ class ActivationEvent(models.Model):
     action = models.CharField(max_length=16, default="activate")
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     note = models.CharField(max_length=255, blank=True)
+    gates_overridden = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KT, KeyTransform
 
 from leads.models import Lead, User
 from leads.selectors import leads_visible_to
@@ -59,6 +59,9 @@ def model_versions_list(limit: int = 100) -> list[ModelVersion]:
             holdout_auc=KT("metrics__holdout__roc_auc"),
             holdout_ece=KT("metrics__holdout__ece"),
             holdout_accuracy=KT("metrics__holdout__accuracy"),
+            # As judged when it was trained (the detail page judges again with today's thresholds).
+            gates_failed=KeyTransform("gates", "metrics"),
+            leak_warnings=KeyTransform("leak_warnings", "metrics"),
         )[:limit]
     )
 

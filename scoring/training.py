@@ -1,6 +1,10 @@
 """Training: screen columns (exclusions + leak check), compare candidates on the same folds,
 calibrate the winner, measure it on a holdout, and hand back one fitted Pipeline.
 
+One validation protocol for every candidate and for calibration: shuffled stratified folds with a
+fixed seed (a file sorted by time must not give folds that each see one era), and the figures that
+judge a model are those of the calibrated pipeline that will score leads.
+
 Pure functions over a feature frame and outcomes; the database work lives in training_runs.py.
 
 May import scoring.features and scoring.scorer only.
@@ -35,6 +39,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from scoring import features as F
 
 LEAK_AUC = 0.95
+# A column this predictive on its own is kept but flagged: it may be filled in after the outcome.
+LEAK_WARN_AUC = 0.85
+LEAK_WARNING = "suspiciously predictive — known before the outcome?"
 REFIT_ALL_BELOW = 20_000
 RANDOM_STATE = 0
 # The key of the score's own distribution among the per-feature drift references.
@@ -108,6 +115,10 @@ class TrainResult:
     score_quantiles: list
     cv_by_candidate: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    # The primary holdout's rows (positions in the training frame) and the calibrated probabilities
+    # the holdout pipeline (not fitted on them) gave them: the champion/challenger comparison's data.
+    holdout_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    holdout_p: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 # --- column screening ---------------------------------------------------------------------
@@ -190,6 +201,15 @@ def columns_screen(
     return used, dropped, aucs
 
 
+def leak_warnings(aucs: dict[str, float], used: dict) -> dict[str, str]:
+    """The used columns whose single-column ROC AUC is in the warning band: {column: words}."""
+    return {
+        column: f"{LEAK_WARNING} (this column alone: ROC AUC {auc:.3f})"
+        for column, auc in sorted(aucs.items(), key=lambda item: -item[1])
+        if column in used and auc >= LEAK_WARN_AUC
+    }
+
+
 def _is_integer_like(series: pd.Series) -> bool:
     values = series.astype("float64").to_numpy()
     return bool(np.all(np.equal(np.mod(values, 1), 0)))
@@ -265,12 +285,19 @@ def column_blocks(prep: ColumnTransformer) -> list[list]:
     return blocks
 
 
+def folds_split(n_splits: int) -> StratifiedKFold:
+    """The folds of every cross-validation here (candidates, calibration): shuffled, stratified,
+    seeded. Unshuffled folds over rows in file order calibrate a time-sorted file backwards."""
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=RANDOM_STATE)
+
+
 def _calibrated(estimator, n_rows: int) -> CalibratedClassifierCV:
     """Platt (sigmoid) calibration fitted on out-of-fold predictions, then the estimator refitted
     on every row (ensemble=False: one estimator, so reasons stay exact). Sigmoid beat isotonic on
     held-out expected calibration error on X Education and keeps scores smooth (no ties); 5 folds
     while fits are cheap, 3 above 50k rows to keep a 100k-lead training within a minute."""
-    return CalibratedClassifierCV(estimator, method="sigmoid", cv=5 if n_rows < 50_000 else 3, ensemble=False)
+    cv = folds_split(5 if n_rows < 50_000 else 3)
+    return CalibratedClassifierCV(estimator, method="sigmoid", cv=cv, ensemble=False)
 
 
 def pipeline_build(types: dict, candidate: Candidate, n_rows: int, n_columns: int) -> Pipeline:
@@ -461,7 +488,6 @@ def _numeric_reference(values: np.ndarray) -> dict:
 
 def holdout_split(y: np.ndarray, created: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
     """80/20: the newest 20 % when creation dates vary (as the model will be used), else stratified."""
-    idx = np.arange(len(y))
     if created is not None and len(created):
         stamps = pd.to_datetime(pd.Series(created), utc=True)
         if (stamps.max() - stamps.min()).total_seconds() > 86400 and stamps.nunique() > len(y) // 10:
@@ -470,7 +496,12 @@ def holdout_split(y: np.ndarray, created: np.ndarray | None) -> tuple[np.ndarray
             train, hold = np.sort(order[:cut]), np.sort(order[cut:])
             if 0 < y[hold].sum() < len(hold) and 0 < y[train].sum() < len(train):
                 return train, hold, "time-ordered (newest 20 %)"
-    train, hold = train_test_split(idx, test_size=0.2, stratify=y, random_state=RANDOM_STATE)
+    return shuffled_split(y)
+
+
+def shuffled_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """A shuffled stratified 80/20 split (seeded)."""
+    train, hold = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=RANDOM_STATE)
     return np.sort(train), np.sort(hold), "stratified 20 %"
 
 
@@ -487,7 +518,7 @@ def cross_validate(
 ) -> dict[str, dict]:
     """Every candidate on the same stratified folds. The (unsupervised) preprocessing is fitted
     once per fold on that fold's training part and shared by the candidates."""
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
+    splitter = folds_split(folds)
     scores: dict[str, dict[str, list]] = {c.name: {"roc_auc": [], "log_loss": []} for c in candidates}
     steps = folds * len(candidates)
     done = 0
@@ -518,6 +549,38 @@ def cross_validate(
             **candidate.as_dict(),
         }
     return summary
+
+
+def calibrated_cross_validate(
+    frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, *, folds: int, n_columns: int
+) -> dict:
+    """The calibrated pipeline that will score leads, cross-validated on the candidates' folds:
+    per fold it is built, calibrated and fitted on the fold's training part only."""
+    p = np.zeros(len(y))
+    aucs, losses = [], []
+    for fit_idx, val_idx in folds_split(folds).split(np.zeros(len(y)), y):
+        pipe = pipeline_build(types, candidate, len(fit_idx), n_columns)
+        pipe.fit(frame.iloc[fit_idx], y[fit_idx])
+        p[val_idx] = pipe.predict_proba(frame.iloc[val_idx])[:, 1]
+        aucs.append(roc_auc_score(y[val_idx], p[val_idx]))
+        losses.append(log_loss(y[val_idx], np.clip(p[val_idx], 1e-6, 1 - 1e-6), labels=[0, 1]))
+    ece, _ = expected_calibration_error(y, p)
+    return {
+        "roc_auc": {"mean": _r(np.mean(aucs)), "std": _r(np.std(aucs))},
+        "log_loss": {"mean": _r(np.mean(losses)), "std": _r(np.std(losses))},
+        "ece": _r(ece),
+        "folds": [_r(a) for a in aucs],
+    }
+
+
+def _holdout_measure(
+    frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, split: tuple, n_columns: int
+) -> tuple[Pipeline, np.ndarray]:
+    """The calibrated pipeline fitted on the split's training part, and its holdout probabilities."""
+    train_idx, hold_idx, _ = split
+    pipe = pipeline_build(types, candidate, len(train_idx), n_columns)
+    pipe.fit(frame.iloc[train_idx], y[train_idx])
+    return pipe, pipe.predict_proba(frame.iloc[hold_idx])[:, 1]
 
 
 def train(
@@ -562,13 +625,29 @@ def train(
     timings["cv"] = time.perf_counter() - clock
     best = max(candidates, key=lambda c: (cv[c.name]["roc_auc"]["mean"], -cv[c.name]["log_loss"]["mean"]))
 
-    progress(75, f"calibrating {best.name} and measuring it on the holdout")
-    clock = time.perf_counter()
     n_columns = cv[best.name]["n_columns"]
-    holdout_pipe = pipeline_build(used, best, len(train_idx), n_columns)
-    holdout_pipe.fit(x_train, y_train)
-    p_hold = holdout_pipe.predict_proba(frame.iloc[hold_idx])[:, 1]
+    progress(72, f"cross-validating the calibrated {best.name}")
+    clock = time.perf_counter()
+    calibrated_cv = calibrated_cross_validate(x_train, y_train, used, best, folds=folds, n_columns=n_columns)
+    timings["calibrated_cv"] = time.perf_counter() - clock
+
+    progress(80, f"calibrating {best.name} and measuring it on the holdout")
+    clock = time.perf_counter()
+    split = (train_idx, hold_idx, holdout_kind)
+    holdout_pipe, p_hold = _holdout_measure(frame, y, used, best, split, n_columns)
     holdout = holdout_metrics(y[hold_idx], p_hold)
+    holdout_shuffled = None
+    if holdout_kind.startswith("time-ordered"):
+        # Both are reported: the newest leads (as the model will be used) and a shuffled split
+        # (the same population as the folds); a large gap between them means the data drifts.
+        shuffled = shuffled_split(y)
+        _, p_shuffled = _holdout_measure(frame, y, used, best, shuffled, n_columns)
+        measured = holdout_metrics(y[shuffled[1]], p_shuffled)
+        holdout_shuffled = {
+            **{key: measured[key] for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece")},
+            "split": shuffled[2],
+            "n": len(shuffled[1]),
+        }
     timings["holdout"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -589,14 +668,21 @@ def train(
 
     metrics = {
         "cv": {
-            "roc_auc": cv[best.name]["roc_auc"],
-            "log_loss": cv[best.name]["log_loss"],
+            # The calibrated pipeline's figures; "candidates" holds the uncalibrated comparison
+            # that picked it (a sigmoid with a positive slope keeps the ranking, so the AUCs agree
+            # unless calibration went wrong).
+            "roc_auc": calibrated_cv["roc_auc"],
+            "log_loss": calibrated_cv["log_loss"],
+            "ece": calibrated_cv["ece"],
+            "calibrated_folds": calibrated_cv["folds"],
+            "protocol": f"{folds} shuffled stratified folds (seed {RANDOM_STATE}), calibration on shuffled folds too",
             "folds": folds,
             "candidates": cv,
             "best": best.name,
             "champion": champion_name,
         },
         "holdout": {**holdout, "split": holdout_kind, "n": len(hold_idx)},
+        "holdout_shuffled": holdout_shuffled,
         "refit_on_all": len(y) < REFIT_ALL_BELOW,
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "reference": reference_distributions(frame, used, p_all),
@@ -604,6 +690,7 @@ def train(
         "n_positive": int(y.sum()),
         "base_rate": _r(y.mean()),
         "leak_check": aucs,
+        "leak_warnings": leak_warnings(aucs, used),
     }
     factors = global_factors(final, blocks, transformed)
     features = {"used": list(used), "excluded": dropped, "global_factors": factors, "types": used}
@@ -619,6 +706,8 @@ def train(
         score_quantiles=[_r(q) for q in np.quantile(p_all, np.linspace(0, 1, 101))],
         cv_by_candidate=cv,
         timings=timings,
+        holdout_index=hold_idx,
+        holdout_p=p_hold,
     )
 
 

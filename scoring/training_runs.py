@@ -1,8 +1,9 @@
 """Training runs: train a model on every outcome, store it as a candidate version and activate it
-when it beats the champion; the single-flight retrain (lock + claimed TrainingRun) around it.
+when it passes the gates and is not worse than the champion; the single-flight retrain (lock +
+claimed TrainingRun) around it.
 
-May import leads.models and scoring's models, selectors, features, training, challenger, registry
-and activation; only the tasks and management commands import this module.
+May import leads.models and scoring's models, selectors, features, training, gates, challenger,
+registry, scorer and activation; only the tasks and management commands import this module.
 """
 
 import uuid
@@ -15,13 +16,17 @@ from django.utils import timezone
 
 from leads.models import Lead, User
 from scoring import features as F
-from scoring import registry, training
+from scoring import gates, registry, scorer, training
 from scoring.activation import model_activate
-from scoring.challenger import challenger_decision
+from scoring.challenger import Comparison, challenger_decision
 from scoring.models import ModelVersion, ScoringSettings, TrainingRun
 from scoring.selectors import BANNER_KEY, outcome_leads_for, training_readiness
 
 RETRAIN_LOCK_KEY = "scoring:retrain-lock"
+# The champion is compared on holdout leads it never saw when there are at least this many (with
+# both outcomes among them); else on the whole holdout, which favours the champion.
+MIN_UNSEEN_COMPARISON = 30
+MIN_UNSEEN_EACH_OUTCOME = 5
 
 
 class TrainingRefused(Exception):
@@ -35,8 +40,9 @@ def model_train(
     progress: Callable[[int, str], None] | None = None,
     may_activate: Callable[[], bool] | None = None,
 ) -> ModelVersion:
-    """Train a model on every outcome, store it as a candidate and activate it when it beats the
-    active one on the same folds by the set margin (or when there is no active model).
+    """Train a model on every outcome, store it as a candidate and activate it when it passes the
+    activation gates and, scored on the same unseen leads as the active model, is not worse than it
+    by the set margins (or when there is no active model).
 
     Raises TrainingRefused at cold start and training.TrainingError when nothing usable remains.
     """
@@ -86,13 +92,26 @@ def model_train(
         champion=champion,
         progress=progress,
     )
+    lead_ids = np.array([r[0] for r in rows], dtype=np.int64)
+    progress(92, "comparing with the active model")
+    comparison = None if active is None else champion_comparison(active, result, lead_ids=lead_ids, y=y, as_of=as_of)
     progress(95, "saving the model")
     result.features["fields"] = fields
     result.features["dates"] = {gap: spec for gap, spec in dates.items() if gap in result.types}
     result.features["labels"] = data_set.labels
     result.features["units"] = data_set.units
-    version = _version_save(result, by=by)
-    decision = challenger_decision(result, champion_present=active is not None, options=options)
+    result.metrics["training_set"] = {
+        "as_of": as_of.isoformat(),
+        "n": len(lead_ids),
+        "min_lead_id": int(lead_ids.min()),
+        "max_lead_id": int(lead_ids.max()),
+    }
+    failures = gates.gate_failures(result.metrics)
+    result.metrics["gates"] = failures
+    # The leads the shipped pipeline was fitted on: all of them, or all but the holdout.
+    fitted = lead_ids if result.metrics["refit_on_all"] else np.delete(lead_ids, result.holdout_index)
+    version = _version_save(result, by=by, lead_ids=fitted)
+    decision = challenger_decision(result, comparison=comparison, options=options, gate_failures=failures)
     metrics = dict(version.metrics)
     metrics["challenger"] = decision
     version.metrics = metrics
@@ -106,7 +125,40 @@ def model_train(
     return version
 
 
-def _version_save(result: training.TrainResult, *, by: User | None) -> ModelVersion:
+def champion_comparison(
+    active: ModelVersion, result: training.TrainResult, *, lead_ids: np.ndarray, y: np.ndarray, as_of
+) -> Comparison:
+    """Both models' probabilities for the challenger's holdout leads (which the challenger's
+    measured pipeline was not fitted on), narrowed to the leads the champion never saw — those
+    closed since it was trained — when there are enough of them."""
+    hold_ids, y_hold, p_hold = lead_ids[result.holdout_index], y[result.holdout_index], result.holdout_p
+    data = f"the challenger's {len(hold_ids)} holdout leads (the champion may have been trained on some)"
+    try:
+        loaded = registry.model_load(active)
+    except registry.ArtifactError as exc:
+        return Comparison(y_hold, p_hold, None, data, problem=str(exc))
+    seen = loaded.extras.get("lead_ids")
+    if seen is not None:
+        unseen = ~np.isin(hold_ids, np.asarray(seen))
+        converted = int(y_hold[unseen].sum())
+        if (
+            unseen.sum() >= MIN_UNSEEN_COMPARISON
+            and min(converted, unseen.sum() - converted) >= MIN_UNSEEN_EACH_OUTCOME
+        ):
+            hold_ids, y_hold, p_hold = hold_ids[unseen], y_hold[unseen], p_hold[unseen]
+            data = f"{len(hold_ids)} holdout leads neither model was fitted on (closed since v{active.pk} was trained)"
+    try:
+        frame = F.lead_frame(
+            hold_ids, as_of=as_of, types=loaded.types, fields=loaded.extras["fields"], dates=loaded.extras.get("dates")
+        )
+        p_champion, _ = scorer.score_frame(loaded, frame, with_reasons=False)
+    except (KeyError, ValueError) as exc:
+        return Comparison(y_hold, p_hold, None, data, problem=f"{type(exc).__name__}: {exc}")
+    by_lead = dict(zip(frame.index.tolist(), np.asarray(p_champion, dtype=float), strict=True))
+    return Comparison(y_hold, p_hold, np.array([by_lead[int(i)] for i in hold_ids]), data)
+
+
+def _version_save(result: training.TrainResult, *, by: User | None, lead_ids: np.ndarray) -> ModelVersion:
     version = ModelVersion.objects.create(
         created_by=by,
         status=ModelVersion.Status.CANDIDATE,
@@ -129,6 +181,8 @@ def _version_save(result: training.TrainResult, *, by: User | None) -> ModelVers
             "dates": result.features.get("dates", {}),
             "labels": result.features.get("labels", {}),
             "units": result.features.get("units", {}),
+            # Which leads it learnt from, so a later challenger is compared on leads it never saw.
+            "lead_ids": lead_ids,
         },
         name=f"model-{version.pk}-{uuid.uuid4().hex[:8]}",
     )

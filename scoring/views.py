@@ -12,9 +12,9 @@ from leadcrm.confirm import confirm_page
 from leadcrm.inputs import is_ascii_int
 from leads import permissions
 from leads.selectors import lead_get_for
-from scoring import activation, overrides, registry, retraining, selectors
+from scoring import activation, gates, overrides, registry, retraining, selectors
 from scoring.drift import drift_notice
-from scoring.forms import OverrideForm, ScoringSettingsForm, ThresholdForm
+from scoring.forms import ActivateForm, OverrideForm, ScoringSettingsForm, ThresholdForm
 from scoring.models import ModelVersion, ScoringSettings, TrainingRun
 
 manager_required = permissions.manager_required(message="Only managers can see models.")
@@ -60,6 +60,10 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "features": version.features or {},
         "cutoffs": selectors.tier_cutoffs(version),
         "threshold_form": ThresholdForm(initial={"threshold": version.threshold}),
+        # Live: what activating it now would be told (the thresholds may have changed since training).
+        "gates_failed": gates.gate_failures(metrics),
+        "leak_warnings": metrics.get("leak_warnings") or {},
+        "activate_form": ActivateForm(),
         # Drift compares the open leads with the model that scores them: the active one only.
         "drift_notice": drift_notice(version, cached_only=True) if is_active else None,
     }
@@ -123,9 +127,20 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
             submit_label=f"Activate v{pk}",
             cancel_url=reverse("scoring:detail", args=[pk]),
         )
+    form = ActivateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A reason for activating anyway is at most 255 characters.")
+        return redirect("scoring:detail", pk=pk)
     try:
-        activation.model_activate(version=version, by=request.user, note="activated from the models page")
-    except (ValidationError, registry.ArtifactError) as exc:
+        activation.model_activate(
+            version=version,
+            by=request.user,
+            note="activated from the models page",
+            anyway_reason=form.cleaned_data["reason"],
+        )
+    except ValidationError as exc:
+        messages.error(request, f"Cannot activate v{pk}: {_error_text(exc)}")
+    except registry.ArtifactError as exc:
         messages.error(request, f"Cannot activate v{pk}: {exc}")
     else:
         messages.success(request, f"Model v{pk} is active; every lead is being rescored.")

@@ -22,7 +22,7 @@ def trained(db):
 @pytest.mark.django_db
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_a_lost_artifact_falls_back_to_the_last_good_model_and_admins_see_why(trained, admin_client_crm, damage):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)  # the retrain replaces it
     second = training_runs.model_train(folds=3)
     second.refresh_from_db()
     assert second.status == ModelVersion.Status.ACTIVE

@@ -119,3 +119,21 @@ def test_score_history_respects_lead_visibility(api, rep, other_rep, trained):
 
     assert own.status_code == 200 and own.json()[0]["model_version"] == trained.pk
     assert other.status_code == 404
+
+
+@pytest.mark.django_db
+def test_activating_a_gated_version_needs_a_reason(api, admin_user, trained, settings):
+    trained.status = ModelVersion.Status.RETIRED
+    trained.save()
+    settings.SCORING_GATE_MIN_AUC = 0.999
+    api.force_authenticate(admin_user)
+
+    refused = api.post(f"/api/v1/models/{trained.pk}/activate/")
+    too_long = api.post(f"/api/v1/models/{trained.pk}/activate/", {"reason": "x" * 300}, format="json")
+    accepted = api.post(f"/api/v1/models/{trained.pk}/activate/", {"reason": "board approved"}, format="json")
+
+    assert refused.status_code == 400
+    assert "failed its activation gates: holdout ROC AUC" in refused.json()["error"]["fields"]["reason"][0]
+    assert too_long.status_code == 400 and "reason" in too_long.json()["error"]["fields"]
+    assert accepted.status_code == 200 and accepted.json()["status"] == "active"
+    assert accepted.json()["gates_failed"]

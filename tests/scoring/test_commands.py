@@ -50,3 +50,20 @@ def test_rescore_leads_stale_touches_only_changed_leads(trained):
     call_command("rescore_leads", "--stale", stdout=out)
 
     assert "1 leads scored" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_train_model_json_says_which_gate_failed_in_words(settings):
+    settings.SCORING_GATE_MIN_AUC = 0.999
+    outcome_leads_create(300)
+    out = StringIO()
+
+    call_command("train_model", "--cv", "3", "--json", stdout=out)
+
+    data = json.loads(out.getvalue())
+    assert data["status"] == "candidate"
+    assert data["gates"]["passed"] is False
+    assert data["gates"]["failed"][0].startswith("holdout ROC AUC") and "below 1.00" in data["gates"]["failed"][0]
+    assert data["activation"]["activate"] is False
+    assert data["leak_warnings"] == {}
+    assert data["metrics"]["holdout"]["roc_auc"] and data["metrics"]["cv"]["ece"] is not None

@@ -44,7 +44,7 @@ def test_admin_rule_score_replaces_the_base_rate_at_cold_start():
 
 @pytest.mark.django_db
 def test_corrupt_active_artifact_falls_back_to_the_last_good_model(trained):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)  # the retrain replaces it
     second = training_runs.model_train(folds=3)
     second.refresh_from_db()
     with open(second.artifact_path, "r+b") as handle:

@@ -146,3 +146,80 @@ def test_yes_no_features_get_true_false_shares_for_drift():
     assert reference["newsletter"] == {"kind": "boolean", "fractions": {"true": 0.3, "false": 0.5, "(missing)": 0.2}}
     assert reference["opted_out"] == {"kind": "boolean", "fractions": {"true": 0.1, "false": 0.9}}
     assert reference["visits"]["kind"] == "numeric" and len(reference["visits"]["fractions"]) == 10
+
+
+def _drifting_in_row_order(n=4000, seed=3):
+    """Rows in time (= id) order whose base rate rises from about 6 % to about 39 % across the file,
+    a `market_rate` that tracks the era (as an economic indicator does) and a real signal in `visits`
+    and `plan`; every lead shares one created date (an import). Calibrated on unshuffled folds, a
+    gradient-boosted model on this file learnt a reversed curve: holdout ROC AUC 0.21."""
+    rng = np.random.default_rng(seed)
+    position = np.linspace(0.0, 1.0, n)
+    plan = rng.choice(["basic", "pro", "enterprise"], size=n)
+    visits = rng.integers(0, 12, size=n).astype(float)
+    logit = -4.4 + 3.4 * position + np.select([plan == "basic", plan == "pro"], [-0.6, 0.3], 1.0) + 0.12 * visits
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {"plan": plan.astype(object), "visits": visits, "market_rate": 5 * position + rng.normal(0, 0.3, n)}
+    )
+    return frame, y, {"plan": F.CATEGORY, "visits": F.NUMBER, "market_rate": F.NUMBER}
+
+
+def test_a_file_whose_base_rate_drifts_in_row_order_gives_a_holdout_close_to_cv():
+    frame, y, types = _drifting_in_row_order()
+    assert y[:800].mean() < 0.08 and y[-800:].mean() > 0.3  # the drift is real
+    boosting = [c for c in training.default_candidates() if c.algorithm == "hist_gradient_boosting"]
+
+    result = training.train(frame, y, types, folds=3, candidates=boosting)
+
+    cv_auc = result.metrics["cv"]["roc_auc"]["mean"]
+    holdout_auc = result.metrics["holdout"]["roc_auc"]
+    assert holdout_auc > 0.55
+    assert abs(holdout_auc - cv_auc) < 0.05
+    assert result.metrics["holdout"]["ece"] < 0.05
+    assert "shuffled" in result.metrics["cv"]["protocol"]
+
+
+def test_cv_figures_are_those_of_the_calibrated_pipeline():
+    frame, y, types = _synthetic(n=600)
+
+    result = training.train(frame, y, types, folds=3)
+
+    cv = result.metrics["cv"]
+    assert len(cv["calibrated_folds"]) == 3 and cv["ece"] is not None
+    assert cv["roc_auc"]["mean"] == pytest.approx(np.mean(cv["calibrated_folds"]), abs=1e-3)
+    # Calibration (a sigmoid of positive slope) keeps the winner's ranking: close to its raw CV AUC.
+    assert cv["roc_auc"]["mean"] == pytest.approx(cv["candidates"][cv["best"]]["roc_auc"]["mean"], abs=0.03)
+
+
+def test_calibration_uses_shuffled_seeded_folds():
+    calibrated = training._calibrated(training.Candidate("lr", "logistic_regression", {}).build(3), 1000)
+
+    assert calibrated.cv.shuffle is True and calibrated.cv.random_state == training.RANDOM_STATE
+
+
+def test_time_ordered_holdout_is_reported_with_a_shuffled_one():
+    frame, y, types = _synthetic(n=500)
+    created = pd.date_range("2024-01-01", periods=len(y), freq="D", tz="UTC").to_numpy()
+
+    result = training.train(frame, y, types, created=created, folds=3, candidates=training.default_candidates()[:1])
+
+    assert result.metrics["holdout"]["split"].startswith("time-ordered")
+    shuffled = result.metrics["holdout_shuffled"]
+    assert shuffled["split"].startswith("stratified") and shuffled["n"] == 100 and shuffled["roc_auc"] > 0.6
+
+
+def test_leak_check_keeps_a_suspiciously_predictive_column_and_flags_it():
+    frame, y, types = _synthetic(n=1000)
+    rng = np.random.default_rng(5)
+    # Right nine times in ten: AUC about 0.9, inside the warning band.
+    frame["tag"] = np.where(rng.random(len(y)) < 0.9, y, 1 - y).astype(float)
+    types["tag"] = F.NUMBER
+
+    result = training.train(frame, y, types, folds=3, candidates=training.default_candidates()[:1])
+
+    assert training.LEAK_WARN_AUC <= result.metrics["leak_check"]["tag"] < training.LEAK_AUC
+    assert "tag" in result.features["used"]
+    warning = result.metrics["leak_warnings"]["tag"]
+    assert warning.startswith("suspiciously predictive — known before the outcome?")
+    assert set(result.metrics["leak_warnings"]) == {"tag"}

@@ -1,10 +1,12 @@
 """Training a model and the single-flight retrain around it (scoring/training_runs.py)."""
 
+import os
+
 import pytest
 from django.core.cache import cache
 
 from leads.models import Lead
-from scoring import training_runs
+from scoring import registry, training_runs
 from scoring.models import ActivationEvent, ModelVersion, ScoreHistory, ScoringSettings, TrainingRun
 from tests.scoring.conftest import outcome_leads_create
 
@@ -34,7 +36,10 @@ def test_first_model_activates_and_scores_every_lead_with_reasons(django_capture
 
 
 @pytest.mark.django_db
-def test_challenger_that_does_not_beat_the_champion_stays_a_candidate(trained):
+def test_challenger_worse_than_the_champion_by_more_than_the_margin_stays_a_candidate(trained):
+    # Negative margins: a challenger must be better by a whole unit of AUC and log loss (never).
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+
     second = training_runs.model_train(folds=3)
 
     second.refresh_from_db()
@@ -46,8 +51,9 @@ def test_challenger_that_does_not_beat_the_champion_stays_a_candidate(trained):
 
 
 @pytest.mark.django_db
-def test_challenger_that_beats_the_champion_by_the_margin_is_activated(trained):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+def test_challenger_not_worse_than_the_champion_by_the_margin_is_activated(trained):
+    # Wide margins: a challenger may be worse by a whole unit and still replace the champion.
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)
 
     second = training_runs.model_train(folds=3)
 
@@ -98,3 +104,56 @@ def test_retrain_run_reports_progress_and_refusal(settings):
 
     assert run.status == TrainingRun.Status.REFUSED and run.progress == 100
     assert run.message.startswith("model not trained yet")
+
+
+@pytest.mark.django_db
+def test_retrain_on_more_outcomes_promotes_the_new_model_and_rescores_every_lead(django_capture_on_commit_callbacks):
+    outcome_leads_create(200, seed=11, open_leads=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = training_runs.model_train(folds=3)
+    first.refresh_from_db()
+    assert first.status == ModelVersion.Status.ACTIVE
+    before = set(Lead.objects.values_list("pk", flat=True))
+    outcome_leads_create(800, seed=12, open_leads=10)  # more outcomes arrive
+
+    with django_capture_on_commit_callbacks(execute=True):
+        second = training_runs.model_train(folds=3)
+
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert second.status == ModelVersion.Status.ACTIVE and first.status == ModelVersion.Status.RETIRED
+    decision = second.metrics["challenger"]
+    assert decision["activate"] is True and "replaces the champion" in decision["reason"]
+    # Compared on leads the champion never saw: only the new ones.
+    assert "neither model was fitted on" in decision["compared_on"]
+    assert decision["n_compared"] >= training_runs.MIN_UNSEEN_COMPARISON
+    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {second.pk}
+    assert Lead.objects.filter(pk__in=before).exclude(model_version=second).count() == 0
+    assert second.metrics["training_set"]["n"] == 1000
+
+
+@pytest.mark.django_db
+def test_a_model_failing_a_gate_is_not_activated_even_as_the_first(settings):
+    settings.SCORING_GATE_MIN_AUC = 0.999
+    outcome_leads_create(300)
+
+    version = training_runs.model_train(folds=3)
+
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.CANDIDATE
+    assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+    assert version.metrics["gates"] and "below 1.00" in version.metrics["gates"][0]
+    assert version.metrics["challenger"]["activate"] is False
+    assert version.metrics["challenger"]["reason"].startswith("not activated: it failed the activation gates")
+
+
+@pytest.mark.django_db
+def test_a_champion_that_cannot_be_loaded_is_replaced(trained):
+    os.remove(trained.artifact_path)
+    registry.cache_clear()
+
+    second = training_runs.model_train(folds=3)
+
+    second.refresh_from_db()
+    assert second.status == ModelVersion.Status.ACTIVE
+    assert "could not score" in second.metrics["challenger"]["reason"]

@@ -2,7 +2,7 @@ import pytest
 
 from leads.models import Lead
 from scoring import rescoring, training_runs
-from scoring.models import ModelVersion, ScoringSettings, TrainingRun
+from scoring.models import ActivationEvent, ModelVersion, ScoringSettings, TrainingRun
 
 
 @pytest.mark.django_db
@@ -13,7 +13,7 @@ def test_reps_cannot_see_model_pages(rep_client, trained):
 
 @pytest.mark.django_db
 def test_managers_see_versions_detail_and_compare(manager_client, trained, django_assert_max_num_queries):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     second = training_runs.model_train(folds=3)
 
     with django_assert_max_num_queries(15):
@@ -50,7 +50,7 @@ def test_admin_retrains_and_follows_progress(admin_client_crm, trained, django_c
 
 @pytest.mark.django_db
 def test_admin_picks_a_threshold_and_activates_a_candidate(admin_client_crm, trained):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     second = training_runs.model_train(folds=3)
 
     admin_client_crm.post(f"/models/{second.pk}/threshold/", {"threshold": "0.35"})
@@ -146,7 +146,7 @@ def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, t
     from scoring import drift
     from scoring.drift import monitoring_refresh
 
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     candidate = training_runs.model_train(folds=3)  # not active: drift is only about the active model
     # The active model's reference now matches the open leads exactly: the only feature is the
     # source, and every open lead comes from the same three sources in the same shares.
@@ -231,3 +231,54 @@ def test_settings_are_grouped_and_a_bad_value_shows_beside_its_field(admin_clien
     assert beside.index("Warm must not be above hot.") < beside.index("</fieldset>")
     assert 'value="0.6"' in page  # what was typed stays
     assert ScoringSettings.load().hot_threshold != 0.3
+
+
+@pytest.mark.django_db
+def test_model_pages_say_which_gate_failed_and_offer_activate_anyway(admin_client_crm, trained, settings):
+    ModelVersion.objects.filter(pk=trained.pk).update(status=ModelVersion.Status.RETIRED)
+    settings.SCORING_GATE_MIN_AUC = 0.999
+
+    page = admin_client_crm.get(f"/models/{trained.pk}/").content.decode()
+
+    assert 'id="gates-failed"' in page and "is below 1.00" in page
+    assert 'id="activate-anyway"' in page and "Reason for activating anyway" in page
+
+
+@pytest.mark.django_db
+def test_activate_anyway_from_the_page_needs_a_reason_and_records_it(admin_client_crm, admin_user, trained, settings):
+    ModelVersion.objects.filter(pk=trained.pk).update(status=ModelVersion.Status.RETIRED)
+    settings.SCORING_GATE_MIN_AUC = 0.999
+
+    refused = admin_client_crm.post(f"/models/{trained.pk}/activate/", follow=True)
+    trained.refresh_from_db()
+    assert trained.status == ModelVersion.Status.RETIRED
+    assert "failed its activation gates" in refused.content.decode()
+
+    admin_client_crm.post(f"/models/{trained.pk}/activate/", {"reason": "approved by sales ops"})
+
+    trained.refresh_from_db()
+    assert trained.status == ModelVersion.Status.ACTIVE
+    event = ActivationEvent.objects.filter(model_version=trained).first()
+    assert (event.action, event.note, event.by) == ("activate_anyway", "approved by sales ops", admin_user)
+    assert "approved by sales ops" in admin_client_crm.get("/models/").content.decode()
+
+
+@pytest.mark.django_db
+def test_model_list_shows_gates_and_leak_warnings(manager_client, trained):
+    metrics = {**trained.metrics, "gates": ["holdout ROC AUC 0.216 is below 0.55"], "leak_warnings": {"Tags": "x"}}
+    ModelVersion.objects.filter(pk=trained.pk).update(metrics=metrics)
+
+    page = manager_client.get("/models/").content.decode()
+
+    assert "failed:</span> holdout ROC AUC 0.216 is below 0.55" in page
+    assert "leak check warning: Tags" in page
+
+
+@pytest.mark.django_db
+def test_detail_page_shows_leak_warnings(manager_client, trained):
+    warning = "suspiciously predictive — known before the outcome? (this column alone: ROC AUC 0.919)"
+    ModelVersion.objects.filter(pk=trained.pk).update(metrics={**trained.metrics, "leak_warnings": {"Tags": warning}})
+
+    page = manager_client.get(f"/models/{trained.pk}/").content.decode()
+
+    assert 'id="leak-warnings"' in page and warning in page

@@ -41,16 +41,24 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(version.metrics.get("challenger", {}).get("reason", ""))
+        for column, why in (version.metrics.get("leak_warnings") or {}).items():
+            self.stdout.write(self.style.WARNING(f"Leak check: {column}: {why}"))
 
     def _progress(self, pct: int, stage: str) -> None:
         self.stderr.write(f"[{pct:3d}%] {stage}")
 
 
 def _dumps(version) -> str:
+    metrics = version.metrics
     return jsonlib.dumps(
         {
             "model_version": version.pk,
             "status": version.status,
+            # The verdicts in words, on top: which activation gates failed, which kept columns look
+            # too predictive, and why it was (not) activated. The full figures are in "metrics".
+            "gates": {"passed": not metrics.get("gates"), "failed": metrics.get("gates") or []},
+            "leak_warnings": metrics.get("leak_warnings") or {},
+            "activation": metrics.get("challenger") or {},
             "algorithm": version.algorithm,
             "params": version.params,
             "metrics": version.metrics,

@@ -12,7 +12,7 @@ from scoring.models import ScoreHistory, ScoringSettings
 def test_activation_and_rollback_are_audited(trained, admin_user):
     first = AuditEntry.objects.get(action="model_activate", target_id=str(trained.pk))
     assert first.actor_name == "system"  # the first model activates itself after training
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)  # the retrain replaces it
     second = training_runs.model_train(folds=3)
 
     activation.model_rollback(by=admin_user)
@@ -24,7 +24,7 @@ def test_activation_and_rollback_are_audited(trained, admin_user):
 
 @pytest.mark.django_db
 def test_activation_from_the_page_is_audited_with_the_admin(trained, admin_user, client):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)  # the retrain stays a candidate
     candidate = training_runs.model_train(folds=3)
     client.force_login(admin_user)
     client.post(f"/models/{candidate.pk}/activate/", REMOTE_ADDR="203.0.113.9")

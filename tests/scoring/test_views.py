@@ -167,7 +167,7 @@ def test_model_pages_show_no_drift_notice_when_nothing_drifted(manager_client, t
 
 @pytest.mark.django_db
 def test_activate_asks_first_and_says_how_many_leads_are_rescored(admin_client_crm, trained):
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     second = training_runs.model_train(folds=3)
     detail = admin_client_crm.get(f"/models/{second.pk}/").content.decode()
     assert f'href="/models/{second.pk}/activate/"' in detail  # a link to the confirmation, not a one-click POST
@@ -187,7 +187,7 @@ def test_activate_asks_first_and_says_how_many_leads_are_rescored(admin_client_c
 def test_roll_back_asks_first_naming_both_versions(admin_client_crm, trained):
     from scoring import activation
 
-    ScoringSettings.objects.filter(pk=1).update(margin_auc=5, margin_log_loss=5)
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1, margin_log_loss=-1)  # the retrain stays a candidate
     second = training_runs.model_train(folds=3)
     activation.model_activate(version=second)
     page = admin_client_crm.get("/models/rollback/").content.decode()

@@ -16,6 +16,7 @@ Every problem with the file as a whole raises `ImportFileError` with a message a
 import codecs
 import csv
 import hashlib
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ DELIMITERS = (",", ";", "\t")
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 # Columns the error CSV adds; dropped on re-import so a fixed error file imports as-is.
 ERROR_COLUMNS = ("import_row", "import_errors")
+# The error CSV (and every export) writes a cell starting with = + - @ tab or CR behind an
+# apostrophe (leads.exports.csv_safe); reading it back undoes that, so '-2.5 is -2.5 again.
+_NEUTRALISED = re.compile(r"^'([=+\-@\t\r])")
 _SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1024 * 1024
 # Arrow reads in blocks of this size; a row longer than a block makes the file "not plain".
@@ -77,12 +81,17 @@ class Table:
     lines: int = 0  # FileFacts.lines
     # None: not known yet; True: the Arrow reader gives the same rows, numbered by line; False: it does not.
     plain: bool | None = None
+    # {row line: message} for rows a quote left open swallowed (filled while the csv module reads).
+    open_quotes: dict[int, str] = field(default_factory=dict)
 
     def rows(self) -> Iterator[Row]:
         """Row by row (for small files and the admin door)."""
         width, keep = len(self.raw_header), self.keep
         for number, cells in self._raw():
-            yield _shape(number, cells, width, keep)
+            row = _shape(number, cells, width, keep)
+            if row.problem and number in self.open_quotes:
+                row.problem = self.open_quotes[number]
+            yield row
 
     def batches(self, size: int) -> Iterator["Batch"]:
         """Rows in batches of `size`, kept columns already picked out, column by column.
@@ -108,7 +117,7 @@ class Table:
                 row = _shape(number, cells, width, keep)
                 rows.append(tuple(row.values))
                 if row.problem:
-                    problems[number] = row.problem
+                    problems[number] = self.open_quotes.get(number, row.problem)
                 cells = row.raw
             numbers.append(number)
             raws.append(cells)
@@ -178,7 +187,14 @@ class Table:
         raise NotPlain(str(exc or "rows and lines differ"))
 
     def _arrow_batch(self, arrow_table, *, first_number: int) -> "Batch":
+        import pyarrow.compute as pc
+
         count = arrow_table.num_rows
+        for index in range(arrow_table.num_columns):
+            column = arrow_table.column(index)
+            if pc.any(pc.starts_with(column, "'")).as_py():
+                undone = pc.replace_substring_regex(column, pattern=_NEUTRALISED.pattern, replacement="\\1")
+                arrow_table = arrow_table.set_column(index, arrow_table.field(index), undone)
         columns = [arrow_table.column(index).to_pylist() for index in self.keep]
 
         def raw(position: int) -> list[str]:
@@ -187,7 +203,10 @@ class Table:
         return Batch(numbers=list(range(first_number, first_number + count)), columns=columns, raw_row=raw)
 
     def _raw(self) -> Iterator[tuple[int, list[str]]]:
-        return self._xlsx_raw() if self.kind == "xlsx" else self._csv_raw()
+        for number, cells in self._xlsx_raw() if self.kind == "xlsx" else self._csv_raw():
+            if any(cell[:1] == "'" for cell in cells):
+                cells = [_NEUTRALISED.sub(r"\1", cell) for cell in cells]
+            yield number, cells
 
     # --- CSV -------------------------------------------------------------------------
     def _open_text(self):
@@ -206,6 +225,8 @@ class Table:
                     previous_line = reader.line_num
                     if not cells or (len(cells) == 1 and not cells[0].strip()):
                         continue  # a blank line
+                    if previous_line > number and len(cells) != len(self.raw_header):
+                        self._open_quote_note(number, previous_line, cells)
                     yield number, cells
             except csv.Error as exc:
                 raise ImportFileError(f"Line {reader.line_num + 1}: the CSV is malformed ({exc}).") from exc
@@ -213,6 +234,19 @@ class Table:
                 raise ImportFileError(
                     f"The file is not valid {self.encoding} (byte {exc.start}); choose its encoding."
                 ) from exc
+
+    def _open_quote_note(self, number: int, last_line: int, cells: list[str]) -> None:
+        """A row over several lines that is not as wide as the header: a quote left open swallowed
+        the lines after it. Name the quote and the line where it opened."""
+        line = number
+        for cell in cells:
+            if "\n" in cell:
+                self.open_quotes[number] = (
+                    f'has a quote (") opened on line {line} that is never closed: lines {line} to {last_line} '
+                    "were read as one cell. Close the quote or remove it"
+                )
+                return
+            line += cell.count("\n")
 
     # --- XLSX ------------------------------------------------------------------------
     def _xlsx_raw(self) -> Iterator[tuple[int, list[str]]]:

@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
+from leads.exports import xlsx_bytes
 from leads.importing import services as import_services
 from leads.importing.forms import LeadConfirmImportForm, LeadImportForm, rows_in_upload
 from leads.importing.readers import ImportFileError
@@ -63,6 +64,18 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
 
     def get_export_resource_classes(self, request):
         return [LeadExportResource]
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        # Binary formats (XLSX) get native values and type text cells as text: no apostrophe.
+        return {"neutralise": not kwargs.get("force_native_type")}
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        if not isinstance(file_format, XLSX):
+            return super().get_export_data(file_format, request, queryset, **kwargs)
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        dataset = self.get_data_for_export(request, queryset, force_native_type=True, **kwargs)
+        return xlsx_bytes(list(dataset.headers or []), dataset)
 
     def has_import_permission(self, request):
         return request.user.is_active and request.user.is_crm_admin

@@ -130,9 +130,16 @@ class LeadImportResource(resources.ModelResource):
 
 
 class LeadExportResource(resources.ModelResource):
-    """Leads with score, tier, owner and status, safe to open in a spreadsheet."""
+    """Leads with score, tier, owner and status, safe to open in a spreadsheet.
+
+    `neutralise` (CSV) puts csv_safe's apostrophe before formula-looking text; XLSX cells are
+    typed as text instead (leads.exports.xlsx_bytes)."""
 
     owner = fields.Field(attribute="owner__username", column_name="owner")
+
+    def __init__(self, *, neutralise: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.neutralise = neutralise
 
     class Meta:
         model = Lead
@@ -143,4 +150,5 @@ class LeadExportResource(resources.ModelResource):
         export_order = fields
 
     def export_field(self, field, instance, **kwargs):
-        return csv_safe(super().export_field(field, instance, **kwargs))
+        value = super().export_field(field, instance, **kwargs)
+        return csv_safe(value) if self.neutralise else value

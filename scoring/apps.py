@@ -28,6 +28,9 @@ class ScoringConfig(AppConfig):
 
         signals.leads_changed.connect(receivers.on_leads_changed, dispatch_uid="scoring.on_leads_changed")
         signals.outcomes_imported.connect(receivers.on_outcomes_imported, dispatch_uid="scoring.on_outcomes_imported")
+        signals.columns_leak_check.connect(
+            receivers.on_columns_leak_check, dispatch_uid="scoring.on_columns_leak_check"
+        )
 
         # The manager dashboard's headline table shows the active model's AUC: the reports send
         # a signal and scoring answers, so the reports never import scoring.

@@ -325,9 +325,8 @@ def _open_workbook(path: Path):
         raise ImportFileError(f"The file is not a readable XLSX workbook ({exc}).") from exc
 
 
-def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
-    """Check size, kind and encoding of the whole file, and hash it, in one streaming pass."""
-    name = name or path.name
+def _kind_check(path: Path, name: str) -> tuple[str, bytes, int]:
+    """(kind, the file's first bytes, size) after the checks on size, name and content type."""
     extension = Path(name).suffix.lower()
     size = path.stat().st_size
     if size > settings.IMPORT_MAX_FILE_BYTES:
@@ -355,14 +354,51 @@ def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
 
     if kind == "csv" and _looks_binary(head):
         raise ImportFileError("The file is binary, not a text table (CSV).")
+    return kind, head, size
 
-    digest = hashlib.sha256()
+
+def _encoding_chosen(encoding: str) -> str:
     chosen = encoding.lower() if encoding else ""
     if chosen:
         try:
             codecs.lookup(chosen)
         except LookupError as exc:
             raise ImportFileError(f"Unknown encoding {encoding!r}.") from exc
+    return chosen
+
+
+def scan_sample(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
+    """The checks of scan_file() on the file's first megabyte only (the wizard's sample): no hash,
+    and the encoding is judged on that megabyte (the job's full scan judges the whole file)."""
+    name = name or path.name
+    kind, _head, size = _kind_check(path, name)
+    chosen = _encoding_chosen(encoding)
+    if kind == "xlsx":
+        return FileFacts(sha256="", size=size, encoding="", kind=kind)
+    with open(path, "rb") as handle:
+        block = handle.read(_SCAN_BYTES)
+    if chosen:
+        detected = chosen
+    else:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(block)  # not final: a cut character is fine
+            detected = "utf-8-sig" if block.startswith(codecs.BOM_UTF8) else "utf-8"
+        except UnicodeDecodeError:
+            try:
+                codecs.getincrementaldecoder("cp1252")().decode(block)
+                detected = "cp1252"
+            except UnicodeDecodeError:
+                detected = "latin-1"
+    return FileFacts(sha256="", size=size, encoding=detected, kind=kind)
+
+
+def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
+    """Check size, kind and encoding of the whole file, and hash it, in one streaming pass."""
+    name = name or path.name
+    kind, head, size = _kind_check(path, name)
+
+    digest = hashlib.sha256()
+    chosen = _encoding_chosen(encoding)
     utf8_ok = kind == "csv" and not chosen
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines, last = 0, b""

@@ -54,6 +54,28 @@ def spec_resolve(*, profile: ImportProfile | None = None, mapping: dict | None =
     return spec_from_profile(profile)
 
 
+def import_profile_create(*, name: str, description: str = "", spec: ImportSpec) -> ImportProfile:
+    """Save a validated mapping (the wizard's) as a named, reusable profile."""
+    return ImportProfile.objects.create(
+        name=name,
+        description=description,
+        mapping=spec.mapping,
+        outcome_column=spec.outcome_column,
+        converted_values=spec.converted_values,
+        lost_values=spec.lost_values,
+        open_values=spec.open_values,
+        extra_outcomes=spec.extra_outcomes,
+        lost_reason=spec.lost_reason,
+        placeholder_values=spec.placeholder_values,
+        column_types=spec.column_types,
+        excluded_columns=spec.excluded_columns,
+        column_limits=spec.column_limits,
+        date_orders=spec.date_orders,
+        delimiter=spec.delimiter,
+        encoding=spec.encoding,
+    )
+
+
 def _check_file(path: Path, name: str, spec: ImportSpec):
     facts = scan_file(path, name=name, encoding=spec.encoding)
     table = open_table(path, facts, delimiter=spec.delimiter)

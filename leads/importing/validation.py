@@ -163,6 +163,12 @@ def _parse_number(value: str) -> int | float:
     return int(text) if _INTEGER.match(text) else float(text)
 
 
+def number_value(value: str) -> float | None:
+    """A cell as a number (money and thousands too), None when it is not one."""
+    text = _number_text(value.strip())
+    return float(text) if text is not None else None
+
+
 def _limit_problem(value: str, limits: dict[str, float]) -> str:
     number = float(_number_text(value) or "nan")
     if "min" in limits and number < limits["min"]:
@@ -190,8 +196,8 @@ class _Columns:
         self.field = {name: index[column] for name, column in spec.mapping.items()}
         self.outcome = index[spec.outcome_column] if spec.outcome_column else None
         # Every outcome column: (index, converted, lost, open), values casefolded.
-        self.outcome_rules = [
-            (index[column], *({v.casefold() for v in rule[key]} for key in ("converted", "lost", "open")))
+        self.outcome_rules: list[tuple[int, set[str], set[str], set[str]]] = [
+            (index[column], _folded(rule["converted"]), _folded(rule["lost"]), _folded(rule["open"]))
             for column, rule in _outcome_rules(spec).items()
         ]
         outcome_indexes = {rule[0] for rule in self.outcome_rules}
@@ -204,6 +210,10 @@ class _Columns:
         self.fingerprint = [i for i in range(len(header)) if i not in outcome_indexes] if spec.keyless else []
         self.date_order = {index[c]: order for c, order in spec.date_orders.items() if c in index}
         self.limits = {index[c]: limits for c, limits in spec.column_limits.items() if c in index}
+
+
+def _folded(values: list[str]) -> set[str]:
+    return {v.casefold() for v in values}
 
 
 def _outcome_rules(spec: ImportSpec) -> dict[str, dict[str, list[str]]]:
@@ -567,7 +577,7 @@ class Converter:
         folds = self.folds.get(index)
         return self._clean(index, folds.get(raw, folds.get(value, value)) if folds else value)
 
-    def _outcome_ranks(self, rule: int, column: list) -> list[int]:
+    def outcome_ranks(self, rule: int, column: list) -> list[int]:
         """0 open / unknown, 1 lost, 2 converted, for each cell of an outcome column."""
         cache = self.outcome_caches[rule]
         _, converted, lost, _ = self.columns.outcome_rules[rule]
@@ -627,9 +637,9 @@ class Converter:
         created = [v if v != 0 else None for v in field("created_at")]
         rules = self.columns.outcome_rules
         if rules:
-            ranks = self._outcome_ranks(0, columns[rules[0][0]])
+            ranks = self.outcome_ranks(0, columns[rules[0][0]])
             for rule in range(1, len(rules)):
-                ranks = list(map(max, ranks, self._outcome_ranks(rule, columns[rules[rule][0]])))
+                ranks = list(map(max, ranks, self.outcome_ranks(rule, columns[rules[rule][0]])))
             outcomes = [self.outcomes[rank] for rank in ranks]
         else:
             outcomes = [(None, None, None)] * count

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
@@ -12,8 +15,9 @@ from leads.exports import xlsx_bytes
 from leads.importing import services as import_services
 from leads.importing.forms import LeadConfirmImportForm, LeadImportForm, rows_in_upload
 from leads.importing.readers import ImportFileError
+from leads.importing.wizard import admin_import_preview
 from leads.models import Activity, FollowUp, ImportJob, ImportProfile, Lead, User
-from leads.resources import LeadExportResource, LeadImportResource, default_profile
+from leads.resources import LeadExportResource
 from leads.services import leads_merge
 
 
@@ -52,15 +56,9 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [FollowUpInline]
     actions = ["merge_leads"]
-    # Import: the profile's mapping with django-import-export's preview and confirm step.
-    # Export: score, tier, owner and status, formula injection neutralised (leads.exports.csv_safe).
+    # Import: the import pipeline (import_action below). Export: django-import-export with score,
+    # tier, owner and status; CSV neutralised by leads.exports.csv_safe, XLSX typed as text.
     formats = [CSV, XLSX]
-    import_form_class = LeadImportForm
-    confirm_form_class = LeadConfirmImportForm
-    from_encoding = "utf-8-sig"
-
-    def get_import_resource_classes(self, request):
-        return [LeadImportResource]
 
     def get_export_resource_classes(self, request):
         return [LeadExportResource]
@@ -83,39 +81,72 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
     def has_export_permission(self, request):
         return request.user.is_active and request.user.is_manager
 
-    def get_import_resource_kwargs(self, request, **kwargs):
-        form = kwargs.get("form")
-        profile = None
-        if form is not None and form.is_bound and form.is_valid():
-            profile = form.cleaned_data.get("profile")
-        return {"profile": profile or default_profile()}
-
-    def get_confirm_form_initial(self, request, import_form):
-        initial = super().get_confirm_form_initial(request, import_form)
-        if import_form is not None:
-            initial["profile"] = import_form.cleaned_data["profile"].pk
-        return initial
-
     def import_action(self, request, **kwargs):
-        """Files above IMPORT_ADMIN_SYNC_MAX_ROWS go to the async ImportJob instead of this request."""
-        if request.method == "POST" and self.has_import_permission(request):
-            form = self.create_import_form(request)
-            limit = settings.IMPORT_ADMIN_SYNC_MAX_ROWS
-            if form.is_valid() and rows_in_upload(form.cleaned_data["import_file"]) > limit:
-                upload = form.cleaned_data["import_file"]
-                upload.seek(0)
-                try:
-                    job = import_services.import_job_create(
-                        file=upload, name=upload.name, user=request.user, profile=form.cleaned_data["profile"],
-                        mode=form.cleaned_data["mode"],
-                    )  # fmt: skip
-                except (ImportFileError, ValidationError) as exc:
-                    messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
-                    return redirect("admin:leads_lead_import")
-                import_services.import_job_dispatch(job)
-                messages.success(request, f"The file has more than {limit:,} rows: it imports as job #{job.pk}.")
-                return redirect("imports:detail", pk=job.pk)
-        return super().import_action(request, **kwargs)
+        """The import pipeline's door in the admin: the file goes through the same readers and
+        validator as every import, as a dry-run ImportJob (listed on /imports/) whose counts and
+        errors are the preview; confirming runs a real job on the same stored file. Files above
+        IMPORT_ADMIN_SYNC_MAX_ROWS go straight to a background job."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = LeadImportForm(request.POST or None, request.FILES or None)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import leads",
+                   "form": form, "lead_fields": ImportProfile.LEAD_FIELDS}  # fmt: skip
+        if request.method == "POST" and form.is_valid():
+            upload, data = form.cleaned_data["import_file"], form.cleaned_data
+            large = rows_in_upload(upload) > settings.IMPORT_ADMIN_SYNC_MAX_ROWS
+            try:
+                job = import_services.import_job_create(
+                    file=upload, name=upload.name, user=request.user, profile=data["profile"], mode=data["mode"],
+                    dry_run=not large,
+                )  # fmt: skip
+            except (ImportFileError, ValidationError) as exc:
+                form.add_error("import_file", " ".join(getattr(exc, "messages", [str(exc)])))
+            else:
+                if large:
+                    import_services.import_job_dispatch(job)
+                    limit = settings.IMPORT_ADMIN_SYNC_MAX_ROWS
+                    messages.success(request, f"The file has more than {limit:,} rows: it imports as job #{job.pk}.")
+                    return redirect("imports:detail", pk=job.pk)
+                job = import_services.import_job_run(job_id=job.pk)
+                context.update(admin_import_preview(job))
+                context["confirm_form"] = LeadConfirmImportForm(initial={"job": job.pk})
+        return TemplateResponse(request, "admin/leads/lead/import.html", context)
+
+    def process_import(self, request, **kwargs):
+        """Confirm a previewed (dry-run) import: a real job on the same file, run in the request."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return redirect("admin:leads_lead_import")
+        form = LeadConfirmImportForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "That preview is gone or failed; upload the file again.")
+            return redirect("admin:leads_lead_import")
+        preview = form.cleaned_data["job"]
+        if not preview.file or preview.created_count + preview.updated_count == 0:
+            messages.error(request, "Nothing would be written: every row is unchanged or bad.")
+            return redirect("admin:leads_lead_import")
+        try:
+            job = import_services.import_job_create(
+                file=Path(preview.file.path), name=preview.original_name, user=request.user,
+                profile=preview.profile, mode=preview.mode,
+            )  # fmt: skip
+        except (ImportFileError, ValidationError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+            return redirect("admin:leads_lead_import")
+        job = import_services.import_job_run(job_id=job.pk)
+        url = reverse("imports:detail", args=[job.pk])
+        if job.status == ImportJob.Status.SUCCEEDED:
+            messages.success(
+                request,
+                format_html(
+                    'Import <a href="{}">#{}</a>: {} created, {} updated, {} unchanged, {} failed.',
+                    url, job.pk, job.created_count, job.updated_count, job.unchanged_count, job.failed_count,
+                ),
+            )  # fmt: skip
+        else:
+            messages.error(request, format_html('Import <a href="{}">#{}</a> failed: {}', url, job.pk, job.error))
+        return redirect("admin:leads_lead_changelist")
 
     @admin.action(description="Merge two selected leads (the older survives)")
     def merge_leads(self, request, queryset):

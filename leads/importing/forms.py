@@ -1,22 +1,24 @@
-"""Admin import forms: django-import-export's forms plus the import profile and mode."""
+"""The Django admin's import form: the file, the import profile and the mode."""
 
 from django import forms
-from import_export.forms import ConfirmImportForm, ImportForm
 
 from leads.models import ImportJob, ImportProfile
 
 
-class LeadImportForm(ImportForm):
+class LeadImportForm(forms.Form):
+    import_file = forms.FileField(label="File", help_text="CSV (comma, semicolon or tab; UTF-8 or cp1252) or XLSX")
+    format = forms.ChoiceField(
+        choices=[("0", "csv"), ("1", "xlsx")], required=False,
+        help_text="Informational: the file's type is read from its name and content.",
+    )  # fmt: skip
     profile = forms.ModelChoiceField(queryset=ImportProfile.objects.all(), empty_label=None)
-    mode = forms.ChoiceField(
-        choices=ImportJob.Mode.choices,
-        initial=ImportJob.Mode.ATOMIC,
-        help_text="Used when a large file hands over to a background job; the preview is always all-or-nothing.",
+    mode = forms.ChoiceField(choices=ImportJob.Mode.choices, initial=ImportJob.Mode.ATOMIC)
+
+
+class LeadConfirmImportForm(forms.Form):
+    job = forms.ModelChoiceField(
+        queryset=ImportJob.objects.filter(dry_run=True, status=ImportJob.Status.SUCCEEDED), widget=forms.HiddenInput
     )
-
-
-class LeadConfirmImportForm(ConfirmImportForm):
-    profile = forms.ModelChoiceField(queryset=ImportProfile.objects.all(), widget=forms.HiddenInput)
 
 
 def rows_in_upload(upload) -> int:

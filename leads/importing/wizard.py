@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from leads.importing.profiles import ImportSpec
+from leads.importing.profiles import ImportSpec, spec_from_dict
 from leads.importing.readers import Batch, ImportFileError, Row, open_table, scan_sample
 from leads.importing.retention import IMPORTS_DIR
 from leads.importing.validation import (
@@ -33,6 +33,7 @@ from leads.importing.validation import (
     record_as_dict,
 )
 from leads.importing.writer import write_chunk
+from leads.models import ImportJob
 from leads.signals import columns_leak_check_send
 
 WIZARD_DIR = f"{IMPORTS_DIR}/wizard"
@@ -211,7 +212,7 @@ def _value(raw: str, kind: str, placeholders: set[str]):
     return value
 
 
-def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10) -> Preview:
+def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: bool = True) -> Preview:
     """The sample through the pipeline: errors, the first records as stored, and what the job
     would do to the database with the sample (written in a transaction that is rolled back)."""
     analyzer = Analyzer(spec, sample.header)
@@ -230,7 +231,7 @@ def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10) -> Previ
         keyless=spec.keyless,
         cleaned=dict(converter.cleaned),
     )
-    if records:
+    if records and count:
         with transaction.atomic():
             result = write_chunk(records)
             transaction.set_rollback(True)
@@ -244,3 +245,23 @@ def _shown(record: tuple) -> dict:
     shown = {name: values[name] for name in RECORD_FIELDS if name not in ("attributes", "row_no")}
     shown = {k: v for k, v in shown.items() if v not in (None, "")}
     return {"row": values["row_no"], "fields": shown, "attributes": attributes}
+
+
+def admin_import_preview(job: ImportJob, *, shown: int = 10) -> dict:
+    """What the admin's import page shows after its dry run: the job's counts and first errors,
+    the first rows as they will be stored (mapped fields and a count of attributes), and whether
+    there is anything to confirm."""
+    context: dict = {"job": job, "errors": list(job.row_errors.order_by("row_number", "id")[:50]), "records": []}
+    if job.status == ImportJob.Status.SUCCEEDED and job.file:
+        spec = spec_from_dict(job.spec)
+        try:
+            sample = sample_read(
+                Path(job.file.path), name=job.original_name, encoding=spec.encoding or job.encoding,
+                delimiter=job.delimiter,
+            )  # fmt: skip
+            context["records"] = preview_build(sample, spec, shown=shown, count=False).records
+        except ImportFileError:
+            pass  # the job read it a moment ago; the counts above still stand
+        context["keyless_note"] = KEYLESS_NOTE if spec.keyless else ""
+    context["confirmable"] = job.status == ImportJob.Status.SUCCEEDED and job.created_count + job.updated_count > 0
+    return context

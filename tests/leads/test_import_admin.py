@@ -33,9 +33,12 @@ def test_admin_import_previews_then_confirms_with_the_profile_mapping(admin_clie
     html = preview.content.decode()
     assert "process_import" in html, html[:3000]
     assert Lead.objects.count() == 0  # the preview is a dry run
-    confirm = {name: _hidden(html, name) for name in ("import_file_name", "original_file_name", "format", "profile")}
+    preview_job = ImportJob.objects.get()
+    assert preview_job.dry_run and preview_job.created_count == 8  # listed on /imports/
+    confirm = {name: _hidden(html, name) for name in ("job",)}
     done = admin_client_crm.post("/admin/leads/lead/process_import/", confirm)
     assert done.status_code == 302
+    assert ImportJob.objects.filter(dry_run=False, status="succeeded", created_count=8).exists()
     assert Lead.objects.count() == 8
     lead = Lead.objects.get(external_id="p-000003")
     assert lead.status == Lead.Status.CONVERTED and lead.converted_at is not None
@@ -50,6 +53,8 @@ def test_admin_import_previews_then_confirms_with_the_profile_mapping(admin_clie
     )  # fmt: skip
     assert again.status_code == 200
     assert Lead.objects.count() == 8
+    assert "process_import" not in again.content.decode()  # nothing would be written: no confirm
+    assert "no row would be created or changed" in again.content.decode()
 
 
 def test_admin_preview_shows_row_errors(admin_client_crm, x_profile):
@@ -146,3 +151,95 @@ def test_xlsx_export_cells_are_text_not_formulas(admin_client_crm):
     assert "=1+1" in values and "-2" in values and "+1-555-0100" in values
     assert not any(isinstance(v, str) and v.startswith("'") for v in values)
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+
+
+# --- the admin door runs the import pipeline: each hostile file of issue 14 -----------------
+
+
+def _admin_preview(client, profile, content: bytes, name="leads.csv", mode="atomic"):
+    upload = SimpleUploadedFile(name, content)
+    response = client.post(IMPORT_URL, {"import_file": upload, "format": "0", "profile": profile.pk, "mode": mode})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.fixture
+def simple_profile(db):
+    from leads.models import ImportProfile
+
+    return ImportProfile.objects.create(
+        name="simple", mapping={"external_id": "ID", "name": "Name"}, outcome_column="Won",
+        converted_values=["yes"], lost_values=["no"],
+    )  # fmt: skip
+
+
+def test_admin_unterminated_quote_writes_nothing_and_names_the_quote(admin_client_crm, simple_profile, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    text = 'ID,Name,Won\nadv-1,Ann,yes\nadv-2,"Bob,no\nadv-3,Cy,no\n'
+    html = _admin_preview(admin_client_crm, simple_profile, text.encode())
+    assert "quote (&quot;) opened on line 3" in html and "never closed" in html
+    assert "process_import" not in html and Lead.objects.count() == 0
+
+
+def test_admin_refuses_a_file_wider_than_the_column_limit(admin_client_crm, simple_profile, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    header = ["ID", "Name", "Won", *(f"c{i}" for i in range(5008))]
+    text = ",".join(header) + "\n" + ",".join(["a", "A", "yes", *(["1"] * 5008)]) + "\n"
+    html = _admin_preview(admin_client_crm, simple_profile, text.encode())
+    assert "5,011 columns; the limit is 5,000" in html and "process_import" not in html
+    assert not ImportJob.objects.exists()
+
+
+def test_admin_reads_a_cp1252_file(admin_client_crm, simple_profile, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    text = "ID,Name,Won,City\na1,Zoë Müller,yes,Zürich\na2,François,no,Besançon\n"
+    html = _admin_preview(admin_client_crm, simple_profile, text.encode("cp1252"))
+    assert "UnicodeDecodeError" not in html and "process_import" in html
+    admin_client_crm.post("/admin/leads/lead/process_import/", {"job": _hidden(html, "job")})
+    assert Lead.objects.get(external_id="a1").name == "Zoë Müller"
+    assert Lead.objects.get(external_id="a2").attributes["City"] == "Besançon"
+
+
+def test_admin_ragged_rows_are_per_row_errors_and_skip_bad_imports_the_rest(
+    admin_client_crm, simple_profile, tmp_path, settings
+):
+    settings.MEDIA_ROOT = tmp_path
+    text = "ID,Name,Won\na1,Ann,yes\na2,Bob\na3,Cy,no,extra\na4,Di,no\n"
+    html = _admin_preview(admin_client_crm, simple_profile, text.encode(), mode="skip_bad")
+    assert "InvalidDimensions" not in html
+    assert "The row has 2 fields but the header has 3." in html and "The row has 4 fields but the header has 3." in html
+    assert "process_import" in html
+    admin_client_crm.post("/admin/leads/lead/process_import/", {"job": _hidden(html, "job")})
+    assert set(Lead.objects.values_list("external_id", flat=True)) == {"a1", "a4"}
+
+
+def test_admin_preview_is_compact_and_says_what_it_imports(admin_client_crm, x_profile, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    html = _admin_preview(admin_client_crm, x_profile, xeducation_csv(199).encode())
+    assert len(html) < 60_000  # ten rows shown, mapped fields + a count of attributes, never raw JSON
+    assert "35 attributes" in html and '{"' not in html
+    assert "external_id, email, name" in html  # the lead fields, listed
+    job = ImportJob.objects.get()
+    listing = admin_client_crm.get("/imports/").content.decode()
+    assert f'href="/imports/{job.pk}/"' in listing
+
+
+def test_admin_offers_no_confirm_when_every_row_is_skipped(admin_client_crm, simple_profile, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    text = "ID,Name,Won\na1,Ann,maybe\na2,Bob,perhaps\n"
+    html = _admin_preview(admin_client_crm, simple_profile, text.encode(), mode="skip_bad")
+    assert "process_import" not in html and "the import would fail" in html
+    assert ImportJob.objects.get().status == "failed"
+    # A forged confirm of a failed preview writes nothing either.
+    response = admin_client_crm.post("/admin/leads/lead/process_import/", {"job": ImportJob.objects.get().pk})
+    assert response.status_code == 302 and Lead.objects.count() == 0
+
+
+def test_admin_cell_over_the_limit_and_control_characters(admin_client_crm, simple_profile, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    settings.IMPORT_MAX_CELL_CHARS = 100
+    text = f"ID,Name,Won,Notes\na1,Ann\u202e,yes,ok\na2,Bob,no,{'x' * 101}\n"
+    html = _admin_preview(admin_client_crm, simple_profile, text.encode(), mode="skip_bad")
+    assert "The cell has 101 characters; the limit is 100 (IMPORT_MAX_CELL_CHARS)." in html
+    admin_client_crm.post("/admin/leads/lead/process_import/", {"job": _hidden(html, "job")})
+    assert list(Lead.objects.values_list("name", flat=True)) == ["Ann"]

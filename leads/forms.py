@@ -2,6 +2,15 @@ from django import forms
 from django.utils import timezone
 
 from leads.models import Activity, Lead, User
+from leads.text import clean_text
+
+
+class CleanCharField(forms.CharField):
+    """Text with control characters and bidi overrides removed (leads.text.clean_text)."""
+
+    def clean(self, value):
+        value = super().clean(value)  # the validators first: a NUL byte is still refused
+        return clean_text(value) if isinstance(value, str) else value
 
 
 class QueueFilterForm(forms.Form):
@@ -33,10 +42,10 @@ class QueueFilterForm(forms.Form):
 
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
-    outcome = forms.CharField(
+    outcome = CleanCharField(
         required=False, max_length=128, widget=forms.TextInput(attrs={"placeholder": "Outcome, e.g. connected"})
     )
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    notes = CleanCharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     occurred_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -54,12 +63,12 @@ class FollowUpForm(forms.Form):
     due_at = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"), label="Due"
     )
-    note = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"placeholder": "What to do"}))
+    note = CleanCharField(required=False, max_length=500, widget=forms.TextInput(attrs={"placeholder": "What to do"}))
 
 
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Lead.Status.choices)
-    lost_reason = forms.CharField(
+    lost_reason = CleanCharField(
         required=False,
         max_length=255,
         label="Reason (when lost)",

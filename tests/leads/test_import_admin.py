@@ -173,7 +173,9 @@ def simple_profile(db):
     )  # fmt: skip
 
 
-def test_admin_unterminated_quote_writes_nothing_and_names_the_quote(admin_client_crm, simple_profile, tmp_path, settings):
+def test_admin_unterminated_quote_writes_nothing_and_names_the_quote(
+    admin_client_crm, simple_profile, tmp_path, settings
+):
     settings.MEDIA_ROOT = tmp_path
     text = 'ID,Name,Won\nadv-1,Ann,yes\nadv-2,"Bob,no\nadv-3,Cy,no\n'
     html = _admin_preview(admin_client_crm, simple_profile, text.encode())

@@ -198,3 +198,18 @@ def test_unterminated_quote_names_the_quote_and_its_line(tmp_path, db):
     assert job.status == "failed" and Lead.objects.count() == 0
     message = job.row_errors.first().message
     assert 'quote (") opened on line 3' in message and "never closed" in message
+
+
+def test_api_and_forms_strip_control_characters_too(db):
+    from leads.forms import ActivityForm
+    from leads.serializers import LeadCreateSerializer
+
+    serializer = LeadCreateSerializer(
+        data={"name": "Mallory\u202egnp.exe", "company": "A\x07cme", "attributes": {"Notes": "x\u2066y"}}
+    )
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data["name"] == "Mallorygnp.exe" and serializer.validated_data["company"] == "Acme"
+    assert serializer.validated_data["attributes"] == {"Notes": "xy"}
+    form = ActivityForm(data={"kind": "call", "outcome": "ok\x1b", "notes": "line\nnext\u202e"})
+    form.is_valid()
+    assert form.cleaned_data["notes"] == "line\nnext" and form.cleaned_data["outcome"] == "ok"

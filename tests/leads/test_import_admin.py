@@ -245,3 +245,56 @@ def test_admin_cell_over_the_limit_and_control_characters(admin_client_crm, simp
     assert "The cell has 101 characters; the limit is 100 (IMPORT_MAX_CELL_CHARS)." in html
     admin_client_crm.post("/admin/leads/lead/process_import/", {"job": _hidden(html, "job")})
     assert list(Lead.objects.values_list("name", flat=True)) == ["Ann"]
+
+
+# --- the admin's import profile form: no JSON, the pipeline's own checks beside each field ------
+
+PROFILE_ADD = "/admin/leads/importprofile/add/"
+
+
+def _profile_form(**overrides):
+    data = {"name": "acme", "description": "", "outcome_column": "", "lost_reason": "imported outcome",
+            "delimiter": "", "encoding": "", "map_external_id": "", "map_email": "Email", "map_name": "Name",
+            "converted_values": "", "lost_values": "", "open_values": "", "placeholder_values": "",
+            "column_types": "", "excluded_columns": "", "column_limits": "", "date_orders": "",
+            "extra_outcomes": ""}  # fmt: skip
+    return {**data, **overrides}
+
+
+def test_profile_form_saves_plain_fields_as_a_valid_profile(admin_client_crm):
+    from leads.models import ImportProfile
+
+    response = admin_client_crm.post(
+        PROFILE_ADD,
+        _profile_form(outcome_column="Stage", converted_values="Won, Closed won", lost_values="Lost",
+                      open_values="Open", column_types="Visits: number\nSigned up: date",
+                      column_limits="Visits: 0..", date_orders="Signed up: dmy",
+                      excluded_columns="Notes: after the fact", extra_outcomes="Disqualified: lost=yes"),
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    profile = ImportProfile.objects.get(name="acme")
+    assert profile.mapping == {"email": "Email", "name": "Name"}
+    assert profile.converted_values == ["Won", "Closed won"] and profile.open_values == ["Open"]
+    assert profile.column_limits == {"Visits": {"min": 0.0}} and profile.date_orders == {"Signed up": "dmy"}
+    assert profile.extra_outcomes == {"Disqualified": {"converted": [], "lost": ["yes"], "open": []}}
+    assert profile.excluded_columns == {"Notes": "after the fact"}
+    page = admin_client_crm.get(f"/admin/leads/importprofile/{profile.pk}/change/").content.decode()
+    assert "Visits: 0.." in page and "Won, Closed won" in page
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "needle"),
+    [
+        ({"outcome_column": "Stage"}, "outcome_column", "needs converted_values"),
+        ({"map_name": "Email"}, "map_name", "two lead fields"),
+        ({"column_types": "Visits: huge"}, "column_types", "column_types"),
+        ({"column_limits": "Visits: 5..1"}, "column_limits", "min is above the max"),
+        ({"column_limits": "Visits 5"}, "column_limits", "Column: value"),
+        ({"map_last_name": "Last", "map_name": ""}, "map_last_name", "last-name column"),
+    ],
+)
+def test_profile_form_shows_the_pipelines_error_beside_the_field(admin_client_crm, overrides, field, needle):
+    response = admin_client_crm.post(PROFILE_ADD, _profile_form(**overrides))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert field in errors and needle in " ".join(errors[field]), errors

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from django.views.decorators.http import require_http_methods
 
 from leads import permissions
@@ -218,6 +220,8 @@ def preview(request: HttpRequest) -> HttpResponse:
             wizard.draft_delete(state["draft"])
             request.session.pop(SESSION_KEY, None)
             messages.success(request, f"Profile {profile.name} saved; import #{job.pk} started.")
+            if request.htmx:  # leave the wizard: a full page load, not a swap of #wizard
+                return HttpResponseClientRedirect(reverse("imports:detail", args=[job.pk]))
             return redirect("imports:detail", pk=job.pk)
     context = {
         "form": form,

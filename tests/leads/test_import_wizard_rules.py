@@ -213,3 +213,27 @@ def test_api_and_forms_strip_control_characters_too(db):
     form = ActivityForm(data={"kind": "call", "outcome": "ok\x1b", "notes": "line\nnext\u202e"})
     form.is_valid()
     assert form.cleaned_data["notes"] == "line\nnext" and form.cleaned_data["outcome"] == "ok"
+
+
+def test_a_resumed_keyless_job_numbers_identical_rows_as_an_uninterrupted_one(tmp_path, db, monkeypatch):
+    from leads.importing import writer
+
+    real, calls = writer.write_chunk, {"n": 0}
+
+    def flaky(records):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return real(records)
+
+    rows = [["Same", "", "Acme", "", "", "1", ""] for _ in range(6)]  # six identical rows: six leads
+    path = write(tmp_path, csv_text(KEYLESS_HEADER, rows))
+    monkeypatch.setattr(services, "write_chunk", flaky)
+    job = services.import_job_create(file=path, user=None, mapping=KEYLESS, chunk_rows=3)
+    job = services.import_job_run(job_id=job.pk)
+    assert job.status == "failed" and Lead.objects.count() == 3
+    services.import_job_resume(job=job)
+    job = services.import_job_run(job_id=job.pk)
+    assert job.status == "succeeded", job.error
+    keys = sorted(Lead.objects.values_list("external_id", flat=True))
+    assert len(keys) == 6 and [k.rsplit(":", 1)[1] for k in keys] == ["1", "2", "3", "4", "5", "6"]

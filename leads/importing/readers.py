@@ -200,7 +200,11 @@ class Table:
         def raw(position: int) -> list[str]:
             return [arrow_table.column(index)[position].as_py() for index in range(arrow_table.num_columns)]
 
-        return Batch(numbers=list(range(first_number, first_number + count)), columns=columns, raw_row=raw)
+        lengths = [pc.max(pc.utf8_length(arrow_table.column(index))).as_py() or 0 for index in self.keep]
+        return Batch(
+            numbers=list(range(first_number, first_number + count)), columns=columns, raw_row=raw,
+            longest_cell=max(lengths, default=0),
+        )  # fmt: skip
 
     def _raw(self) -> Iterator[tuple[int, list[str]]]:
         for number, cells in self._xlsx_raw() if self.kind == "xlsx" else self._csv_raw():
@@ -274,6 +278,7 @@ class Batch:
     columns: list = field(default_factory=list)  # one sequence per kept column, aligned with numbers
     problems: dict[int, str] = field(default_factory=dict)
     raw_row: Callable[[int], list[str]] | None = None
+    longest_cell: int = -1  # characters in the batch's longest kept cell; -1: not measured
 
     @classmethod
     def from_rows(cls, numbers: list[int], rows: list[tuple], raws: list[list[str]], problems=None) -> "Batch":

@@ -334,7 +334,8 @@ class Analyzer:
 
         fields = self.columns.field
         cell_limit = self.cell_limit
-        for index, column in enumerate(columns):
+        measured = 0 <= batch.longest_cell <= cell_limit  # the Arrow reader measured every cell
+        for index, column in enumerate(columns if not measured else ()):
             if max(map(len, column)) > cell_limit:
                 for position, value in enumerate(column):
                     if len(value) > cell_limit:

@@ -42,6 +42,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT / "bench"))
     from import_bench import generate
+
     from leads.importing.profiles import spec_from_profile
     from leads.importing.wizard import leak_hints, preview_build, sample_read
     from leads.models import ImportProfile
@@ -61,9 +62,9 @@ def main() -> None:
     timings["upload step: sample read + column facts"] = time.perf_counter() - started
     started = time.perf_counter()
     hints = leak_hints(sample, spec)
-    timings["columns step: sample + leak hints"] = time.perf_counter() - started + timings[
-        "upload step: sample read + column facts"
-    ]
+    timings["columns step: sample + leak hints"] = (
+        time.perf_counter() - started + timings["upload step: sample read + column facts"]
+    )
     started = time.perf_counter()
     preview = preview_build(sample_read(path, name="leads.csv"), spec)
     timings["preview step: sample + validation + rolled-back write"] = time.perf_counter() - started

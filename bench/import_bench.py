@@ -1,4 +1,4 @@
-"""Import benchmark: LeadCRM's job path vs django-import-export vs a bare COPY, on one file.
+"""Import benchmark: LeadCRM's job path vs a bare COPY, on one file.
 
     .venv/bin/python bench/import_bench.py                       # 100k synthetic X Education-shaped rows
     .venv/bin/python bench/import_bench.py --rows 1000000
@@ -6,8 +6,8 @@
 
 It uses its own PostgreSQL database (default leadcrm_bench_import; `manage.py migrate` it first)
 and empties its leads table before each path. Each path runs in a child process so its peak RSS
-is its own. Printed: seconds, rows/s, and the ratios to the COPY floor and to django-import-export
-(measured on a --die-rows sample when smaller than the file, and scaled).
+is its own. Printed: seconds, rows/s, and the ratio to the COPY floor. (The admin's import used
+django-import-export's row-by-row resource until issue 14; it now runs this same job path.)
 """
 
 import argparse
@@ -186,27 +186,6 @@ def phase_job_again(file: Path, rows_for_die: int) -> dict:
     return {"seconds": seconds, "rows": job.rows_total, "unchanged": job.unchanged_count}
 
 
-def phase_die(file: Path, rows_for_die: int) -> dict:
-    """django-import-export: the admin's LeadImportResource (profile mapping), dry_run=False."""
-    import tablib
-
-    from leads.models import ImportProfile, Lead
-    from leads.resources import LeadImportResource
-
-    _truncate()
-    with open(file, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        data = [row for _, row in zip(range(rows_for_die), reader, strict=False)]
-    started = time.perf_counter()
-    dataset = tablib.Dataset(*data, headers=header)
-    resource = LeadImportResource(profile=ImportProfile.objects.get(name="x_education"))
-    result = resource.import_data(dataset, dry_run=False, raise_errors=True)
-    seconds = time.perf_counter() - started
-    assert not result.has_errors() and not result.has_validation_errors()
-    return {"seconds": seconds, "rows": len(data), "leads": Lead.objects.count()}
-
-
 def phase_copy(file: Path, rows_for_die: int) -> dict:
     """The floor: COPY the same CSV into an unlogged table of text columns, nothing else."""
     from django.db import connection
@@ -250,16 +229,15 @@ def _snapshot() -> dict:
 
 
 def phase_doors(file: Path, rows_for_die: int) -> dict:
-    """The same file through the command, the API and the admin's import-export resource."""
+    """The same file through the command, the API and the admin's import page (preview + confirm)."""
+    import re
     from io import StringIO
 
-    import tablib
     from django.core.management import call_command
-    from django.test import override_settings
+    from django.test import Client, override_settings
     from rest_framework.test import APIClient
 
     from leads.models import ImportProfile, User
-    from leads.resources import LeadImportResource
 
     admin, _ = User.objects.get_or_create(username="bench_import_admin", defaults={"role": "admin"})
     results = {}
@@ -281,19 +259,26 @@ def phase_doors(file: Path, rows_for_die: int) -> dict:
     results["api"] = _snapshot()
 
     _truncate()
-    with open(file, "rb") as handle:
-        dataset = tablib.Dataset().load(handle.read().decode("utf-8-sig"), format="csv")
-    resource = LeadImportResource(profile=ImportProfile.objects.get(name="x_education"))
-    result = resource.import_data(dataset, dry_run=False, raise_errors=True)
-    assert not result.has_errors() and not result.has_validation_errors()
-    results["admin (import-export resource)"] = _snapshot()
+    browser = Client()
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    browser.force_login(admin)
+    profile = ImportProfile.objects.get(name="x_education")
+    with open(file, "rb") as handle, override_settings(IMPORT_ADMIN_SYNC_MAX_ROWS=10**9):
+        preview = browser.post(
+            "/admin/leads/lead/import/", {"import_file": handle, "profile": profile.pk, "mode": "atomic"}
+        )
+    job = re.search(r'name="job" value="(\d+)"', preview.content.decode())
+    assert job, preview.content.decode()[:2000]
+    done = browser.post("/admin/leads/lead/process_import/", {"job": job.group(1)})
+    assert done.status_code == 302, done.content[:500]
+    results["admin (preview + confirm)"] = _snapshot()
     return results
 
 
 PHASES = {
     "job": phase_job,
     "job_again": phase_job_again,
-    "die": phase_die,
     "copy": phase_copy,
     "doors": phase_doors,
 }
@@ -358,18 +343,15 @@ def main() -> None:
     copy = run_phase("copy", file, args)
     job = run_phase("job", file, args)
     again = None if args.skip_reimport else run_phase("job_again", file, args)
-    die = run_phase("die", file, args)
     assert job["leads"] == args.rows == job["closed"], job
 
-    rate = {name: r["rows"] / r["seconds"] for name, r in (("copy", copy), ("job", job), ("die", die))}
+    rate = {name: r["rows"] / r["seconds"] for name, r in (("copy", copy), ("job", job))}
     lines = [
         ("bare COPY into unlogged text table", copy, rate["copy"], ""),
         ("LeadCRM job path (parse, validate, upsert, commit)", job, rate["job"], ""),
     ]
     if again:
         lines.append(("LeadCRM re-import, all rows unchanged", again, again["rows"] / again["seconds"], ""))
-    die_note = f" (sample of {die['rows']:,}, scaled)" if die["rows"] < args.rows else ""
-    lines.append(("django-import-export resource" + die_note, die, rate["die"], ""))
 
     print()
     print(f"{'path':<62} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'x COPY time':>12} {'peak RSS MB':>12}")
@@ -380,7 +362,6 @@ def main() -> None:
             f"{rate['copy'] / per_second:>11.1f}x {result['peak_rss_mb']:>12.0f}"
         )
     print()
-    print(f"LeadCRM job path vs django-import-export: {rate['job'] / rate['die']:.1f}x faster")
     print(f"LeadCRM job path vs bare COPY: {rate['copy'] / rate['job']:.1f}x the COPY time")
     print(
         f"of the job path, scoring.rescoring.import_completed (post-commit hand-off to scoring) took "

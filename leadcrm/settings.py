@@ -349,6 +349,11 @@ IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 600, minimum=1)
 IMPORT_ADMIN_SYNC_MAX_ROWS = env_int("IMPORT_ADMIN_SYNC_MAX_ROWS", 5000, minimum=1)
 # Days an import's uploaded file is kept after the job finished (leads/importing/retention.py).
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 30, minimum=1)
+# --- import wizard (issue 14) ---
+# Longest cell an import accepts (characters); a longer one is a per-row error. The API's limit too.
+IMPORT_MAX_CELL_CHARS = env_int("IMPORT_MAX_CELL_CHARS", 10_000, minimum=1)
+# Rows the import wizard reads for its sample and preview (never the whole file).
+IMPORT_PREVIEW_ROWS = env_int("IMPORT_PREVIEW_ROWS", 1000, minimum=10)
 SCORING_MIN_CONVERTED = env_int("SCORING_MIN_CONVERTED", 50, minimum=1)
 SCORING_MIN_LOST = env_int("SCORING_MIN_LOST", 50, minimum=1)
 SCORING_RESCORE_CHUNK = env_int("SCORING_RESCORE_CHUNK", 20000, minimum=1)

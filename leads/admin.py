@@ -1,9 +1,12 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
@@ -11,11 +14,13 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from leadcrm.json_limits import LimitedJSONDecoder
 from leads import audit
+from leads.exports import xlsx_bytes
 from leads.importing import services as import_services
-from leads.importing.forms import LeadConfirmImportForm, LeadImportForm, rows_in_upload
+from leads.importing.forms import ImportProfileForm, LeadConfirmImportForm, LeadImportForm, rows_in_upload
 from leads.importing.readers import ImportFileError
+from leads.importing.wizard import admin_import_preview
 from leads.models import Activity, AuditEntry, FollowUp, ImportJob, ImportProfile, Lead, User
-from leads.resources import LeadExportResource, LeadImportResource, default_profile
+from leads.resources import LeadExportResource
 from leads.services import leads_merge
 
 # JSON typed into the admin (attributes, profile mappings) is parsed with the size and depth limits.
@@ -58,61 +63,25 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [FollowUpInline]
     actions = ["merge_leads"]
-    # Import: the profile's mapping with django-import-export's preview and confirm step.
-    # Export: score, tier, owner and status, formula injection neutralised (leads.exports.csv_safe).
+    # Import: the import pipeline (import_action below). Export: django-import-export with score,
+    # tier, owner and status; CSV neutralised by leads.exports.csv_safe, XLSX typed as text.
     formats = [CSV, XLSX]
-    import_form_class = LeadImportForm
-    confirm_form_class = LeadConfirmImportForm
-    from_encoding = "utf-8-sig"
-
-    def get_import_resource_classes(self, request):
-        return [LeadImportResource]
 
     def get_export_resource_classes(self, request):
         return [LeadExportResource]
 
-    def has_import_permission(self, request):
-        return request.user.is_active and request.user.is_crm_admin
-
-    def has_export_permission(self, request):
-        return request.user.is_active and request.user.is_manager
-
-    def get_import_resource_kwargs(self, request, **kwargs):
-        form = kwargs.get("form")
-        profile = None
-        if form is not None and form.is_bound and form.is_valid():
-            profile = form.cleaned_data.get("profile")
-        return {"profile": profile or default_profile()}
-
-    def get_confirm_form_initial(self, request, import_form):
-        initial = super().get_confirm_form_initial(request, import_form)
-        if import_form is not None:
-            initial["profile"] = import_form.cleaned_data["profile"].pk
-        return initial
-
-    def import_action(self, request, **kwargs):
-        """Files above IMPORT_ADMIN_SYNC_MAX_ROWS go to the async ImportJob instead of this request."""
-        if request.method == "POST" and self.has_import_permission(request):
-            form = self.create_import_form(request)
-            limit = settings.IMPORT_ADMIN_SYNC_MAX_ROWS
-            if form.is_valid() and rows_in_upload(form.cleaned_data["import_file"]) > limit:
-                upload = form.cleaned_data["import_file"]
-                upload.seek(0)
-                try:
-                    job = import_services.import_job_create(
-                        file=upload, name=upload.name, user=request.user, profile=form.cleaned_data["profile"],
-                        mode=form.cleaned_data["mode"],
-                    )  # fmt: skip
-                except (ImportFileError, ValidationError) as exc:
-                    messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
-                    return redirect("admin:leads_lead_import")
-                import_services.import_job_dispatch(job)
-                messages.success(request, f"The file has more than {limit:,} rows: it imports as job #{job.pk}.")
-                return redirect("imports:detail", pk=job.pk)
-        return super().import_action(request, **kwargs)
+    def get_export_resource_kwargs(self, request, **kwargs):
+        # Binary formats (XLSX) get native values and type text cells as text: no apostrophe.
+        return {"neutralise": not kwargs.get("force_native_type")}
 
     def get_export_data(self, file_format, request, queryset, **kwargs):
-        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        if not isinstance(file_format, XLSX):
+            data = super().get_export_data(file_format, request, queryset, **kwargs)
+        else:
+            if not self.has_export_permission(request):
+                raise PermissionDenied
+            dataset = self.get_data_for_export(request, queryset, force_native_type=True, **kwargs)
+            data = xlsx_bytes(list(dataset.headers or []), dataset)
         rows = queryset.count() if hasattr(queryset, "count") and not isinstance(queryset, list) else len(queryset)
         audit.audit_record(
             audit.EXPORT,
@@ -122,14 +91,78 @@ class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
         )
         return data
 
-    def process_result(self, result, request):
-        audit.audit_record(
-            audit.IMPORT,
-            request=request,
-            target_type="leads.lead",
-            details={"what": "admin import", **{k: v for k, v in result.totals.items() if v}},
-        )
-        return super().process_result(result, request)
+    def has_import_permission(self, request):
+        return request.user.is_active and request.user.is_crm_admin
+
+    def has_export_permission(self, request):
+        return request.user.is_active and request.user.is_manager
+
+    def import_action(self, request, **kwargs):
+        """The import pipeline's door in the admin: the file goes through the same readers and
+        validator as every import, as a dry-run ImportJob (listed on /imports/) whose counts and
+        errors are the preview; confirming runs a real job on the same stored file. Files above
+        IMPORT_ADMIN_SYNC_MAX_ROWS go straight to a background job."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = LeadImportForm(request.POST or None, request.FILES or None)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import leads",
+                   "form": form, "lead_fields": ImportProfile.LEAD_FIELDS}  # fmt: skip
+        if request.method == "POST" and form.is_valid():
+            upload, data = form.cleaned_data["import_file"], form.cleaned_data
+            large = rows_in_upload(upload) > settings.IMPORT_ADMIN_SYNC_MAX_ROWS
+            try:
+                job = import_services.import_job_create(
+                    file=upload, name=upload.name, user=request.user, profile=data["profile"], mode=data["mode"],
+                    dry_run=not large,
+                )  # fmt: skip
+            except (ImportFileError, ValidationError) as exc:
+                form.add_error("import_file", " ".join(getattr(exc, "messages", [str(exc)])))
+            else:
+                if large:
+                    import_services.import_job_dispatch(job)
+                    limit = settings.IMPORT_ADMIN_SYNC_MAX_ROWS
+                    messages.success(request, f"The file has more than {limit:,} rows: it imports as job #{job.pk}.")
+                    return redirect("imports:detail", pk=job.pk)
+                job = import_services.import_job_run(job_id=job.pk)
+                context.update(admin_import_preview(job))
+                context["confirm_form"] = LeadConfirmImportForm(initial={"job": job.pk})
+        return TemplateResponse(request, "admin/leads/lead/import.html", context)
+
+    def process_import(self, request, **kwargs):
+        """Confirm a previewed (dry-run) import: a real job on the same file, run in the request."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return redirect("admin:leads_lead_import")
+        form = LeadConfirmImportForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "That preview is gone or failed; upload the file again.")
+            return redirect("admin:leads_lead_import")
+        preview = form.cleaned_data["job"]
+        if not preview.file or preview.created_count + preview.updated_count == 0:
+            messages.error(request, "Nothing would be written: every row is unchanged or bad.")
+            return redirect("admin:leads_lead_import")
+        try:
+            job = import_services.import_job_create(
+                file=Path(preview.file.path), name=preview.original_name, user=request.user,
+                profile=preview.profile, mode=preview.mode,
+            )  # fmt: skip
+        except (ImportFileError, ValidationError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+            return redirect("admin:leads_lead_import")
+        job = import_services.import_job_run(job_id=job.pk)
+        url = reverse("imports:detail", args=[job.pk])
+        if job.status == ImportJob.Status.SUCCEEDED:
+            messages.success(
+                request,
+                format_html(
+                    'Import <a href="{}">#{}</a>: {} created, {} updated, {} unchanged, {} failed.',
+                    url, job.pk, job.created_count, job.updated_count, job.unchanged_count, job.failed_count,
+                ),
+            )  # fmt: skip
+        else:
+            messages.error(request, format_html('Import <a href="{}">#{}</a> failed: {}', url, job.pk, job.error))
+        return redirect("admin:leads_lead_changelist")
 
     @admin.action(description="Merge two selected leads (the older survives)")
     def merge_leads(self, request, queryset):
@@ -164,9 +197,25 @@ class FollowUpAdmin(admin.ModelAdmin):
 
 @admin.register(ImportProfile)
 class ImportProfileAdmin(admin.ModelAdmin):
-    formfield_overrides = LIMITED_JSON
+    """Plain fields, no JSON: the form (ImportProfileForm) checks what it saves with the rule every
+    import runs (spec_from_dict). A profile for a new kind of file is easiest made in the wizard."""
+
+    form = ImportProfileForm
     list_display = ("name", "description", "outcome_column", "updated_at")
     search_fields = ("name", "description")
+
+    def get_fieldsets(self, request, obj=None):
+        from leads.importing.profiles import MAPPING_FIELDS
+
+        return [
+            (None, {"fields": ("name", "description")}),
+            ("Columns -> lead fields (leave blank for none)", {"fields": [f"map_{n}" for n in MAPPING_FIELDS]}),
+            ("Outcome", {"fields": ("outcome_column", "converted_values", "lost_values", "open_values", "lost_reason",
+                                    "extra_outcomes")}),
+            ("Values and columns", {"fields": ("placeholder_values", "column_types", "column_limits", "date_orders",
+                                               "excluded_columns")}),
+            ("File", {"fields": ("delimiter", "encoding")}),
+        ]  # fmt: skip
 
 
 @admin.register(ImportJob)

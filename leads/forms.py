@@ -2,6 +2,16 @@ from django import forms
 from django.utils import timezone
 
 from leads.models import Activity, Lead, User
+from leads.text import clean_text
+
+
+class CleanCharField(forms.CharField):
+    """Text with control characters and bidi overrides removed (leads.text.clean_text)."""
+
+    def clean(self, value):
+        value = super().clean(value)  # the validators first: a NUL byte is still refused
+        return clean_text(value) if isinstance(value, str) else value
+
 
 # The queue's filters, in the order a link back to the queue lists them.
 QUEUE_FILTER_NAMES = ("q", "tier", "status", "source", "due", "owner")
@@ -38,13 +48,13 @@ class QueueFilterForm(forms.Form):
 
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(label="Kind", choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
-    outcome = forms.CharField(
+    outcome = CleanCharField(
         required=False,
         max_length=128,
         label="Outcome",
         widget=forms.TextInput(attrs={"placeholder": "e.g. connected"}),
     )
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    notes = CleanCharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     occurred_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -62,7 +72,7 @@ class FollowUpForm(forms.Form):
     due_at = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"), label="Due"
     )
-    note = forms.CharField(
+    note = CleanCharField(
         required=False, max_length=500, label="Note", widget=forms.TextInput(attrs={"placeholder": "What to do"})
     )
 
@@ -76,7 +86,7 @@ class FollowUpForm(forms.Form):
 
 class StatusForm(forms.Form):
     status = forms.ChoiceField(label="Status", choices=Lead.Status.choices)
-    lost_reason = forms.CharField(
+    lost_reason = CleanCharField(
         required=False,
         max_length=255,
         label="Reason (when lost)",

@@ -314,6 +314,13 @@ class ImportProfile(models.Model):
     column_units = models.JSONField(default=dict, blank=True)
     delimiter = models.CharField(max_length=1, blank=True, help_text="Blank: detect")
     encoding = models.CharField(max_length=32, blank=True, help_text="Blank: detect (UTF-8, else cp1252)")
+    # --- import wizard (issue 14) ---
+    # Outcome values meaning "still open"; more outcome columns {column: {"converted", "lost", "open"}};
+    # per-column number limits {column: {"min", "max"}}; slash/dot date order {column: "mdy"|"dmy"|"ymd"}.
+    open_values = models.JSONField(default=list, blank=True)
+    extra_outcomes = models.JSONField(default=dict, blank=True)
+    column_limits = models.JSONField(default=dict, blank=True)
+    date_orders = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -365,6 +372,8 @@ class ImportJob(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     outcomes_count = models.PositiveIntegerField(default=0)
     duplicates = models.JSONField(default=list, blank=True, help_text="Possible duplicates, for review")
+    # {column: values} whose control characters / bidi overrides were removed (leads.text.clean_text).
+    cleaned_values = models.JSONField(default=dict, blank=True)
     column_types = models.JSONField(default=dict, blank=True)
     level_folds = models.JSONField(default=dict, blank=True, help_text="Levels merged because only case differed")
     encoding = models.CharField(max_length=32, blank=True)

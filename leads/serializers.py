@@ -1,14 +1,15 @@
 """API serializers. Output serializers describe a resource; input serializers only validate:
 the views hand `validated_data` to leads.services, which own every business rule."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.models import Activity, FollowUp, Lead, User
+from leads.text import clean_text
 
 MAX_ATTRIBUTES = 500
 MAX_ATTRIBUTE_KEY = 255
-MAX_ATTRIBUTE_TEXT = 10_000
 # JSON numbers beyond this lose precision in float64 consumers (the scoring pipeline).
 MAX_ATTRIBUTE_INT = 2**53
 
@@ -43,7 +44,7 @@ class AttributesField(serializers.Field):
         "too_many": f"At most {MAX_ATTRIBUTES} attributes.",
         "bad_key": f"Attribute names are non-empty text of at most {MAX_ATTRIBUTE_KEY} characters.",
         "bad_value": "Attribute {name!r}: use a string, number, boolean or null.",
-        "too_long": f"Attribute {{name!r}}: text is limited to {MAX_ATTRIBUTE_TEXT} characters.",
+        "too_long": "Attribute {name!r}: text is limited to {limit} characters (IMPORT_MAX_CELL_CHARS).",
         "too_big": "Attribute {name!r}: number out of range.",
         "null_char": "Attribute {name!r}: null characters are not allowed.",
         "not_text": "Attribute {name!r}: text must be valid Unicode (no lone surrogates).",
@@ -62,12 +63,13 @@ class AttributesField(serializers.Field):
             if not isinstance(key, str) or not key.strip() or len(key) > MAX_ATTRIBUTE_KEY or not _storable(key):
                 self.fail("bad_key")
             if isinstance(value, str):
-                if len(value) > MAX_ATTRIBUTE_TEXT:
-                    self.fail("too_long", name=key)
+                if len(value) > settings.IMPORT_MAX_CELL_CHARS:
+                    self.fail("too_long", name=key, limit=settings.IMPORT_MAX_CELL_CHARS)
                 if "\x00" in value:
                     self.fail("null_char", name=key)
                 if not _storable(value):
                     self.fail("not_text", name=key)
+                value = clean_text(value)
             elif isinstance(value, bool) or value is None:
                 pass
             elif isinstance(value, int):
@@ -142,14 +144,22 @@ class LeadSerializer(serializers.ModelSerializer):
         return lead.effective_score
 
 
+class CleanCharField(serializers.CharField):
+    """Text with control characters and bidi overrides removed (leads.text.clean_text), as every door does."""
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)  # the validators first: a NUL byte is still refused
+        return clean_text(value) if isinstance(value, str) else value
+
+
 class _LeadFieldsSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=255, allow_blank=True, required=False)
+    name = CleanCharField(max_length=255, allow_blank=True, required=False)
     email = serializers.EmailField(max_length=254, allow_blank=True, required=False)
-    phone = serializers.CharField(max_length=64, allow_blank=True, required=False)
-    company = serializers.CharField(max_length=255, allow_blank=True, required=False)
-    source = serializers.CharField(max_length=128, allow_blank=True, required=False)
-    origin = serializers.CharField(max_length=128, allow_blank=True, required=False)
-    campaign = serializers.CharField(
+    phone = CleanCharField(max_length=64, allow_blank=True, required=False)
+    company = CleanCharField(max_length=255, allow_blank=True, required=False)
+    source = CleanCharField(max_length=128, allow_blank=True, required=False)
+    origin = CleanCharField(max_length=128, allow_blank=True, required=False)
+    campaign = CleanCharField(
         max_length=128, allow_blank=True, required=False, help_text="The marketing campaign, e.g. utm_campaign."
     )
 
@@ -189,12 +199,12 @@ class LeadReplaceSerializer(_LeadFieldsSerializer):
 
 class LeadStatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Lead.Status.choices)
-    reason = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
+    reason = CleanCharField(max_length=255, allow_blank=True, required=False, default="")
 
 
 class LeadCloseSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[(s, Lead.Status(s).label) for s in Lead.CLOSED_STATUSES])
-    reason = serializers.CharField(
+    reason = CleanCharField(
         max_length=255, allow_blank=True, required=False, default="", help_text="Required when lost."
     )
     value = serializers.DecimalField(
@@ -225,8 +235,8 @@ class ActivitySerializer(serializers.ModelSerializer):
 
 class ActivityCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
-    outcome = serializers.CharField(max_length=128, allow_blank=True, required=False, default="")
-    notes = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
+    outcome = CleanCharField(max_length=128, allow_blank=True, required=False, default="")
+    notes = CleanCharField(max_length=5000, allow_blank=True, required=False, default="")
     occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
@@ -239,7 +249,7 @@ class FollowUpSerializer(serializers.ModelSerializer):
 
 class FollowUpCreateSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField()
-    note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+    note = CleanCharField(max_length=500, allow_blank=True, required=False, default="")
     assigned_to = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True),
         allow_null=True,

@@ -44,3 +44,19 @@ def person_data_sections(lead) -> dict:
 def person_erased_send(lead_ids: list[int]) -> None:
     if lead_ids:
         person_erased.send(sender=None, lead_ids=list(lead_ids))
+
+
+# The import wizard asks how well each column of a file's sample alone predicts the sample's
+# outcomes, to hint at columns that leak the outcome. Keyword arguments: columns ({column:
+# (kind, values)}, kind one of number/boolean/date/text, values parsed: float, bool, str or None)
+# and outcomes (list[int], 1 converted / 0 lost, aligned with the values). A receiver returns
+# {column: ROC AUC}; scoring answers with its leak check's single-column AUC.
+columns_leak_check = Signal()
+
+
+def columns_leak_check_send(*, columns: dict[str, tuple[str, list]], outcomes: list[int]) -> dict[str, float]:
+    answers: dict[str, float] = {}
+    for _receiver, response in columns_leak_check.send(sender=None, columns=columns, outcomes=outcomes):
+        if isinstance(response, dict):
+            answers.update(response)
+    return answers

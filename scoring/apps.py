@@ -31,6 +31,9 @@ class ScoringConfig(AppConfig):
         # Data protection: a person's export includes their score history; an erasure clears its free text.
         signals.person_data_requested.connect(receivers.on_person_data_requested, dispatch_uid="scoring.person_data")
         signals.person_erased.connect(receivers.on_person_erased, dispatch_uid="scoring.person_erased")
+        signals.columns_leak_check.connect(
+            receivers.on_columns_leak_check, dispatch_uid="scoring.on_columns_leak_check"
+        )
 
         # The manager dashboard's headline table shows the active model's AUC: the reports send
         # a signal and scoring answers, so the reports never import scoring.

@@ -16,6 +16,7 @@ Every problem with the file as a whole raises `ImportFileError` with a message a
 import codecs
 import csv
 import hashlib
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ DELIMITERS = (",", ";", "\t")
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 # Columns the error CSV adds; dropped on re-import so a fixed error file imports as-is.
 ERROR_COLUMNS = ("import_row", "import_errors")
+# The error CSV (and every export) writes a cell starting with = + - @ tab or CR behind an
+# apostrophe (leads.exports.csv_safe); reading it back undoes that, so '-2.5 is -2.5 again.
+_NEUTRALISED = re.compile(r"^'([=+\-@\t\r])")
 _SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1024 * 1024
 # Arrow reads in blocks of this size; a row longer than a block makes the file "not plain".
@@ -77,12 +81,17 @@ class Table:
     lines: int = 0  # FileFacts.lines
     # None: not known yet; True: the Arrow reader gives the same rows, numbered by line; False: it does not.
     plain: bool | None = None
+    # {row line: message} for rows a quote left open swallowed (filled while the csv module reads).
+    open_quotes: dict[int, str] = field(default_factory=dict)
 
     def rows(self) -> Iterator[Row]:
         """Row by row (for small files and the admin door)."""
         width, keep = len(self.raw_header), self.keep
         for number, cells in self._raw():
-            yield _shape(number, cells, width, keep)
+            row = _shape(number, cells, width, keep)
+            if row.problem and number in self.open_quotes:
+                row.problem = self.open_quotes[number]
+            yield row
 
     def batches(self, size: int) -> Iterator["Batch"]:
         """Rows in batches of `size`, kept columns already picked out, column by column.
@@ -108,7 +117,7 @@ class Table:
                 row = _shape(number, cells, width, keep)
                 rows.append(tuple(row.values))
                 if row.problem:
-                    problems[number] = row.problem
+                    problems[number] = self.open_quotes.get(number, row.problem)
                 cells = row.raw
             numbers.append(number)
             raws.append(cells)
@@ -178,16 +187,30 @@ class Table:
         raise NotPlain(str(exc or "rows and lines differ"))
 
     def _arrow_batch(self, arrow_table, *, first_number: int) -> "Batch":
+        import pyarrow.compute as pc
+
         count = arrow_table.num_rows
+        for index in range(arrow_table.num_columns):
+            column = arrow_table.column(index)
+            if pc.any(pc.starts_with(column, "'")).as_py():
+                undone = pc.replace_substring_regex(column, pattern=_NEUTRALISED.pattern, replacement="\\1")
+                arrow_table = arrow_table.set_column(index, arrow_table.field(index), undone)
         columns = [arrow_table.column(index).to_pylist() for index in self.keep]
 
         def raw(position: int) -> list[str]:
             return [arrow_table.column(index)[position].as_py() for index in range(arrow_table.num_columns)]
 
-        return Batch(numbers=list(range(first_number, first_number + count)), columns=columns, raw_row=raw)
+        lengths = [pc.max(pc.utf8_length(arrow_table.column(index))).as_py() or 0 for index in self.keep]
+        return Batch(
+            numbers=list(range(first_number, first_number + count)), columns=columns, raw_row=raw,
+            longest_cell=max(lengths, default=0),
+        )  # fmt: skip
 
     def _raw(self) -> Iterator[tuple[int, list[str]]]:
-        return self._xlsx_raw() if self.kind == "xlsx" else self._csv_raw()
+        for number, cells in self._xlsx_raw() if self.kind == "xlsx" else self._csv_raw():
+            if any(cell[:1] == "'" for cell in cells):
+                cells = [_NEUTRALISED.sub(r"\1", cell) for cell in cells]
+            yield number, cells
 
     # --- CSV -------------------------------------------------------------------------
     def _open_text(self):
@@ -206,6 +229,8 @@ class Table:
                     previous_line = reader.line_num
                     if not cells or (len(cells) == 1 and not cells[0].strip()):
                         continue  # a blank line
+                    if previous_line > number and len(cells) != len(self.raw_header):
+                        self._open_quote_note(number, previous_line, cells)
                     yield number, cells
             except csv.Error as exc:
                 raise ImportFileError(f"Line {reader.line_num + 1}: the CSV is malformed ({exc}).") from exc
@@ -213,6 +238,19 @@ class Table:
                 raise ImportFileError(
                     f"The file is not valid {self.encoding} (byte {exc.start}); choose its encoding."
                 ) from exc
+
+    def _open_quote_note(self, number: int, last_line: int, cells: list[str]) -> None:
+        """A row over several lines that is not as wide as the header: a quote left open swallowed
+        the lines after it. Name the quote and the line where it opened."""
+        line = number
+        for cell in cells:
+            if "\n" in cell:
+                self.open_quotes[number] = (
+                    f'has a quote (") opened on line {line} that is never closed: lines {line} to {last_line} '
+                    "were read as one cell. Close the quote or remove it"
+                )
+                return
+            line += cell.count("\n")
 
     # --- XLSX ------------------------------------------------------------------------
     def _xlsx_raw(self) -> Iterator[tuple[int, list[str]]]:
@@ -240,6 +278,7 @@ class Batch:
     columns: list = field(default_factory=list)  # one sequence per kept column, aligned with numbers
     problems: dict[int, str] = field(default_factory=dict)
     raw_row: Callable[[int], list[str]] | None = None
+    longest_cell: int = -1  # characters in the batch's longest kept cell; -1: not measured
 
     @classmethod
     def from_rows(cls, numbers: list[int], rows: list[tuple], raws: list[list[str]], problems=None) -> "Batch":
@@ -291,9 +330,8 @@ def _open_workbook(path: Path):
         raise ImportFileError(f"The file is not a readable XLSX workbook ({exc}).") from exc
 
 
-def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
-    """Check size, kind and encoding of the whole file, and hash it, in one streaming pass."""
-    name = name or path.name
+def _kind_check(path: Path, name: str) -> tuple[str, bytes, int]:
+    """(kind, the file's first bytes, size) after the checks on size, name and content type."""
     extension = Path(name).suffix.lower()
     size = path.stat().st_size
     if size > settings.IMPORT_MAX_FILE_BYTES:
@@ -321,14 +359,51 @@ def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
 
     if kind == "csv" and _looks_binary(head):
         raise ImportFileError("The file is binary, not a text table (CSV).")
+    return kind, head, size
 
-    digest = hashlib.sha256()
+
+def _encoding_chosen(encoding: str) -> str:
     chosen = encoding.lower() if encoding else ""
     if chosen:
         try:
             codecs.lookup(chosen)
         except LookupError as exc:
             raise ImportFileError(f"Unknown encoding {encoding!r}.") from exc
+    return chosen
+
+
+def scan_sample(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
+    """The checks of scan_file() on the file's first megabyte only (the wizard's sample): no hash,
+    and the encoding is judged on that megabyte (the job's full scan judges the whole file)."""
+    name = name or path.name
+    kind, _head, size = _kind_check(path, name)
+    chosen = _encoding_chosen(encoding)
+    if kind == "xlsx":
+        return FileFacts(sha256="", size=size, encoding="", kind=kind)
+    with open(path, "rb") as handle:
+        block = handle.read(_SCAN_BYTES)
+    if chosen:
+        detected = chosen
+    else:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(block)  # not final: a cut character is fine
+            detected = "utf-8-sig" if block.startswith(codecs.BOM_UTF8) else "utf-8"
+        except UnicodeDecodeError:
+            try:
+                codecs.getincrementaldecoder("cp1252")().decode(block)
+                detected = "cp1252"
+            except UnicodeDecodeError:
+                detected = "latin-1"
+    return FileFacts(sha256="", size=size, encoding=detected, kind=kind)
+
+
+def scan_file(path: Path, *, name: str = "", encoding: str = "") -> FileFacts:
+    """Check size, kind and encoding of the whole file, and hash it, in one streaming pass."""
+    name = name or path.name
+    kind, head, size = _kind_check(path, name)
+
+    digest = hashlib.sha256()
+    chosen = _encoding_chosen(encoding)
     utf8_ok = kind == "csv" and not chosen
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines, last = 0, b""

@@ -55,6 +55,28 @@ def spec_resolve(*, profile: ImportProfile | None = None, mapping: dict | None =
     return spec_from_profile(profile)
 
 
+def import_profile_create(*, name: str, description: str = "", spec: ImportSpec) -> ImportProfile:
+    """Save a validated mapping (the wizard's) as a named, reusable profile."""
+    return ImportProfile.objects.create(
+        name=name,
+        description=description,
+        mapping=spec.mapping,
+        outcome_column=spec.outcome_column,
+        converted_values=spec.converted_values,
+        lost_values=spec.lost_values,
+        open_values=spec.open_values,
+        extra_outcomes=spec.extra_outcomes,
+        lost_reason=spec.lost_reason,
+        placeholder_values=spec.placeholder_values,
+        column_types=spec.column_types,
+        excluded_columns=spec.excluded_columns,
+        column_limits=spec.column_limits,
+        date_orders=spec.date_orders,
+        delimiter=spec.delimiter,
+        encoding=spec.encoding,
+    )
+
+
 def _check_file(path: Path, name: str, spec: ImportSpec):
     facts = scan_file(path, name=name, encoding=spec.encoding)
     table = open_table(path, facts, delimiter=spec.delimiter)
@@ -282,6 +304,14 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
         )
         _save(job, "failed_count", "skipped_count")
         return _finish(job, ImportJob.Status.FAILED, message)
+    if analyzer.rows_total and len(analyzer.bad_rows) >= analyzer.rows_total:
+        job.failed_count = len(analyzer.bad_rows)
+        _save(job, "failed_count")
+        return _finish(
+            job,
+            ImportJob.Status.FAILED,
+            f"Every one of the {analyzer.rows_total:,} rows has a problem: nothing to import.",
+        )
 
     converter = Converter(spec, table.header, job.column_types, job.level_folds, now=timezone.now())
     if job.dry_run:
@@ -298,7 +328,8 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
             lead_ids = sorted({*lead_ids, *earlier})
         outcomes_imported_send(lead_ids=lead_ids, new_outcomes=new_outcomes)
     job.failed_count = len(analyzer.bad_rows)
-    _save(job, "failed_count")
+    job.cleaned_values = dict(converter.cleaned)
+    _save(job, "failed_count", "cleaned_values")
     return _finish(job, ImportJob.Status.SUCCEEDED)
 
 
@@ -335,6 +366,8 @@ def _validate_pass(job: ImportJob, spec: ImportSpec, table: Table, progress: Pro
 
 
 def _errors_store(job: ImportJob, errors: list[RowError]) -> None:
+    # A cell over the limit is kept one character over it: the error file still fails until it is fixed.
+    keep = settings.IMPORT_MAX_CELL_CHARS + 1
     ImportRowError.objects.bulk_create(
         [
             ImportRowError(
@@ -343,7 +376,7 @@ def _errors_store(job: ImportJob, errors: list[RowError]) -> None:
                 column=e.column[:255],
                 value=e.value[:1000],
                 message=e.message[:500],
-                raw=e.raw,
+                raw=[cell[:keep] for cell in e.raw],
             )
             for e in errors
         ],
@@ -443,6 +476,8 @@ def _write(job: ImportJob, table: Table, analyzer: Analyzer, converter: Converte
         for index, batch in enumerate(table.batches(chunk_rows)):
             if index >= start_chunk:
                 yield index, len(batch.numbers), converter.convert_batch(batch, bad)
+            else:  # committed before an interruption: only count its row fingerprints
+                converter.keys_observe(batch)
 
     if connection.vendor == "postgresql" and not connection.in_atomic_block and not job.dry_run:
         _write_overlapped(chunks(), commit, writers=settings.IMPORT_WRITERS)

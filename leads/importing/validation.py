@@ -11,6 +11,7 @@ lookups. Lead files are mostly repeated levels (sources, Yes/No flags, cities), 
 makes this fast; a column of unique values costs one check per value.
 """
 
+import hashlib
 import json
 import math
 import re
@@ -19,17 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from django.conf import settings
 from django.utils import timezone
 
-from leads.importing.profiles import ImportSpec
+from leads.importing.profiles import FINGERPRINT_PREFIX, ImportSpec
 from leads.importing.readers import Batch, Row
 from leads.matching import email_key
 from leads.models import Lead, User
+from leads.text import clean_text, has_unsafe_characters
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _PLAIN_INTEGER = re.compile(r"^-?(?:0|[1-9]\d{0,15})$")  # already valid JSON as written
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+# Money and US thousands: "$1,200,000.00", "-€5", "1,200" (a comma is a thousands separator only in groups of 3).
+_MONEY = re.compile(r"^([+-]?)\s*[$€£¥]?\s*([+-]?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?$")
+# Slash, dot or dash dates with an optional time: 01/31/2024, 31.01.2024 14:05, 2024/01/31 2:05 PM.
+_LOCAL_DATE = re.compile(
+    r"^(\d{1,4})([/.-])(\d{1,2})\2(\d{1,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp][Mm]))?)?$"
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TRUE_VALUES = frozenset({"yes", "y", "true", "t"})
 FALSE_VALUES = frozenset({"no", "n", "false", "f"})
@@ -37,9 +46,13 @@ FALSE_VALUES = frozenset({"no", "n", "false", "f"})
 LEVEL_CAP = 2000
 # Converted values remembered per column (bounded memory on columns of unique values).
 _CACHE_CAP = 50_000
-_STRING_FIELDS = ("name", "phone", "company", "source", "origin")
-_FIELD_MAX_LENGTH = {name: Lead._meta.get_field(name).max_length for name in ("external_id", "email", *_STRING_FIELDS)}
-_TYPE_WORDS = {"number": "a number", "boolean": "Yes/No", "date": "an ISO date (2024-01-31)", "text": "text"}
+_STRING_FIELDS = ("name", "last_name", "phone", "company", "source", "origin")
+_FIELD_MAX_LENGTH = {
+    name: Lead._meta.get_field("name" if name == "last_name" else name).max_length
+    for name in ("external_id", "email", *_STRING_FIELDS)
+}
+_TYPE_WORDS = {"number": "a number", "boolean": "Yes/No", "date": "a date (2024-01-31, 01/31/2024...)", "text": "text"}
+_DATE_WORDS = {"mdy": "a date as month/day/year", "dmy": "a date as day/month/year", "ymd": "a date as year/month/day"}
 
 # A record, in the writer's column order (writer.STAGE_COLUMNS). None means "the file does not
 # say": the writer keeps what is stored.
@@ -67,22 +80,35 @@ def classify(value: str) -> str:
     folded = value.casefold()
     if folded in TRUE_VALUES or folded in FALSE_VALUES:
         return "boolean"
-    if _NUMBER.match(value) and math.isfinite(float(value)):
+    if _is_number(value):
         return "number"
-    if _DATE.match(value) and _parse_datetime(value) is not None:
+    if date_parse(value) is not None:
         return "date"
     return "text"
 
 
+def _number_text(value: str) -> str | None:
+    """The cell as a plain number ("$1,200.50" -> "1200.50"), None when it is not a number."""
+    if _NUMBER.match(value):
+        return value
+    money = _MONEY.match(value)
+    if money is None or (money.group(1) and money.group(2)):
+        return None
+    return (money.group(1) or money.group(2)) + money.group(3).replace(",", "") + (money.group(4) or "")
+
+
 def _is_number(value: str) -> bool:
-    return bool(_NUMBER.match(value)) and math.isfinite(float(value))
+    text = _number_text(value)
+    return text is not None and math.isfinite(float(text))
 
 
-def _fits(value: str, kind: str) -> bool:
+def _fits(value: str, kind: str, order: str = "") -> bool:
     if kind == "text":
         return True
     if kind == "number":
         return _is_number(value)
+    if kind == "date":
+        return date_parse(value, order) is not None
     return classify(value) == kind
 
 
@@ -96,8 +122,60 @@ def _parse_datetime(value: str) -> datetime | None:
     return parsed
 
 
+def date_parse(value: str, order: str = "") -> tuple[datetime, bool] | None:
+    """(the moment, whether the cell had a time) for ISO, US, European or year-first dates.
+
+    `order` ("mdy", "dmy", "ymd") reads slash/dot dates; without one, a date only one order can
+    read is read that way and an ambiguous one (03/04/2024) month first."""
+    if _DATE.match(value):
+        parsed = _parse_datetime(value)
+        return (parsed, len(value) > 10) if parsed is not None else None
+    match = _LOCAL_DATE.match(value)
+    if match is None:
+        return None
+    first, _, second, third, hour, minute, second_of_minute, half = match.groups()
+    if len(first) == 4:
+        if order not in ("", "ymd"):
+            return None
+        candidates = [(first, second, third)]
+    elif len(third) != 4 or order == "ymd":
+        return None
+    elif order:
+        candidates = [(third, first, second) if order == "mdy" else (third, second, first)]
+    else:
+        candidates = [(third, first, second), (third, second, first)]
+    hours = int(hour or 0)
+    if half:
+        if not 1 <= hours <= 12:
+            return None
+        hours = hours % 12 + (12 if half.casefold() == "pm" else 0)
+    for year, month, day in candidates:
+        try:
+            moment = datetime(int(year), int(month), int(day), hours, int(minute or 0), int(second_of_minute or 0))
+        except ValueError:
+            continue
+        return timezone.make_aware(moment), hour is not None
+    return None
+
+
 def _parse_number(value: str) -> int | float:
-    return int(value) if _INTEGER.match(value) else float(value)
+    text = _number_text(value) or value
+    return int(text) if _INTEGER.match(text) else float(text)
+
+
+def number_value(value: str) -> float | None:
+    """A cell as a number (money and thousands too), None when it is not one."""
+    text = _number_text(value.strip())
+    return float(text) if text is not None else None
+
+
+def _limit_problem(value: str, limits: dict[str, float]) -> str:
+    number = float(_number_text(value) or "nan")
+    if "min" in limits and number < limits["min"]:
+        return f"Out of range: at least {limits['min']:g} expected."
+    if "max" in limits and number > limits["max"]:
+        return f"Out of range: at most {limits['max']:g} expected."
+    return ""
 
 
 def _owner_lookup() -> dict[str, int]:
@@ -117,11 +195,48 @@ class _Columns:
         self.header = header
         self.field = {name: index[column] for name, column in spec.mapping.items()}
         self.outcome = index[spec.outcome_column] if spec.outcome_column else None
+        # Every outcome column: (index, converted, lost, open), values casefolded.
+        self.outcome_rules: list[tuple[int, set[str], set[str], set[str]]] = [
+            (index[column], _folded(rule["converted"]), _folded(rule["lost"]), _folded(rule["open"]))
+            for column, rule in _outcome_rules(spec).items()
+        ]
+        outcome_indexes = {rule[0] for rule in self.outcome_rules}
         skip = {*self.field.values()} - {self.field.get("source"), self.field.get("origin")}
-        if self.outcome is not None:
-            skip.add(self.outcome)
+        skip |= outcome_indexes
         # Source and origin stay in the attributes too, under their own column names: scoring reads them there.
         self.attributes = [i for i in range(len(header)) if i not in skip]
+        # A keyless file's rows are keyed by a fingerprint of every column but the outcomes, so a
+        # re-import with outcomes filled in updates the same leads.
+        self.fingerprint = [i for i in range(len(header)) if i not in outcome_indexes] if spec.keyless else []
+        self.date_order = {index[c]: order for c, order in spec.date_orders.items() if c in index}
+        self.limits = {index[c]: limits for c, limits in spec.column_limits.items() if c in index}
+
+
+def _folded(values: list[str]) -> set[str]:
+    return {v.casefold() for v in values}
+
+
+def _outcome_rules(spec: ImportSpec) -> dict[str, dict[str, list[str]]]:
+    rules = {}
+    if spec.outcome_column:
+        rules[spec.outcome_column] = {
+            "converted": spec.converted_values, "lost": spec.lost_values, "open": spec.open_values,
+        }  # fmt: skip
+    rules.update(spec.extra_outcomes)
+    return rules
+
+
+def fingerprint_keys(counts: dict[str, int], columns: list, indexes: list[int], count: int) -> list[str]:
+    """Stable keys for rows without an id: a hash of the row's cells plus its occurrence number
+    among identical rows so far (`counts`, updated), so the same file always gives the same keys."""
+    keys = []
+    picked = [columns[i] for i in indexes]
+    for position in range(count):
+        text = "\x1f".join(column[position].strip() for column in picked)
+        digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        counts[digest] = occurrence = counts.get(digest, 0) + 1
+        keys.append(f"{FINGERPRINT_PREFIX}{digest}:{occurrence}")
+    return keys
 
 
 class SeenKeys:
@@ -174,11 +289,11 @@ class Analyzer:
         self.spec = spec
         self.columns = _Columns(spec, header)
         self.placeholders = {p.casefold() for p in spec.placeholder_values} | {""}
-        self.converted = {v.casefold() for v in spec.converted_values}
-        self.lost = {v.casefold() for v in spec.lost_values}
         self.owners = _owner_lookup() if "owner" in spec.mapping else {}
+        self.cell_limit = settings.IMPORT_MAX_CELL_CHARS
         attributes = self.columns.attributes
-        self.declared = {i: spec.column_types[header[i]] for i in attributes if header[i] in spec.column_types}
+        declared_types = {**dict.fromkeys(spec.date_orders, "date"), **spec.column_types}
+        self.declared = {i: declared_types[header[i]] for i in attributes if header[i] in declared_types}
         self.inferred: dict[int, set[str]] = {i: set() for i in attributes if i not in self.declared}
         self.levels: dict[int, Counter | None] = {
             i: Counter() for i in attributes if self.declared.get(i, "text") == "text"
@@ -218,13 +333,27 @@ class Analyzer:
                     error(position, None, f"The row {batch.problems[number]}.")
 
         fields = self.columns.field
-        self._check_keys(columns, numbers, error)
+        cell_limit = self.cell_limit
+        measured = 0 <= batch.longest_cell <= cell_limit  # the Arrow reader measured every cell
+        for index, column in enumerate(columns if not measured else ()):
+            if max(map(len, column)) > cell_limit:
+                for position, value in enumerate(column):
+                    if len(value) > cell_limit:
+                        error(position, index, f"The cell has {len(value):,} characters; the limit is "
+                              f"{cell_limit:,} (IMPORT_MAX_CELL_CHARS).")  # fmt: skip
+        if not self.spec.keyless:
+            self._check_keys(columns, numbers, error)
         for name, index in fields.items():
             limit = _FIELD_MAX_LENGTH.get(name)
             if limit and max(map(len, columns[index])) > limit:
                 for position, value in enumerate(columns[index]):
                     if len(value.strip()) > limit:
                         error(position, index, f"Too long for {name} (at most {limit} characters).")
+        if "last_name" in fields:
+            first, last, limit = fields["name"], fields["last_name"], _FIELD_MAX_LENGTH["name"]
+            for position, (a, b) in enumerate(zip(columns[first], columns[last], strict=True)):
+                if len(a.strip()) + len(b.strip()) + 1 > limit >= max(len(a.strip()), len(b.strip())):
+                    error(position, last, f"First and last name together are too long (at most {limit} characters).")
         if "email" in fields:
             index = fields["email"]
             bad = {v for v in set(columns[index]) if v.strip() and not _EMAIL.match(v.strip())}
@@ -237,26 +366,36 @@ class Analyzer:
                 error(position, index, "Unknown owner: no active user has this username or email.")
         if "created_at" in fields:
             index = fields["created_at"]
-            bad = {v for v in set(columns[index]) if v.strip() and _parse_created(v) is None}
+            order = self.columns.date_order.get(index, "")
+            bad = {v for v in set(columns[index]) if v.strip() and _parse_created(v, order) is None}
             for position in rows_with(index, bad):
-                error(position, index, f"Wrong type: expected {_TYPE_WORDS['date']}.")
-        if self.columns.outcome is not None:
-            index = self.columns.outcome
-            known = self.placeholders | self.converted | self.lost
+                error(position, index, f"Wrong type: expected {_DATE_WORDS.get(order, _TYPE_WORDS['date'])}.")
+        for index, converted, lost, still_open in self.columns.outcome_rules:
+            known = self.placeholders | converted | lost | still_open
             bad = {v for v in set(columns[index]) if v.strip().casefold() not in known}
             if bad:
-                allowed = ", ".join([*self.spec.converted_values, *self.spec.lost_values])
+                rule = _outcome_rules(self.spec)[header[index]]
+                allowed = ", ".join([*rule["converted"], *rule["lost"], *rule["open"]])
                 for position in rows_with(index, bad):
                     error(position, index, f"Unknown choice: the outcome must be one of {allowed} or empty.")
 
         for index, kind in self.declared.items():
             checked = self.checked[index]
             new = set(columns[index]) - checked
-            bad = {v for v in new if not self._missing(v) and not _fits(v.strip(), kind)}
+            order, limits = self.columns.date_order.get(index, ""), self.columns.limits.get(index)
+            problems = {}
+            for value in new:
+                if self._missing(value):
+                    continue
+                if not _fits(value.strip(), kind, order):
+                    words = _DATE_WORDS.get(order, _TYPE_WORDS[kind]) if kind == "date" else _TYPE_WORDS[kind]
+                    problems[value] = f"Wrong type: expected {words}."
+                elif limits and (problem := _limit_problem(value.strip(), limits)):
+                    problems[value] = problem
             if len(checked) < _CACHE_CAP:
-                checked.update(new - bad)
-            for position in rows_with(index, bad):
-                error(position, index, f"Wrong type: expected {_TYPE_WORDS[kind]}.")
+                checked.update(new - problems.keys())
+            for position in rows_with(index, set(problems)):
+                error(position, index, problems[columns[index][position]])
         for index, kinds in self.inferred.items():
             if "text" in kinds:
                 continue
@@ -337,11 +476,9 @@ class Analyzer:
         return folds
 
 
-def _parse_created(value: str) -> datetime | None:
-    value = value.strip()
-    if not _DATE.match(value):
-        return None
-    return _parse_datetime(value)
+def _parse_created(value: str, order: str = "") -> datetime | None:
+    parsed = date_parse(value.strip(), order)
+    return parsed[0] if parsed else None
 
 
 class Converter:
@@ -354,9 +491,9 @@ class Converter:
         self.columns = _Columns(spec, header)
         self.now = now
         self.placeholders = {p.casefold() for p in spec.placeholder_values} | {""}
-        self.converted = {v.casefold() for v in spec.converted_values}
-        self.lost = {v.casefold() for v in spec.lost_values}
         self.owners = _owner_lookup() if "owner" in spec.mapping else {}
+        self.fingerprints: dict[str, int] = {}  # keyless files: occurrences of each row fingerprint
+        self.cleaned: Counter = Counter()  # {column: distinct values cleaned of control characters}
         self.folds = {header.index(c): f for c, f in level_folds.items() if c in header}
         # Per attribute column: its index, type, and a cache raw cell -> '"Column":<json>'.
         self.attribute_plan = [
@@ -364,7 +501,12 @@ class Converter:
             for index in self.columns.attributes
         ]
         self.field_caches: dict[str, dict] = {name: {} for name in self.columns.field}
-        self.outcome_cache: dict[str, tuple] = {}
+        self.outcome_caches: list[dict[str, int]] = [{} for _ in self.columns.outcome_rules]
+        self.outcomes = (
+            (None, None, None),
+            (Lead.Status.LOST.value, None, spec.lost_reason),
+            (Lead.Status.CONVERTED.value, now, ""),
+        )
 
     def _fragment(self, index: int, kind: str, raw: str) -> str:
         value = raw.strip()
@@ -375,12 +517,21 @@ class Converter:
         if kind == "boolean":
             return "true" if value.casefold() in TRUE_VALUES else "false"
         if kind == "date":
-            parsed = _parse_datetime(value)
-            return json.dumps(parsed.date().isoformat() if len(value) == 10 else parsed.isoformat())
+            parsed = date_parse(value, self.columns.date_order.get(index, ""))
+            if parsed is None:  # pass 1 rejected the row; a preview of a sample may still meet it
+                return json.dumps(value, ensure_ascii=False)
+            moment, has_time = parsed
+            return json.dumps(moment.isoformat() if has_time else moment.date().isoformat())
         folds = self.folds.get(index)
         if folds:
             value = folds.get(raw, folds.get(value, value))
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(self._clean(index, value), ensure_ascii=False)
+
+    def _clean(self, index: int, value: str) -> str:
+        if has_unsafe_characters(value):
+            self.cleaned[self.columns.header[index]] += 1
+            return clean_text(value)
+        return value
 
     def _attribute_column(self, index: int, key: str, kind: str, cache: dict, column: tuple) -> list[str]:
         get = cache.get
@@ -419,32 +570,47 @@ class Converter:
         if name == "owner":
             return self.owners.get(value.casefold()) if value else 0
         if name == "created_at":
-            return _parse_created(value) if value else 0
+            index = self.columns.field[name]
+            return (_parse_created(value, self.columns.date_order.get(index, "")) or 0) if value else 0
         if value.casefold() in self.placeholders:
             return ""
-        folds = self.folds.get(self.columns.field[name])
-        return folds.get(raw, folds.get(value, value)) if folds else value
+        index = self.columns.field[name]
+        folds = self.folds.get(index)
+        return self._clean(index, folds.get(raw, folds.get(value, value)) if folds else value)
 
-    def _outcome(self, raw: str) -> tuple:
-        outcome = self.outcome_cache.get(raw)
-        if outcome is None:
-            folded = raw.strip().casefold()
-            if folded in self.converted:
-                outcome = (Lead.Status.CONVERTED.value, self.now, "")
-            elif folded in self.lost:
-                outcome = (Lead.Status.LOST.value, None, self.spec.lost_reason)
-            else:
-                outcome = (None, None, None)
-            self.outcome_cache[raw] = outcome
-        return outcome
+    def outcome_ranks(self, rule: int, column: list) -> list[int]:
+        """0 open / unknown, 1 lost, 2 converted, for each cell of an outcome column."""
+        cache = self.outcome_caches[rule]
+        _, converted, lost, _ = self.columns.outcome_rules[rule]
+        ranks = []
+        for raw in column:
+            rank = cache.get(raw)
+            if rank is None:
+                folded = raw.strip().casefold()
+                rank = cache[raw] = 2 if folded in converted else 1 if folded in lost else 0
+            ranks.append(rank)
+        return ranks
+
+    def keys_observe(self, batch: Batch) -> None:
+        """Count a batch's fingerprints without converting it (a resumed job's committed chunks)."""
+        if self.columns.fingerprint:
+            fingerprint_keys(self.fingerprints, batch.columns, self.columns.fingerprint, len(batch.numbers))
 
     def convert(self, row: Row) -> tuple:
         return self.convert_batch(_single_batch(row), set())[0]
 
     def convert_batch(self, batch: Batch, bad_rows: set[int]) -> list[tuple]:
         """Records (RECORD_FIELDS order) for the batch's rows that are not in `bad_rows`."""
+        fingerprints = None
+        if self.columns.fingerprint:
+            fingerprints = fingerprint_keys(
+                self.fingerprints, batch.columns, self.columns.fingerprint, len(batch.numbers)
+            )
         if bad_rows and not bad_rows.isdisjoint(batch.numbers):
-            batch = batch.take([p for p, n in enumerate(batch.numbers) if n not in bad_rows])
+            kept = [p for p, n in enumerate(batch.numbers) if n not in bad_rows]
+            batch = batch.take(kept)
+            if fingerprints is not None:
+                fingerprints = [fingerprints[p] for p in kept]
         numbers, columns = batch.numbers, batch.columns
         if not numbers:
             return []
@@ -463,10 +629,19 @@ class Converter:
             return [None] * count if index is None else self._field_column(name, columns[index])
 
         external_ids = [v or None for v in field("external_id")] if "external_id" in self.columns.field else None
+        if fingerprints is not None:
+            external_ids = fingerprints
+        names = field("name")
+        if "last_name" in self.columns.field:
+            names = [f"{first} {last}".strip() for first, last in zip(names, field("last_name"), strict=True)]
         owners = [v if v != 0 else None for v in field("owner")]
         created = [v if v != 0 else None for v in field("created_at")]
-        if self.columns.outcome is not None:
-            outcomes = list(map(self._outcome, columns[self.columns.outcome]))
+        rules = self.columns.outcome_rules
+        if rules:
+            ranks = self.outcome_ranks(0, columns[rules[0][0]])
+            for rule in range(1, len(rules)):
+                ranks = list(map(max, ranks, self.outcome_ranks(rule, columns[rules[rule][0]])))
+            outcomes = [self.outcomes[rank] for rank in ranks]
         else:
             outcomes = [(None, None, None)] * count
         statuses, converted_at, lost_reasons = zip(*outcomes, strict=True)
@@ -474,7 +649,7 @@ class Converter:
             zip(
                 numbers,
                 external_ids or [None] * count,
-                field("name"),
+                names,
                 field("email"),
                 field("phone"),
                 field("company"),

@@ -137,6 +137,12 @@ ROUTES: dict[str, Rule] = {
     "imports/<int:pk>/": role("admin", "GET", pk=import_job),
     "imports/<int:pk>/resume/": role("admin", "POST", pk=import_job),
     "imports/<int:pk>/errors.csv": role("admin", "GET", pk=import_job),
+    # The import wizard (issue 14).
+    "imports/new/": role("admin", "GET", "POST"),
+    "imports/new/map/": role("admin", "GET", "POST"),
+    "imports/new/outcomes/": role("admin", "GET", "POST"),
+    "imports/new/columns/": role("admin", "GET", "POST"),
+    "imports/new/preview/": role("admin", "GET", "POST"),
     # --- reports (leads/reports): managers ---
     "reports/": role("manager", "GET"),
     "reports/conversion/": role("manager", "GET"),

@@ -107,7 +107,9 @@ def test_anonymous_cannot_import(client, x_profile):
         ({"file": ("leads.csv", xeducation_csv(2)), "profile": "nope"}, "No import profile"),
         ({"file": ("leads.csv", xeducation_csv(2)), "mapping": "{not json"}, "valid JSON"),
         ({"file": ("leads.csv", xeducation_csv(2)), "mapping": '{"mapping": {"colour": "X"}}'}, "Unknown lead fields"),
-        ({"file": ("leads.csv", xeducation_csv(2)), "mapping": '{"mapping": {"name": "X"}}'}, "external id"),
+        # Files without an id column import since issue 14 (rows keyed by content); bad mappings still 400.
+        ({"file": ("leads.csv", xeducation_csv(2)), "mapping": '{"mapping": {"last_name": "X"}}'}, "first) name"),
+        ({"file": ("leads.csv", xeducation_csv(2)), "mapping": '{"mapping": {"name": "X"}}'}, "lacks the mapped"),
         ({"file": ("leads.csv", xeducation_csv(2)), "profile": "x_education", "mode": "yolo"}, "mode"),
         ({"file": ("leads.csv", b""), "profile": "x_education"}, "empty"),
         ({"file": ("leads.csv", b"\x00\x01\x02" * 100), "profile": "x_education"}, "binary"),

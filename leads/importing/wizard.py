@@ -1,0 +1,267 @@
+"""The import wizard's reads: a sample of an uploaded file, its columns described, and a preview
+of the first rows as they will be stored with the validation summary of the sample.
+
+Everything here reads the first IMPORT_PREVIEW_ROWS rows only (the sample), never the whole
+file, so a 200 MB file answers as fast as a small one; the job validates every row. The rules
+are the pipeline's own (readers, Analyzer, Converter, and the chunk writer in a rolled-back
+transaction for the new/updated/unchanged counts): the wizard shows what the job will do.
+"""
+
+import json
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from leads.importing.profiles import ImportSpec, spec_from_dict
+from leads.importing.readers import Batch, ImportFileError, Row, open_table, scan_sample
+from leads.importing.retention import IMPORTS_DIR
+from leads.importing.validation import (
+    _LOCAL_DATE,
+    RECORD_FIELDS,
+    Analyzer,
+    Converter,
+    RowError,
+    classify,
+    date_parse,
+    number_value,
+    record_as_dict,
+)
+from leads.importing.writer import write_chunk
+from leads.models import ImportJob
+from leads.signals import columns_leak_check_send
+
+WIZARD_DIR = f"{IMPORTS_DIR}/wizard"
+# A column whose values alone separate converted from lost this well in the sample is flagged.
+LEAK_HINT_AUC = 0.9
+# Distinct values listed per column (outcome choices, placeholders); a column with more is free text.
+VALUES_SHOWN = 50
+KEYLESS_NOTE = "no id column: rows are matched by content; an edited row will import as a new lead"
+
+
+@dataclass
+class ColumnFacts:
+    name: str
+    kind: str  # the type the sample suggests
+    distinct: int
+    empty: int
+    values: list[tuple[str, int]]  # the most frequent values with their counts (at most VALUES_SHOWN)
+    date_order: str = ""  # "mdy"/"dmy" when the sample's slash dates say so, "?" when they cannot tell
+    leak_auc: float | None = None
+
+    @property
+    def few_values(self) -> bool:
+        return self.distinct <= VALUES_SHOWN
+
+
+@dataclass
+class Sample:
+    name: str
+    kind: str
+    encoding: str
+    delimiter: str
+    header: list[str]
+    rows: list[Row]
+    more: bool  # the file has rows after the sample
+    columns: list[ColumnFacts] = field(default_factory=list)
+
+    @property
+    def delimiter_label(self) -> str:
+        return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(self.delimiter, "")
+
+    def column(self, name: str) -> ColumnFacts | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass
+class Preview:
+    records: list[dict]  # the first rows as they will be stored
+    rows: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    keyless: bool = False
+    cleaned: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return self.created + self.updated
+
+
+def draft_store(upload) -> str:
+    """Keep an uploaded file for the wizard's steps; the storage name. Files no job takes are
+    removed after a day by the import retention (they are orphans under MEDIA_ROOT/imports/)."""
+    suffix = Path(upload.name or "").suffix.lower()
+    suffix = suffix if suffix.isascii() and len(suffix) <= 6 else ""
+    return default_storage.save(f"{WIZARD_DIR}/{uuid.uuid4().hex}{suffix}", upload)
+
+
+def draft_path(storage_name: str) -> Path:
+    return Path(default_storage.path(storage_name))
+
+
+def draft_delete(storage_name: str) -> None:
+    if storage_name and storage_name.startswith(WIZARD_DIR + "/"):
+        default_storage.delete(storage_name)
+
+
+def sample_read(path: Path, *, name: str, encoding: str = "", delimiter: str = "", placeholders=()) -> Sample:
+    """The header and first rows of a file, each column described. Raises ImportFileError."""
+    facts = scan_sample(path, name=name, encoding=encoding)
+    table = open_table(path, facts, delimiter=delimiter)
+    limit = settings.IMPORT_PREVIEW_ROWS
+    rows: list[Row] = []
+    more = False
+    try:
+        for row in table.rows():
+            if len(rows) >= limit:
+                more = True
+                break
+            rows.append(row)
+    except ImportFileError:
+        if not rows:
+            raise
+        more = True  # a problem past the sample is the job's to report, row by row
+    sample = Sample(
+        name=name, kind=facts.kind, encoding=facts.encoding, delimiter=table.delimiter,
+        header=table.header, rows=rows, more=more,
+    )  # fmt: skip
+    missing = {""} | {p.casefold() for p in placeholders}
+    sample.columns = [_describe(name, [r.values[i] for r in rows], missing) for i, name in enumerate(table.header)]
+    return sample
+
+
+def _describe(name: str, values: list[str], missing: set[str]) -> ColumnFacts:
+    counts = Counter(v.strip() for v in values)
+    present = [v for v in counts if v.casefold() not in missing]
+    kinds = {classify(v) for v in present}
+    kind = kinds.pop() if len(kinds) == 1 else "text"
+    facts = ColumnFacts(
+        name=name,
+        kind=kind,
+        distinct=len(counts),
+        empty=sum(n for v, n in counts.items() if v.casefold() in missing),
+        values=counts.most_common(VALUES_SHOWN),
+    )
+    if kind == "date":
+        facts.date_order = _date_order_suggested(present)
+    return facts
+
+
+def _date_order_suggested(values: list[str]) -> str:
+    """'' for ISO / year-first dates, 'mdy' or 'dmy' when a day above 12 shows the order, '?' when
+    every slash date could be read both ways (the wizard then asks)."""
+    month_first = day_first = local = False
+    for value in values:
+        match = _LOCAL_DATE.match(value)
+        if match is None or len(match.group(1)) == 4:
+            continue
+        local = True
+        first, second = int(match.group(1)), int(match.group(3))
+        month_first |= second > 12
+        day_first |= first > 12
+    if not local:
+        return ""
+    if month_first != day_first:
+        return "mdy" if month_first else "dmy"
+    return "?"
+
+
+def leak_hints(sample: Sample, spec: ImportSpec) -> dict[str, float]:
+    """{column: single-column ROC AUC} on the sample's closed rows, from whoever answers the
+    leads.signals.columns_leak_check signal (scoring, when installed); {} without outcomes."""
+    if not spec.outcome_column:
+        return {}
+    converter = Converter(spec, sample.header, {}, {}, now=timezone.now())
+    rules = converter.columns.outcome_rules
+    ranks = [0] * len(sample.rows)
+    for rule, (index, *_sets) in enumerate(rules):
+        ranks = list(map(max, ranks, converter.outcome_ranks(rule, [r.values[index] for r in sample.rows])))
+    closed = [p for p, rank in enumerate(ranks) if rank]
+    outcomes = [1 if ranks[p] == 2 else 0 for p in closed]
+    columns: dict[str, tuple[str, list]] = {}
+    placeholders = {p.casefold() for p in spec.placeholder_values} | {""}
+    for index in converter.columns.attributes:
+        facts = sample.columns[index]
+        columns[facts.name] = (
+            facts.kind,
+            [_value(sample.rows[p].values[index], facts.kind, placeholders) for p in closed],
+        )
+    return columns_leak_check_send(columns=columns, outcomes=outcomes)
+
+
+def _value(raw: str, kind: str, placeholders: set[str]):
+    value = raw.strip()
+    if value.casefold() in placeholders:
+        return None
+    if kind == "number":
+        return number_value(value)
+    if kind == "boolean":
+        return 1.0 if value.casefold() in ("yes", "y", "true", "t") else 0.0
+    if kind == "date":
+        parsed = date_parse(value)
+        return parsed[0].isoformat() if parsed else None
+    return value
+
+
+def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: bool = True) -> Preview:
+    """The sample through the pipeline: errors, the first records as stored, and what the job
+    would do to the database with the sample (written in a transaction that is rolled back)."""
+    analyzer = Analyzer(spec, sample.header)
+    numbers = [r.number for r in sample.rows]
+    problems = {r.number: r.problem for r in sample.rows if r.problem}
+    batch = Batch.from_rows(numbers, [tuple(r.values) for r in sample.rows], [r.raw for r in sample.rows], problems)
+    errors = analyzer.check_batch(batch) if sample.rows else []
+    converter = Converter(spec, sample.header, analyzer.column_types(), analyzer.level_folds(), now=timezone.now())
+    records = converter.convert_batch(batch, analyzer.bad_rows) if sample.rows else []
+    preview = Preview(
+        records=[_shown(record) for record in records[:shown]],
+        rows=len(sample.rows),
+        failed=len(analyzer.bad_rows),
+        errors=errors[:20],
+        error_count=len(errors),
+        keyless=spec.keyless,
+        cleaned=dict(converter.cleaned),
+    )
+    if records and count:
+        with transaction.atomic():
+            result = write_chunk(records)
+            transaction.set_rollback(True)
+        preview.created, preview.updated, preview.unchanged = result.created, result.updated, result.unchanged
+    return preview
+
+
+def _shown(record: tuple) -> dict:
+    values = record_as_dict(record)
+    attributes = json.loads(values.pop("attributes"))
+    shown = {name: values[name] for name in RECORD_FIELDS if name not in ("attributes", "row_no")}
+    shown = {k: v for k, v in shown.items() if v not in (None, "")}
+    return {"row": values["row_no"], "fields": shown, "attributes": attributes}
+
+
+def admin_import_preview(job: ImportJob, *, shown: int = 10) -> dict:
+    """What the admin's import page shows after its dry run: the job's counts and first errors,
+    the first rows as they will be stored (mapped fields and a count of attributes), and whether
+    there is anything to confirm."""
+    context: dict = {"job": job, "errors": list(job.row_errors.order_by("row_number", "id")[:50]), "records": []}
+    if job.status == ImportJob.Status.SUCCEEDED and job.file:
+        spec = spec_from_dict(job.spec)
+        try:
+            sample = sample_read(
+                Path(job.file.path), name=job.original_name, encoding=spec.encoding or job.encoding,
+                delimiter=job.delimiter,
+            )  # fmt: skip
+            context["records"] = preview_build(sample, spec, shown=shown, count=False).records
+        except ImportFileError:
+            pass  # the job read it a moment ago; the counts above still stand
+        context["keyless_note"] = KEYLESS_NOTE if spec.keyless else ""
+    context["confirmable"] = job.status == ImportJob.Status.SUCCEEDED and job.created_count + job.updated_count > 0
+    return context

@@ -102,6 +102,6 @@ def x_education_profile():
     from leads.models import ImportProfile
 
     preset = dict(importlib.import_module("leads.migrations.0004_x_education_profile").X_EDUCATION)
-    preset["column_limits"] = importlib.import_module("leads.migrations.0011_x_education_number_limits").COLUMN_LIMITS
+    preset["column_limits"] = importlib.import_module("leads.migrations.0014_x_education_number_limits").COLUMN_LIMITS
     profile, _ = ImportProfile.objects.update_or_create(name=preset.pop("name"), defaults=preset)
     return profile

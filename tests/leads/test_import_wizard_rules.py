@@ -220,11 +220,11 @@ def test_a_resumed_keyless_job_numbers_identical_rows_as_an_uninterrupted_one(tm
 
     real, calls = writer.write_chunk, {"n": 0}
 
-    def flaky(records):
+    def flaky(records, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk on fire")
-        return real(records)
+        return real(records, **kwargs)
 
     rows = [["Same", "", "Acme", "", "", "1", ""] for _ in range(6)]  # six identical rows: six leads
     path = write(tmp_path, csv_text(KEYLESS_HEADER, rows))

@@ -1,8 +1,9 @@
 """Training runs: train a model on every outcome, store it as a candidate version and activate it
 when it beats the champion; the single-flight retrain (lock + claimed TrainingRun) around it.
 
-May import leads.models and scoring's models, selectors, features, training, challenger, registry
-and activation; only the tasks and management commands import this module.
+May import leads.models, leads.notifications (admins hear of activations and refusals) and
+scoring's models, selectors, features, training, challenger, registry and activation; only the
+tasks and management commands import this module.
 """
 
 import uuid
@@ -11,9 +12,11 @@ from collections.abc import Callable
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
+from django.urls import reverse
 from django.utils import timezone
 
-from leads.models import Lead, User
+from leads.models import Lead, Notification, User
+from leads.notifications import admins_active, notify
 from scoring import features as F
 from scoring import registry, training
 from scoring.activation import model_activate
@@ -84,11 +87,25 @@ def model_train(
     version.save(update_fields=["metrics"])
     if decision["activate"] and (may_activate is None or may_activate()):
         model_activate(version=version, by=by, note=decision["reason"])
+        _admins_notify(version, Notification.Kind.MODEL_ACTIVATED, f"Model v{version.pk} is now active", decision)
     elif decision["activate"]:
         version.notes = "Not activated: this training no longer held the retrain lock."
         version.save(update_fields=["notes"])
+    else:
+        _admins_notify(version, Notification.Kind.MODEL_REFUSED, f"Model v{version.pk} was not activated", decision)
     progress(100, "done")
     return version
+
+
+def _admins_notify(version: ModelVersion, kind: str, title: str, decision: dict) -> None:
+    notify(
+        users=admins_active(),
+        kind=kind,
+        title=title,
+        body=str(decision.get("reason", "")),
+        url=reverse("scoring:detail", args=[version.pk]),
+        dedupe_key=f"model:{version.pk}:{kind}",
+    )
 
 
 def _version_save(result: training.TrainResult, *, by: User | None) -> ModelVersion:

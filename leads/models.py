@@ -421,7 +421,8 @@ class RoutingRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def matches(self, lead: Lead) -> bool:
+    def matches(self, lead) -> bool:
+        """`lead`: a Lead, or any object with its source, origin, tier and priority."""
         return (
             (not self.source or lead.source == self.source)
             and (not self.origin or lead.origin == self.origin)

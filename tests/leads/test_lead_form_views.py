@@ -116,7 +116,8 @@ def test_lost_reason_comes_from_the_pick_list_or_other_text(rep_client, rep):
     assert "Chose a competitor" in page and "Other…" in page  # seeded by the migration
     rep_client.post(f"/leads/{lead.pk}/status/", {"status": "lost", "lost_reason_choice": "Price"})
     rep_client.post(
-        f"/leads/{other.pk}/status/", {"status": "lost", "lost_reason_choice": "__other__", "lost_reason": "Moved abroad"}
+        f"/leads/{other.pk}/status/",
+        {"status": "lost", "lost_reason_choice": "__other__", "lost_reason": "Moved abroad"},
     )
     assert Lead.objects.get(pk=lead.pk).lost_reason == "Price"
     assert Lead.objects.get(pk=other.pk).lost_reason == "Moved abroad"

@@ -98,3 +98,18 @@ def test_retrain_run_reports_progress_and_refusal(settings):
 
     assert run.status == TrainingRun.Status.REFUSED and run.progress == 100
     assert run.message.startswith("model not trained yet")
+
+
+@pytest.mark.django_db
+def test_admins_hear_of_an_activation_and_of_a_refusal_by_the_gates(trained):
+    from leads.models import Notification
+    from tests.factories import AdminFactory, ManagerFactory
+
+    admin, manager = AdminFactory(username="ada_admin"), ManagerFactory(username="max_manager")
+    refused = training_runs.model_train(folds=3)  # does not beat the champion
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)
+    activated = training_runs.model_train(folds=3)
+
+    told = {(n.kind, n.url) for n in Notification.objects.filter(user=admin)}
+    assert told == {("model_refused", f"/models/{refused.pk}/"), ("model_activated", f"/models/{activated.pk}/")}
+    assert not Notification.objects.filter(user=manager).exists()

@@ -1,6 +1,6 @@
 """First-contact SLA escalation (the beat task leads.sla_escalate).
 
-A lead's first-contact SLA is its tier's REPORT_SLA_*_HOURS from the moment it was created
+An owned lead's first-contact SLA is its tier's REPORT_SLA_*_HOURS from the moment it was created
 (the rule the rep discipline report uses; an unscored lead has the cold SLA). When
 SLA_WARNING_FRACTION of it has passed with no contact, the owner is warned; when it has passed,
 the managers are told and the first routing rule matching the lead may return it to the pool
@@ -21,6 +21,11 @@ from leads.models import Activity, Lead, RoutingRule, SlaEvent
 from leads.notifications import Kind, managers_active, notify
 from leads.reports.selectors import sla_hours
 from leads.routing import lead_route_to_next_rep, rule_for, rules_active
+
+# Leads escalated per stage per run (the beat runs every SLA_CHECK_EVERY_SECONDS and takes the rest).
+BATCH = 1000
+# More breaches than this in one run: managers get one summary instead of one notification each.
+SUMMARY_ABOVE = 10
 
 
 def sla_hours_for(tier: str) -> int:
@@ -52,30 +57,48 @@ def sla_escalate(*, now: datetime | None = None) -> SlaResult:
     now = now or timezone.now()
     result = SlaResult()
     oldest = now - timedelta(hours=max(sla_hours().values()) + settings.SLA_LOOKBACK_HOURS)
+    # Owned leads only: the first contact is the owner's to make (the pool is routing's job, and an
+    # import of thousands of new pooled leads must not page every manager thousands of times).
     waiting = Lead.objects.filter(
-        status__in=Lead.OPEN_STATUSES, first_contacted_at__isnull=True, created_at__gte=oldest, created_at__lte=now
+        status__in=Lead.OPEN_STATUSES,
+        first_contacted_at__isnull=True,
+        owner__isnull=False,
+        created_at__gte=oldest,
+        created_at__lte=now,
     )
 
-    breached = (
+    breached = list(
         waiting.filter(_past(1.0, now))
         .exclude(Exists(SlaEvent.objects.filter(lead=OuterRef("pk"), stage=SlaEvent.Stage.BREACH)))
         .select_related("owner")
-        .order_by("created_at", "id")
+        .order_by("created_at", "id")[:BATCH]
     )
     rules = rules_active()
     managers = list(managers_active())
+    one_by_one = len(breached) <= SUMMARY_ABOVE
     for lead in breached:
         if _stage_record(lead, SlaEvent.Stage.BREACH, now):
             result.breached += 1
-            action = _breach_escalate(lead, rules, managers)
+            action = _breach_escalate(lead, rules, managers if one_by_one else [])
             result.returned_to_pool += action == RoutingRule.BreachAction.POOL
             result.passed_on += action == RoutingRule.BreachAction.NEXT_REP
+    if result.breached and not one_by_one:
+        notify(
+            users=managers,
+            kind=Kind.SLA_BREACH,
+            title=f"{result.breached} leads missed their first-contact SLA",
+            body=f"{result.returned_to_pool} returned to the pool and {result.passed_on} passed to another rep "
+            "by their routing rules; the rep discipline report lists them.",
+            url=reverse("reports:reps"),
+            dedupe_key=f"sla_breach_summary:{now.isoformat()}",
+        )
 
     warn = (
-        waiting.filter(_past(settings.SLA_WARNING_FRACTION, now), owner__isnull=False)
+        waiting.filter(_past(settings.SLA_WARNING_FRACTION, now))
         .exclude(_past(1.0, now))
         .exclude(Exists(SlaEvent.objects.filter(lead=OuterRef("pk"), stage=SlaEvent.Stage.WARNING)))
         .select_related("owner")
+        .order_by("created_at", "id")[:BATCH]
     )
     for lead in warn:
         if _stage_record(lead, SlaEvent.Stage.WARNING, now):
@@ -106,8 +129,8 @@ def _stage_record(lead: Lead, stage: str, now: datetime) -> bool:
 
 @transaction.atomic
 def _breach_escalate(lead: Lead, rules: list[RoutingRule], managers: list) -> str:
-    """Tell the managers; apply the matching rule's breach action. Returns the action taken."""
-    owner = f"{lead.owner}" if lead.owner else "nobody (the pool)"
+    """Tell `managers`; apply the matching rule's breach action. Returns the action taken."""
+    owner = lead.owner
     notify(
         users=managers,
         kind=Kind.SLA_BREACH,
@@ -119,10 +142,10 @@ def _breach_escalate(lead: Lead, rules: list[RoutingRule], managers: list) -> st
         dedupe_key=f"sla_breach:{lead.pk}",
     )
     rule = rule_for(lead, rules)
-    if rule is None or lead.owner is None:
+    if rule is None:
         return RoutingRule.BreachAction.NOTIFY
     if rule.on_sla_breach == RoutingRule.BreachAction.POOL:
-        previous = lead.owner
+        previous = owner
         Lead.objects.filter(pk=lead.pk).update(owner=None, updated_at=timezone.now())
         Activity.objects.create(
             lead=lead,

@@ -56,21 +56,21 @@ def test_contacted_and_closed_leads_raise_nothing():
 def test_breach_notifies_every_manager_once_and_emails_them():
     rep, boss, admin = RepFactory(), ManagerFactory(), ManagerFactory(role="admin")
     lead = _hot_lead(61, owner=rep)
-    with_pool = _hot_lead(90)
+    other = _hot_lead(90, owner=rep)
     assert sla.sla_escalate(now=NOW).breached == 2
     for manager in (boss, admin):
         assert set(Notification.objects.filter(user=manager, kind="sla_breach").values_list("lead_id", flat=True)) == {
             lead.pk,
-            with_pool.pk,
+            other.pk,
         }
     assert sla.sla_escalate(now=NOW).breached == 0
     assert Notification.objects.filter(kind="sla_breach").count() == 4
 
 
 def test_breach_emails_go_through_the_email_backend(django_capture_on_commit_callbacks):
-    RepFactory()
+    rep = RepFactory(email="")  # a user without an address gets no email
     boss = ManagerFactory()
-    _hot_lead(61)
+    _hot_lead(61, owner=rep)
     with django_capture_on_commit_callbacks(execute=True):
         sla.sla_escalate(now=NOW)
     assert [m.to for m in mail.outbox] == [[boss.email]]
@@ -133,3 +133,20 @@ def test_the_beat_task_runs_on_a_frozen_clock(monkeypatch):
     rep = RepFactory()
     _hot_lead(50, owner=rep)
     assert sla_escalate_task.delay().get()["warned"] == 1
+
+
+def test_pool_leads_are_left_to_routing():
+    ManagerFactory()
+    _hot_lead(61)
+    assert sla.sla_escalate(now=NOW).breached == 0
+    assert not Notification.objects.exists()
+
+
+def test_many_breaches_in_one_run_make_one_summary_for_managers():
+    rep, boss = RepFactory(), ManagerFactory()
+    for minutes in range(61, 61 + sla.SUMMARY_ABOVE + 1):
+        _hot_lead(minutes, owner=rep)
+    assert sla.sla_escalate(now=NOW).breached == sla.SUMMARY_ABOVE + 1
+    [summary] = Notification.objects.filter(user=boss)
+    assert summary.title == f"{sla.SUMMARY_ABOVE + 1} leads missed their first-contact SLA"
+    assert sla.sla_escalate(now=NOW).breached == 0

@@ -21,9 +21,11 @@ from django.db.models import (
     Aggregate,
     Case,
     Count,
+    Exists,
     F,
     FloatField,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -212,19 +214,19 @@ OTHER_LOST_REASON = "Other"
 
 def lost_by_reason(filters: ReportFilters) -> list[dict]:
     """Lost leads by reason: each reason of the admins' pick list (LostReason, active or not),
-    every other text (a rep's "Other", imported outcomes) as "Other". Most lost first."""
-    known = set(LostReason.objects.values_list("label", flat=True))
-    with report_work_mem():
-        counts = (
-            filters.leads()
-            .filter(status=LOST)
-            .values("lost_reason")
-            .annotate(n=Count("id"))
-            .values_list("lost_reason", "n")
-        )
-        totals: dict[str, int] = defaultdict(int)
-        for reason, n in counts:
-            totals[reason if reason in known else OTHER_LOST_REASON] += n
+    every other text (a rep's "Other", imported outcomes) as "Other". Most lost first.
+
+    One query; lost leads are grouped by their reason text, which has few distinct values."""
+    counts = (
+        filters.leads()
+        .filter(status=LOST)
+        .values("lost_reason")
+        .annotate(n=Count("id"), listed=Exists(LostReason.objects.filter(label=OuterRef("lost_reason"))))
+        .values_list("lost_reason", "n", "listed")
+    )
+    totals: dict[str, int] = defaultdict(int)
+    for reason, n, listed in counts:
+        totals[reason if listed else OTHER_LOST_REASON] += n
     lost = sum(totals.values())
     rows = [{"label": label, "lost": n, "share": n / lost} for label, n in totals.items()]
     return sorted(rows, key=lambda r: (r["label"] == OTHER_LOST_REASON, -r["lost"], r["label"]))

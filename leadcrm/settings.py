@@ -420,6 +420,54 @@ SCORING_GATE_MAX_CV_GAP = env_float("SCORING_GATE_MAX_CV_GAP", 0.05)
 # Holdout expected calibration error above this (beyond what chance gives on the holdout's size).
 SCORING_GATE_MAX_ECE = env_float("SCORING_GATE_MAX_ECE", 0.10)
 
+# --- the sales team's day: routing, SLA escalation, notifications, email (leads/routing.py, sla.py, notifications.py)
+# A burst of new or rescored leads is routed once, this many seconds after the first of them.
+ROUTING_DEBOUNCE_SECONDS = env_int("ROUTING_DEBOUNCE_SECONDS", 5, minimum=0)
+ROUTING_EVERY_SECONDS = env_int("ROUTING_EVERY_SECONDS", 300, minimum=30)
+# A lead's owner is warned when this share of its tier's first-contact SLA (REPORT_SLA_*_HOURS) has passed.
+SLA_WARNING_FRACTION = env_float("SLA_WARNING_FRACTION", 0.75)
+if not 0.0 < SLA_WARNING_FRACTION < 1.0:
+    raise ImproperlyConfigured(f"SLA_WARNING_FRACTION={SLA_WARNING_FRACTION} must be between 0 and 1")
+SLA_CHECK_EVERY_SECONDS = env_int("SLA_CHECK_EVERY_SECONDS", 300, minimum=30)
+# Leads that breached longer ago than this were escalated already: the check never scans older ones.
+SLA_LOOKBACK_HOURS = env_int("SLA_LOOKBACK_HOURS", 48, minimum=1)
+# The daily "follow-ups due today" notifications go out at this local hour.
+FOLLOW_UP_DIGEST_HOUR = env_int("FOLLOW_UP_DIGEST_HOUR", 7, minimum=0)
+NOTIFICATION_EMAIL_RETRIES = env_int("NOTIFICATION_EMAIL_RETRIES", 5, minimum=0)
+# Console email by default; EMAIL_HOST set: SMTP.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LeadCRM <leadcrm@localhost>")
+# Links in emails (password reset, notifications) point here.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "leads-route-pool": {
+            "task": "leads.route_pool",
+            "schedule": ROUTING_EVERY_SECONDS,
+            "options": {"expires": ROUTING_EVERY_SECONDS},
+        },
+        "leads-sla-escalate": {
+            "task": "leads.sla_escalate",
+            "schedule": SLA_CHECK_EVERY_SECONDS,
+            "options": {"expires": SLA_CHECK_EVERY_SECONDS},
+        },
+        "leads-follow-ups-due-notify": {
+            "task": "leads.follow_ups_due_notify",
+            "schedule": 3600,
+            "options": {"expires": 3600},
+        },
+    }
+)
+
 # --- Security (production: DEBUG off) -----------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

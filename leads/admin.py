@@ -19,7 +19,7 @@ from leads.importing import services as import_services
 from leads.importing.forms import ImportProfileForm, LeadConfirmImportForm, LeadImportForm, rows_in_upload
 from leads.importing.readers import ImportFileError
 from leads.importing.wizard import admin_import_preview
-from leads.models import Activity, AuditEntry, FollowUp, ImportJob, ImportProfile, Lead, User
+from leads.models import Activity, AuditEntry, FollowUp, ImportJob, ImportProfile, Lead, LostReason, RoutingRule, User
 from leads.resources import LeadExportResource
 from leads.services import leads_merge
 
@@ -31,8 +31,8 @@ LIMITED_JSON = {models.JSONField: {"decoder": LimitedJSONDecoder}}
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "role", "is_active", "is_staff")
     list_filter = ("role", "is_active", "is_staff")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("LeadCRM", {"fields": ("role",)}))
-    add_fieldsets = (*DjangoUserAdmin.add_fieldsets, ("LeadCRM", {"fields": ("role",)}))
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("LeadCRM", {"fields": ("role", "capacity")}))
+    add_fieldsets = (*DjangoUserAdmin.add_fieldsets, ("LeadCRM", {"fields": ("role", "capacity")}))
 
 
 class ActivityInline(admin.TabularInline):
@@ -253,3 +253,24 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- the sales team's day: the lost-reason pick list and routing rules, edited by admins ---------
+
+
+@admin.register(LostReason)
+class LostReasonAdmin(admin.ModelAdmin):
+    list_display = ("label", "position", "active")
+    list_editable = ("position", "active")
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "position", "active", "source", "origin", "tier", "min_score", "on_sla_breach")
+    list_editable = ("position", "active")
+    filter_horizontal = ("reps",)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "reps":
+            kwargs["queryset"] = User.objects.filter(is_active=True).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)

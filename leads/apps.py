@@ -16,6 +16,8 @@ class LeadsConfig(AppConfig):
         # trail's receivers (logins, lockouts, changes to users' roles).
         from leads import (
             audit_receivers,  # noqa: F401
+            receivers,
+            signals,
             tasks,  # noqa: F401
         )
         from leads.importing import tasks as importing_tasks  # noqa: F401
@@ -23,3 +25,7 @@ class LeadsConfig(AppConfig):
 
         # Every new session starts its idle timeout (leadcrm/sessions.py).
         user_logged_in.connect(session_mark_refreshed, dispatch_uid="leadcrm.sessions.mark_refreshed")
+        # New, imported and rescored leads may match a routing rule; finished imports tell admins.
+        for name in ("leads_changed", "outcomes_imported", "leads_scored"):
+            getattr(signals, name).connect(receivers.on_leads_changed, dispatch_uid=f"leads.routing.{name}")
+        signals.import_finished.connect(receivers.on_import_finished, dispatch_uid="leads.on_import_finished")

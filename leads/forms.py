@@ -1,8 +1,8 @@
 from django import forms
 from django.utils import timezone
 
-from leads.models import Activity, Lead, User
-from leads.text import clean_text
+from leads.models import Activity, Lead, LostReason, Notification, User
+from leads.text import clean_text, text_problem
 
 
 class CleanCharField(forms.CharField):
@@ -84,13 +84,26 @@ class FollowUpForm(forms.Form):
         return value
 
 
+# The "Other…" entry of the lost-reason pick list: the reason is the text typed beside it.
+OTHER_REASON = "__other__"
+
+
+def lost_reason_choices() -> list[tuple[str, str]]:
+    labels = LostReason.objects.filter(active=True).values_list("label", flat=True)
+    return [("", "Reason, when lost"), *[(label, label) for label in labels], (OTHER_REASON, "Other…")]
+
+
 class StatusForm(forms.Form):
+    """A status change; closing as lost takes a reason from the admins' pick list, or "Other"
+    with the reason in words (lost_reason). cleaned_data["lost_reason"] is the reason to store."""
+
     status = forms.ChoiceField(label="Status", choices=Lead.Status.choices)
+    lost_reason_choice = forms.ChoiceField(required=False, label="Reason (when lost)")
     lost_reason = CleanCharField(
         required=False,
         max_length=255,
-        label="Reason (when lost)",
-        widget=forms.TextInput(attrs={"placeholder": "e.g. chose a competitor"}),
+        label="Other reason",
+        widget=forms.TextInput(attrs={"placeholder": "Other reason, in words"}),
     )
     value = forms.DecimalField(
         required=False,
@@ -102,8 +115,15 @@ class StatusForm(forms.Form):
         widget=forms.NumberInput(attrs={"placeholder": "Value, when converted", "step": "0.01"}),
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lost_reason_choice"].choices = lost_reason_choices()
+
     def clean(self):
         data = super().clean()
+        choice = data.get("lost_reason_choice") or ""
+        if choice and choice != OTHER_REASON:
+            data["lost_reason"] = choice
         if problem := Lead.lost_reason_problem(data.get("status", ""), data.get("lost_reason")):
             self.add_error("lost_reason", problem)
         return data
@@ -120,4 +140,119 @@ class AssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = User.objects.filter(is_active=True, role=User.Role.REP).order_by(
             "first_name", "last_name", "username"
+        )
+
+
+# --- the sales team's day -------------------------------------------------------------------
+
+
+class LeadForm(forms.Form):
+    """Create or edit a lead. Managers choose the owner; a rep's new lead is theirs."""
+
+    name = forms.CharField(max_length=255, required=False)
+    email = forms.EmailField(max_length=254, required=False)
+    phone = forms.CharField(max_length=64, required=False)
+    company = forms.CharField(max_length=255, required=False)
+    source = forms.CharField(max_length=128, required=False)
+    origin = forms.CharField(max_length=128, required=False)
+    owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned pool")
+    # Set by the "save anyway" button once the user has seen the possible duplicates.
+    confirm_duplicate = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    TEXT_FIELDS = ("name", "email", "phone", "company", "source", "origin")
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user.is_manager:
+            self.fields["owner"].queryset = User.objects.filter(is_active=True).order_by("username")
+        else:
+            del self.fields["owner"]
+
+    def clean(self):
+        data = super().clean()
+        for name in self.TEXT_FIELDS:
+            value = self.data.get(name, "") or ""
+            if problem := text_problem(value):
+                self.add_error(name, problem)
+        if not any((data.get(name) or "").strip() for name in ("name", "email", "phone", "company")):
+            raise forms.ValidationError("Give the lead at least a name, an email, a phone or a company.")
+        return data
+
+
+class NotificationPreferencesForm(forms.Form):
+    """Three checkboxes per kind: in the app, by email, and (follow-ups) a daily digest."""
+
+    def __init__(self, *args, preferences: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        for kind, label in Notification.Kind.choices:
+            pref = preferences[kind]
+            self.fields[f"{kind}__in_app"] = forms.BooleanField(required=False, initial=pref.in_app, label=label)
+            self.fields[f"{kind}__email"] = forms.BooleanField(required=False, initial=pref.email, label="Email")
+            if kind == Notification.Kind.FOLLOW_UP_DUE:
+                self.fields[f"{kind}__digest"] = forms.BooleanField(
+                    required=False, initial=pref.digest, label="One daily digest"
+                )
+
+    def rows(self):
+        for kind, label in Notification.Kind.choices:
+            yield (
+                label,
+                self[f"{kind}__in_app"],
+                self[f"{kind}__email"],
+                (self[f"{kind}__digest"] if f"{kind}__digest" in self.fields else None),
+            )
+
+    def choices(self) -> dict[str, dict[str, bool]]:
+        data = self.cleaned_data
+        return {
+            kind: {
+                "in_app": data[f"{kind}__in_app"],
+                "email": data[f"{kind}__email"],
+                "digest": data.get(f"{kind}__digest", False),
+            }
+            for kind in Notification.Kind.values
+        }
+
+
+class UserCreateForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField()
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(choices=User.Role.choices, initial=User.Role.REP)
+    capacity = forms.IntegerField(min_value=0, max_value=100_000, initial=50)
+    invite = forms.BooleanField(required=False, initial=True, label="Email an invitation to set a password")
+
+    def clean(self):
+        data = super().clean()
+        for name in ("username", "first_name", "last_name"):
+            if problem := text_problem(self.data.get(name, "") or ""):
+                self.add_error(name, problem)
+        return data
+
+
+class UserUpdateForm(forms.Form):
+    email = forms.EmailField()
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(choices=User.Role.choices)
+    capacity = forms.IntegerField(min_value=0, max_value=100_000)
+
+    def clean(self):
+        data = super().clean()
+        for name in ("first_name", "last_name"):
+            if problem := text_problem(self.data.get(name, "") or ""):
+                self.add_error(name, problem)
+        return data
+
+
+class UserDeactivateForm(forms.Form):
+    reassign_to = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="Return their open leads to the pool"
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reassign_to"].queryset = (
+            User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
         )

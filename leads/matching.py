@@ -8,6 +8,8 @@ in SQL over its staging table (leads.importing.writer); the ORM paths call `lead
 
 from collections.abc import Iterable
 
+from django.db.models import Q
+
 from leads.models import Lead
 
 # Keys per query: SQLite limits the parameters of one statement.
@@ -44,3 +46,20 @@ def leads_matching(external_ids: Iterable[str], emails: Iterable[str]) -> tuple[
 def _batches(keys: list[str]):
     for start in range(0, len(keys), _BATCH):
         yield keys[start : start + _BATCH]
+
+
+def leads_possible_duplicates(*, email: str = "", phone: str = "", exclude_pk: int | None = None, limit: int = 10):
+    """Stored leads that may be the same person as a lead being created or edited: the same
+    email key, or the same phone (stripped). Oldest first; two index lookups at most."""
+    key, phone = email_key(email), (phone or "").strip()
+    match = Q()
+    if key:
+        match |= Q(email=key)
+    if phone:
+        match |= Q(phone=phone)
+    if not match:
+        return []
+    queryset = Lead.objects.filter(match).select_related("owner").order_by("id")
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return list(queryset[:limit])

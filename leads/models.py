@@ -18,6 +18,9 @@ class User(AbstractUser):
         ADMIN = "admin", "Admin"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
+    # How many open leads this rep can work at once: routing never assigns above it, and weights
+    # its round-robin by what is left (capacity minus open leads owned).
+    capacity = models.PositiveIntegerField(default=50)
 
     def __str__(self) -> str:
         """The name every page shows for a user: the full name, else the username."""
@@ -539,3 +542,140 @@ class ForecastSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Forecast of {self.open_leads} open leads at {self.taken_at:%Y-%m-%d}"
+
+
+# --- the sales team's day: lost reasons, routing, SLA escalation, notifications --------------
+
+
+class LostReason(models.Model):
+    """One entry of the admin-edited pick list a rep chooses from when closing a lead as lost.
+    The lead stores the label text (Lead.lost_reason); "Other" is free text."""
+
+    label = models.CharField(max_length=255, unique=True)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class RoutingRule(models.Model):
+    """Which new or pooled leads go to which team of reps (leads/routing.py).
+
+    Every filled criterion must match (blank means any); the first active rule by position that
+    matches a lead routes it. `on_sla_breach` says what happens when a lead it matches misses its
+    first-contact SLA (leads/sla.py)."""
+
+    class BreachAction(models.TextChoices):
+        NOTIFY = "notify", "Notify managers only"
+        POOL = "pool", "Notify managers, return the lead to the pool"
+        NEXT_REP = "next_rep", "Notify managers, give the lead to the next rep of the team"
+
+    name = models.CharField(max_length=128)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Lower runs first")
+    source = models.CharField(max_length=128, blank=True, help_text="Blank: any source")
+    origin = models.CharField(max_length=128, blank=True, help_text="Blank: any origin")
+    tier = models.CharField(max_length=16, blank=True, choices=Lead.Tier.choices, help_text="Blank: any tier")
+    min_score = models.SmallIntegerField(
+        null=True, blank=True, help_text="Only leads whose score is above this (0-100); blank: any"
+    )
+    reps = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="routing_rules", blank=True)
+    on_sla_breach = models.CharField(max_length=16, choices=BreachAction.choices, default=BreachAction.NOTIFY)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches(self, lead) -> bool:
+        """`lead`: a Lead, or any object with its source, origin, tier and priority."""
+        return (
+            (not self.source or lead.source == self.source)
+            and (not self.origin or lead.origin == self.origin)
+            and (not self.tier or lead.tier == self.tier)
+            and (self.min_score is None or lead.priority > self.min_score)
+        )
+
+
+class SlaEvent(models.Model):
+    """A lead reached a first-contact SLA stage once: the warning to its owner, or the breach that
+    notified the managers (and perhaps moved the lead). The unique pair makes escalation run once."""
+
+    class Stage(models.TextChoices):
+        WARNING = "warning", "About to breach"
+        BREACH = "breach", "Breached"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="sla_events")
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "stage"], name="sla_event_once")]
+
+    def __str__(self) -> str:
+        return f"SLA {self.stage} on lead {self.lead_id}"
+
+
+class Notification(models.Model):
+    class Kind(models.TextChoices):
+        LEAD_ASSIGNED = "lead_assigned", "A lead was assigned to you"
+        FOLLOW_UP_DUE = "follow_up_due", "A follow-up is due today"
+        SLA_WARNING = "sla_warning", "A lead is about to miss its first-contact SLA"
+        SLA_BREACH = "sla_breach", "A lead missed its first-contact SLA"
+        IMPORT_FINISHED = "import_finished", "An import finished"
+        IMPORT_FAILED = "import_failed", "An import failed"
+        MODEL_ACTIVATED = "model_activated", "A new model was activated"
+        MODEL_REFUSED = "model_refused", "A trained model was refused by its gates"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    title = models.CharField(max_length=255)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    # Set for notifications that must be sent once (an SLA stage, a day's follow-ups).
+    dedupe_key = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="notification_user_list"),
+            # The header badge: a count over this index only.
+            models.Index(fields=["user"], name="notification_user_unread", condition=Q(read_at__isnull=True)),
+            models.Index(fields=["lead"], name="notification_lead_set", condition=Q(lead__isnull=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "dedupe_key"], name="notification_once", condition=~Q(dedupe_key="")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.user_id}: {self.title}"
+
+
+class NotificationPreference(models.Model):
+    """One user's choice for one kind of notification; no row means in-app and email, no digest."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs")
+    kind = models.CharField(max_length=32, choices=Notification.Kind.choices)
+    in_app = models.BooleanField(default=True)
+    email = models.BooleanField(default=True)
+    # Follow-ups due today: one notification a day listing them instead of one per follow-up.
+    digest = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_pref_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}"

@@ -40,6 +40,11 @@ def admin_required(view=None, *, message: str = "Only admins can do this."):
     return _role_required(view, lambda user: user.is_crm_admin, message)
 
 
+def can_see_lead(user, lead) -> bool:
+    """Managers see every lead; a rep their own and the pool (mirrors selectors.leads_visible_to)."""
+    return bool(user.is_authenticated and (user.is_manager or lead.owner_id in (None, user.pk)))
+
+
 def can_work_lead(user, lead) -> bool:
     """Managers work every lead; a rep only their own (mirrors selectors.leads_workable_by)."""
     return bool(user.is_authenticated and (user.is_manager or lead.owner_id == user.pk))

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import DateTimeField, F, Func, IntegerField, Q, QuerySet, Value
+from django.db.models import Count, DateTimeField, F, Func, IntegerField, Q, QuerySet, Value
 from django.http import Http404
 from django.utils import timezone
 
@@ -194,3 +194,11 @@ def due_today_cutoff(now: datetime | None = None) -> datetime:
     """The end of today in the site's time zone: a follow-up due before it is due today."""
     local_now = timezone.localtime(now or timezone.now())
     return local_now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+def open_leads_by_owner(user_ids: list[int] | None = None) -> dict[int, int]:
+    """Open leads per owner (all owners, or those given): one GROUP BY."""
+    queryset = Lead.objects.filter(owner__isnull=False, status__in=Lead.OPEN_STATUSES)
+    if user_ids is not None:
+        queryset = queryset.filter(owner__in=user_ids)
+    return dict(queryset.values("owner").annotate(n=Count("id")).values_list("owner", "n"))

@@ -12,6 +12,7 @@ from leads import audit
 from leads.channels import value_default_for
 from leads.matching import email_key
 from leads.models import Activity, FollowUp, Lead, User
+from leads.notifications import lead_assigned_notify
 from leads.signals import leads_changed_send
 
 _CLAIM_ATTEMPTS = 5
@@ -88,6 +89,8 @@ def lead_assign(*, lead: Lead, rep: User | None, by: User | None = None) -> Lead
         f"Assigned from {previous or 'pool'} to {rep or 'pool'}",
         {"from_owner": getattr(previous, "pk", None), "to_owner": getattr(rep, "pk", None)},
     )
+    if rep is not None and rep.pk != getattr(by, "pk", None) and rep.pk != getattr(previous, "pk", None):
+        lead_assigned_notify(lead=lead, rep=rep, how=f"assigned to you by {by}" if by else "assigned to you")
     return lead
 
 

@@ -16,6 +16,13 @@ leads_changed = Signal()
 # lead it created or changed) and new_outcomes (int, how many leads it closed as converted/lost).
 outcomes_imported = Signal()
 
+# Scoring stored new scores for these leads (their tier or priority may have changed, which
+# routing rules read). Keyword arguments: lead_ids (list[int]). Sent by scoring, received by leads.
+leads_scored = Signal()
+
+# An import job ended (succeeded or failed; dry runs too). Keyword arguments: job (ImportJob).
+import_finished = Signal()
+
 
 def leads_changed_send(lead_ids: list[int]) -> None:
     if lead_ids:
@@ -60,3 +67,12 @@ def columns_leak_check_send(*, columns: dict[str, tuple[str, list]], outcomes: l
         if isinstance(response, dict):
             answers.update(response)
     return answers
+
+
+def leads_scored_send(lead_ids: list[int]) -> None:
+    if lead_ids:
+        leads_scored.send(sender=None, lead_ids=list(lead_ids))
+
+
+def import_finished_send(job) -> None:
+    import_finished.send(sender=None, job=job)

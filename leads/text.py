@@ -18,3 +18,18 @@ def clean_text(value: str) -> str:
 
 def has_unsafe_characters(value: str) -> bool:
     return _UNSAFE.search(value) is not None
+
+
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text_problem(value: str) -> str | None:
+    """Why text typed into a form is refused, beside its field (the same characters clean_text
+    removes from files and the API): None when there is nothing to refuse."""
+    found = _UNSAFE.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    if char in _BIDI:
+        return f"Remove the invisible direction-changing character U+{ord(char):04X}."
+    return f"Remove the control character U+{ord(char):04X}."

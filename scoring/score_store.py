@@ -2,7 +2,7 @@
 that changes. PostgreSQL stages the chunk with COPY and updates by a join; other databases
 compare in Python.
 
-May import leads.models and scoring.models; the scoring services that score leads import this.
+May import leads.models, leads.signals and scoring.models; the scoring services that score leads import this.
 """
 
 import json
@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Q, Value, When
 
 from leads.models import Lead
+from leads.signals import leads_scored_send
 from scoring.models import ScoreHistory
 
 
@@ -34,8 +35,13 @@ def scores_write(rows: list[Scored], *, version_id: int | None, scored_at: datet
     if not rows:
         return 0
     if connection.vendor == "postgresql":
-        return _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
-    return _scores_write_generic(rows, version_id=version_id, scored_at=scored_at)
+        changed = _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
+    else:
+        changed = _scores_write_generic(rows, version_id=version_id, scored_at=scored_at)
+    if changed:
+        # New tiers and scores may match the CRM's routing rules (leads routes after commit).
+        leads_scored_send([row.lead_id for row in rows])
+    return changed
 
 
 def _scores_write_postgres(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:

@@ -2,8 +2,9 @@
 when it passes the gates and is not worse than the champion; the single-flight retrain (lock +
 claimed TrainingRun) around it.
 
-May import leads.models and scoring's models, selectors, features, training, gates, challenger,
-registry, scorer and activation; only the tasks and management commands import this module.
+May import leads.models, leads.notifications (admins hear of activations and refusals) and
+scoring's models, selectors, features, training, gates, challenger, registry, scorer and activation;
+only the tasks and management commands import this module.
 """
 
 import uuid
@@ -12,9 +13,11 @@ from collections.abc import Callable
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
+from django.urls import reverse
 from django.utils import timezone
 
-from leads.models import Lead, User
+from leads.models import Lead, Notification, User
+from leads.notifications import admins_active, notify
 from scoring import features as F
 from scoring import gates, registry, scorer, training
 from scoring.activation import model_activate
@@ -118,9 +121,12 @@ def model_train(
     version.save(update_fields=["metrics"])
     if decision["activate"] and (may_activate is None or may_activate()):
         model_activate(version=version, by=by, note=decision["reason"])
+        _admins_notify(version, Notification.Kind.MODEL_ACTIVATED, f"Model v{version.pk} is now active", decision)
     elif decision["activate"]:
         version.notes = "Not activated: this training no longer held the retrain lock."
         version.save(update_fields=["notes"])
+    else:
+        _admins_notify(version, Notification.Kind.MODEL_REFUSED, f"Model v{version.pk} was not activated", decision)
     progress(100, "done")
     return version
 
@@ -156,6 +162,17 @@ def champion_comparison(
         return Comparison(y_hold, p_hold, None, data, problem=f"{type(exc).__name__}: {exc}")
     by_lead = dict(zip(frame.index.tolist(), np.asarray(p_champion, dtype=float), strict=True))
     return Comparison(y_hold, p_hold, np.array([by_lead[int(i)] for i in hold_ids]), data)
+
+
+def _admins_notify(version: ModelVersion, kind: str, title: str, decision: dict) -> None:
+    notify(
+        users=admins_active(),
+        kind=kind,
+        title=title,
+        body=str(decision.get("reason", "")),
+        url=reverse("scoring:detail", args=[version.pk]),
+        dedupe_key=f"model:{version.pk}:{kind}",
+    )
 
 
 def _version_save(result: training.TrainResult, *, by: User | None, lead_ids: np.ndarray) -> ModelVersion:

@@ -30,7 +30,7 @@ from leads.importing.readers import ImportFileError, NotPlain, Table, open_table
 from leads.importing.validation import Analyzer, Converter, RowError
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob, ImportProfile, ImportRowError, Lead, User
-from leads.signals import outcomes_imported_send
+from leads.signals import import_finished_send, outcomes_imported_send
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +247,7 @@ def _save(job: ImportJob, *fields: str) -> None:
 def _finish(job: ImportJob, status: str, error: str = "") -> ImportJob:
     job.status, job.error, job.finished_at = status, error, timezone.now()
     _save(job, "status", "error", "finished_at")
+    import_finished_send(job)
     return job
 
 

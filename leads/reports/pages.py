@@ -138,6 +138,22 @@ def conversion_page(filters: ReportFilters, *, refresh: bool = False) -> dict:
         y_format=charts.pct,
         x_tick_labels=[(i, timezone.localtime(r["week"]).strftime("%d %b")) for i, r in enumerate(cohorts)][::step],
     )
+    lost_rows = summary.value.get("lost_reasons", [])  # (absent from summaries cached before it existed)
+    lost_table = Table(
+        "lost_by_reason",
+        "Lost by reason",
+        [Column("label", "Reason"), Column("lost", "Lost", "int"), Column("share", "Share of lost", "pct")],
+        lost_rows,
+        note='Reasons from the pick list admins edit; any other text (a rep\'s "Other", imported outcomes) is "Other".',
+    )
+    lost_chart = charts.bar_chart(
+        title="Lost leads by reason",
+        categories=[f"{r['label']} (n={r['lost']:,})" for r in lost_rows],
+        series=[("Share of lost", [r["share"] for r in lost_rows])],
+        value_label="Share of lost leads (%)",
+        value_format=charts.pct,
+    )
+    sections.append({"table": lost_table, "chart": lost_chart})
     return {
         "computed_at": summary.computed_at,
         "total": total,

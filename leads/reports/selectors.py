@@ -21,9 +21,11 @@ from django.db.models import (
     Aggregate,
     Case,
     Count,
+    Exists,
     F,
     FloatField,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -33,7 +35,7 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from leadcrm.inputs import is_ascii_int
-from leads.models import Activity, FollowUp, Lead, User
+from leads.models import Activity, FollowUp, Lead, LostReason, User
 
 COHORT_HORIZONS_DAYS = (7, 30, 90)
 SLA_BREACH_LIST_LIMIT = 50
@@ -206,6 +208,29 @@ def conversion_by(cube: list[dict], dimension: str) -> list[dict]:
     else:
         rows.sort(key=lambda r: (-r["leads"], r["label"]))
     return rows
+
+
+OTHER_LOST_REASON = "Other"
+
+
+def lost_by_reason(filters: ReportFilters) -> list[dict]:
+    """Lost leads by reason: each reason of the admins' pick list (LostReason, active or not),
+    every other text (a rep's "Other", imported outcomes) as "Other". Most lost first.
+
+    One query; lost leads are grouped by their reason text, which has few distinct values."""
+    counts = (
+        filters.leads()
+        .filter(status=LOST)
+        .values("lost_reason")
+        .annotate(n=Count("id"), listed=Exists(LostReason.objects.filter(label=OuterRef("lost_reason"))))
+        .values_list("lost_reason", "n", "listed")
+    )
+    totals: dict[str, int] = defaultdict(int)
+    for reason, n, listed in counts:
+        totals[reason if listed else OTHER_LOST_REASON] += n
+    lost = sum(totals.values())
+    rows = [{"label": label, "lost": n, "share": n / lost} for label, n in totals.items()]
+    return sorted(rows, key=lambda r: (r["label"] == OTHER_LOST_REASON, -r["lost"], r["label"]))
 
 
 def conversion_total(cube: list[dict]) -> dict:

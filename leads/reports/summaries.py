@@ -76,7 +76,11 @@ def conversion_summary(filters: ReportFilters, *, refresh: bool = False) -> Summ
     return summary_for(
         "conversion",
         filters,
-        lambda: {"cube": selectors.conversion_cube(filters), "cohorts": selectors.conversion_cohorts(filters)},
+        lambda: {
+            "cube": selectors.conversion_cube(filters),
+            "cohorts": selectors.conversion_cohorts(filters),
+            "lost_reasons": selectors.lost_by_reason(filters),
+        },
         refresh=refresh,
     )
 

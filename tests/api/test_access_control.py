@@ -53,16 +53,16 @@ def lead(*methods: str, api: bool = False, nested: Callable | None = None, lead_
     return Rule("lead", methods=methods or ("GET",), api=api, nested=nested, lead_kwarg=lead_kwarg)
 
 
-def signed_in(*methods: str, api: bool = False) -> Rule:
-    return Rule("signed_in", methods=methods or ("GET",), api=api)
+def signed_in(*methods: str, api: bool = False, **params) -> Rule:
+    return Rule("signed_in", methods=methods or ("GET",), api=api, params=params)
 
 
 def role(name: str, *methods: str, api: bool = False, **params) -> Rule:
     return Rule("role", methods=methods or ("GET",), api=api, role=name, params=params)
 
 
-def public(reason: str, *methods: str) -> Rule:
-    return Rule("public", methods=methods or ("GET",), reason=reason)
+def public(reason: str, *methods: str, **params) -> Rule:
+    return Rule("public", methods=methods or ("GET",), reason=reason, params=params)
 
 
 def follow_up_of(lead_obj) -> dict:
@@ -88,6 +88,21 @@ def training_run() -> int:
     return TrainingRun.objects.create().pk
 
 
+def a_rep() -> int:
+    from tests.factories import RepFactory
+
+    return RepFactory(username="rep_carol").pk
+
+
+def bobs_notification() -> int:
+    """A notification of the other rep (rep_bob): a rep opening it by id gets 404."""
+    from leads.models import Notification
+    from tests.factories import RepFactory
+
+    bob = RepFactory(username="rep_bob")
+    return Notification.objects.create(user=bob, kind="lead_assigned", title=MARKER).pk
+
+
 API = "api/v1/"
 
 ROUTES: dict[str, Rule] = {
@@ -107,6 +122,28 @@ ROUTES: dict[str, Rule] = {
     "audit/": role("admin", "GET"),
     "favicon.ico": public("a redirect to the static icon", "GET"),
     "login/": public("the sign-in form", "GET"),
+    # --- the sales team's day (issue 16): lead forms, a rep's own page, notifications, users, routing ---
+    "leads/new/": signed_in("GET", "POST"),
+    "leads/<int:pk>/edit/": lead("GET", "POST"),
+    "leads/<int:pk>/merge/": lead("POST"),
+    "me/": signed_in("GET"),
+    "notifications/": signed_in("GET"),
+    "notifications/badge/": signed_in("GET"),
+    "notifications/read-all/": signed_in("POST"),
+    "notifications/settings/": signed_in("GET", "POST"),
+    "notifications/<int:pk>/open/": signed_in("POST", pk=bobs_notification),
+    "users/": role("admin", "GET"),
+    "users/new/": role("admin", "POST"),
+    "users/<int:pk>/": role("admin", "GET", "POST", pk=a_rep),
+    "users/<int:pk>/deactivate/": role("admin", "POST", pk=a_rep),
+    "users/<int:pk>/reactivate/": role("admin", "POST", pk=a_rep),
+    "routing/": role("admin", "GET", "POST"),
+    "password-reset/": public(
+        "asks for a reset link by email; says the same whether the address exists", "GET", "POST"
+    ),
+    "password-reset/sent/": public("a static 'check your email' page"),
+    "password-reset/<uidb64>/<token>/": public("needs a valid one-time token to do anything", uidb64="MQ", token="x-y"),
+    "password-reset/done/": public("a static 'password set' page"),
     "logout/": public("signing out needs no rights", "POST"),
     # --- API v1 (leads/api.py) ---
     f"{API}leads/": signed_in("GET", "POST", api=True),

@@ -374,3 +374,17 @@ def test_text_needing_escapes_is_stored_as_written_through_the_copy_path(tmp_pat
     assert lead.name == name
     assert lead.attributes["note"] == note
     assert Lead.objects.get(external_id="n-2").attributes["note"] == "plain"
+
+
+def test_a_finished_and_a_failed_import_tell_the_admins(tmp_path, x_profile, admin_user, completed):
+    from leads.models import Notification
+
+    ok = run(write(tmp_path, xeducation_csv(3)), profile=x_profile, user=admin_user)
+    rows = [["a1", "not-an-email", "Bob", "", "", "2"]]
+    bad = run(write(tmp_path, simple_csv(rows), name="bad.csv"), mapping=SIMPLE_MAPPING, user=admin_user)
+    assert (ok.status, bad.status) == (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED)
+    kinds = dict(Notification.objects.filter(user=admin_user).values_list("title", "kind"))
+    assert kinds == {
+        f"Import #{ok.pk} {ok.original_name} finished": "import_finished",
+        f"Import #{bad.pk} bad.csv failed": "import_failed",
+    }

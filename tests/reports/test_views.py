@@ -52,8 +52,18 @@ def test_conversion_page_filters_and_charts(manager_client, report_data):
     response = manager_client.get(reverse("reports:conversion"), {"source": "Google"})
     assert response.context["total"]["leads"] == 4
     page = response.content.decode()
-    assert page.count("<svg") == 6  # cohorts + five dimensions
+    assert page.count("<svg") == 7  # cohorts + five dimensions + lost by reason
     assert "Conversion rate by source" in page and "Download CSV" in page
+
+
+def test_conversion_report_has_lost_by_reason(manager_client, db):
+    LeadFactory.create_batch(2, status="lost", lost_reason="Price")
+    LeadFactory(status="lost", lost_reason="No budget")
+    LeadFactory(status="lost", lost_reason="Moved abroad")  # a rep's "Other" text
+    LeadFactory(status="lost", lost_reason="imported outcome")
+    rows = csv_rows(manager_client.get(reverse("reports:conversion"), {"format": "csv", "table": "lost_by_reason"}))
+    assert [r[:2] for r in rows] == [["Reason", "Lost"], ["Price", "2"], ["No budget", "1"], ["Other", "2"]]
+    assert "Lost by reason" in manager_client.get(reverse("reports:conversion")).content.decode()
 
 
 def test_conversion_csv_downloads_the_named_table_with_filters(manager_client, report_data):

@@ -157,3 +157,18 @@ def test_a_champion_that_cannot_be_loaded_is_replaced(trained):
     second.refresh_from_db()
     assert second.status == ModelVersion.Status.ACTIVE
     assert "could not score" in second.metrics["challenger"]["reason"]
+
+
+def test_admins_hear_of_an_activation_and_of_a_refusal_by_the_gates(trained):
+    from leads.models import Notification
+    from tests.factories import AdminFactory, ManagerFactory
+
+    admin, manager = AdminFactory(username="ada_admin"), ManagerFactory(username="max_manager")
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=-1.0, margin_log_loss=-1.0)  # must be 1.0 better
+    refused = training_runs.model_train(folds=3)  # does not beat the champion by that
+    ScoringSettings.objects.filter(pk=1).update(margin_auc=5.0, margin_log_loss=5.0)  # the retrain replaces it
+    activated = training_runs.model_train(folds=3)
+
+    told = {(n.kind, n.url) for n in Notification.objects.filter(user=admin)}
+    assert told == {("model_refused", f"/models/{refused.pk}/"), ("model_activated", f"/models/{activated.pk}/")}
+    assert not Notification.objects.filter(user=manager).exists()

@@ -64,7 +64,9 @@ class KeysetCursorPagination(BasePagination):
             raise ValidationError({self.page_size_query_param: ["A whole number is required."]}) from None
         if size < 1:
             raise ValidationError({self.page_size_query_param: ["Must be at least 1."]})
-        return min(size, self.max_page_size)
+        if size > self.max_page_size:  # refused, not capped: the schema's maximum is the server's
+            raise ValidationError({self.page_size_query_param: [f"At most {self.max_page_size}."]})
+        return size
 
     def _decode_cursor(self, raw: str, ordering: str, key_field: models.Field) -> tuple | None:
         if not raw:

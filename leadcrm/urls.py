@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from leadcrm.api_errors import api_not_found
 from leads.reports import urls as crm_report_urls
 from scoring import report_urls as model_report_urls
 
@@ -14,6 +15,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("leadcrm.api_urls")),
+    # Any other /api/ path is a JSON 404 whatever DEBUG is (with DEBUG on, handler404 is not used).
+    re_path(r"^api/", api_not_found),
     path("imports/", include("leads.importing.urls")),
     path("reports/", include(report_urls)),
     path("models/", include("scoring.urls")),

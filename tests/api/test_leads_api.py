@@ -196,11 +196,12 @@ def test_a_cursor_from_another_ordering_is_rejected(api_manager):
     assert_error(api_manager.get(LIST, {"cursor": cursor, "ordering": "created"}), 400, "cursor")
 
 
-def test_huge_page_size_is_capped(api_manager):
+def test_page_size_above_the_documented_maximum_is_a_400_not_capped(api_manager):
+    # Issue 20: the schema says at most 500, so the server refuses more instead of silently capping.
     LeadFactory.create_batch(3)
-    response = api_manager.get(LIST, {"page_size": 10**12})
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == 3
+    assert_error(api_manager.get(LIST, {"page_size": 10**12}), 400, "page_size")
+    assert_error(api_manager.get(LIST, {"page_size": 501}), 400, "page_size")
+    assert len(api_manager.get(LIST, {"page_size": 500}).json()["results"]) == 3
 
 
 def test_list_query_count_does_not_grow_with_the_page(api_manager, manager, django_assert_max_num_queries):

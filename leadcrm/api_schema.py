@@ -94,7 +94,18 @@ def name_enum_values(result, generator, request, public):
 
     walk(result)
     _query_enums_as_components(result)
+    _query_strings_not_blank(result)
     return result
+
+
+def _query_strings_not_blank(result) -> None:
+    """Query parameters are never blank (leadcrm.api_filters, leadcrm.api_pagination): say so."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "query" and schema.get("type") == "string" and "enum" not in schema:
+                    schema.setdefault("minLength", 1)
 
 
 def _query_enums_as_components(result) -> None:
@@ -118,3 +129,43 @@ def _query_enums_as_components(result) -> None:
                     parameter["schema"] = ref
                 else:
                     schema["items"] = ref
+
+
+class StrictJsonTypesMixin:
+    """A JSON request serializer that takes each field in its documented JSON type: text fields take
+    strings, booleans true/false, integers and ids whole numbers, floats numbers. (DRF would coerce
+    "true", 1 or 0 silently, which the schema does not allow.)"""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {}
+            for name, field in getattr(self, "fields", {}).items():
+                if name in data and not field.read_only and not _json_type_ok(field, data[name]):
+                    errors[name] = [f"Expected {_json_type_name(field)}."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+def _json_type_name(field) -> str:
+    if isinstance(field, serializers.BooleanField):
+        return "true or false"
+    if isinstance(field, serializers.IntegerField | serializers.PrimaryKeyRelatedField):
+        return "a whole number" + (" or null" if field.allow_null else "")
+    if isinstance(field, serializers.FloatField):
+        return "a number"
+    return "a string" + (" or null" if field.allow_null else "")
+
+
+def _json_type_ok(field, value) -> bool:
+    if value is None:
+        return bool(field.allow_null)
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.IntegerField | serializers.PrimaryKeyRelatedField):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(field, serializers.FloatField):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(field, serializers.CharField | serializers.ChoiceField | serializers.DateTimeField):
+        return isinstance(value, str)
+    return True  # objects and lists check their own shape

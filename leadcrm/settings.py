@@ -274,7 +274,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "leadcrm.api_schema.ClientReadyAutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["leadcrm.api_filters.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "leadcrm.api_pagination.KeysetCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "leadcrm.api_errors.api_exception_handler",

@@ -67,7 +67,7 @@ LEAD_EXAMPLE = OpenApiExample(
                 pattern=OWNER_PATTERN,
                 description='A user id, "me" or "pool" (unassigned). Filters never widen what you may see.',
             ),
-            OpenApiParameter("search", str, pattern=r"^[^\x00]{0,100}$", description="Name, email or company."),
+            OpenApiParameter("search", str, pattern=r"^[^\x00]{1,100}$", description="Name, email or company."),
             OpenApiParameter(
                 "min_score",
                 {"type": "number", "minimum": -1, "maximum": 100},

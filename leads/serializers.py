@@ -4,6 +4,7 @@ the views hand `validated_data` to leads.services, which own every business rule
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from leadcrm.api_schema import StrictJsonTypesMixin
 from leads.models import Activity, FollowUp, Lead, User
 
 MAX_ATTRIBUTES = 500
@@ -140,7 +141,7 @@ class LeadSerializer(serializers.ModelSerializer):
         return lead.effective_score
 
 
-class _LeadFieldsSerializer(serializers.Serializer):
+class _LeadFieldsSerializer(StrictJsonTypesMixin, serializers.Serializer):
     name = serializers.CharField(max_length=255, allow_blank=True, required=False)
     email = serializers.EmailField(max_length=254, allow_blank=True, required=False)
     phone = serializers.CharField(max_length=64, allow_blank=True, required=False)
@@ -182,19 +183,19 @@ class LeadReplaceSerializer(_LeadFieldsSerializer):
             field.required = True
 
 
-class LeadStatusSerializer(serializers.Serializer):
+class LeadStatusSerializer(StrictJsonTypesMixin, serializers.Serializer):
     status = serializers.ChoiceField(choices=Lead.Status.choices)
     reason = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
 
 
-class LeadCloseSerializer(serializers.Serializer):
+class LeadCloseSerializer(StrictJsonTypesMixin, serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[(s, Lead.Status(s).label) for s in Lead.CLOSED_STATUSES])
     reason = serializers.CharField(
         max_length=255, allow_blank=True, required=False, default="", help_text="Required when lost."
     )
 
 
-class LeadAssignSerializer(serializers.Serializer):
+class LeadAssignSerializer(StrictJsonTypesMixin, serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, help_text="null returns the lead to the pool."
     )
@@ -209,7 +210,7 @@ class ActivitySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ActivityCreateSerializer(serializers.Serializer):
+class ActivityCreateSerializer(StrictJsonTypesMixin, serializers.Serializer):
     kind = serializers.ChoiceField(choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
     outcome = serializers.CharField(max_length=128, allow_blank=True, required=False, default="")
     notes = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
@@ -223,7 +224,7 @@ class FollowUpSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FollowUpCreateSerializer(serializers.Serializer):
+class FollowUpCreateSerializer(StrictJsonTypesMixin, serializers.Serializer):
     due_at = serializers.DateTimeField()
     note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
     assigned_to = serializers.PrimaryKeyRelatedField(
@@ -253,7 +254,7 @@ class _BulkRowsField(serializers.ListField):
     """Rows are validated one by one in the view, so every bad row gets its own error."""
 
 
-class LeadBulkSerializer(serializers.Serializer):
+class LeadBulkSerializer(StrictJsonTypesMixin, serializers.Serializer):
     leads = _BulkRowsField(
         min_length=1,
         max_length=MAX_BULK_ROWS,

@@ -13,7 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leadcrm.api_schema import RejectUnknownFieldsMixin
+from leadcrm.api_schema import RejectUnknownFieldsMixin, StrictJsonTypesMixin
 from leads.models import Lead
 from leads.permissions import IsCrmAdmin, IsManager
 from scoring import activation, retraining, selectors
@@ -45,7 +45,7 @@ class ScoreAttributesField(serializers.DictField):
     pass
 
 
-class ScoreRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+class ScoreRequestSerializer(RejectUnknownFieldsMixin, StrictJsonTypesMixin, serializers.Serializer):
     unknown_field_message = "Unknown field: put lead columns under `attributes`."
 
     source = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")

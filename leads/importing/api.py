@@ -170,7 +170,7 @@ class ImportJobDetailSerializer(ImportJobSerializer):
     def get_errors(self, job) -> dict:
         request = self.context["request"]
         paginator = Paginator(selectors.import_errors_for(job), ERRORS_PAGE_SIZE)
-        page = paginator.get_page(request.query_params.get("errors_page"))
+        page = paginator.get_page(self.context.get("errors_page", 1))
 
         def link(number):
             return request.build_absolute_uri(f"?errors_page={number}") if number else None
@@ -183,6 +183,17 @@ class ImportJobDetailSerializer(ImportJobSerializer):
             "previous": link(page.previous_page_number() if page.has_previous() else None),
             "results": ImportErrorSerializer(page.object_list, many=True).data,
         }
+
+
+def _errors_page(request) -> int:
+    raw = request.query_params.get("errors_page", "1")
+    try:
+        page = int(raw) if raw.isascii() and raw.isdigit() else 0
+    except ValueError:  # beyond Python's digit limit
+        page = 0
+    if page < 1:
+        raise exceptions.ValidationError({"errors_page": ["A whole number of at least 1."]})
+    return page
 
 
 def _bad_request(exc: Exception) -> None:
@@ -235,12 +246,19 @@ class ImportJobDetailView(APIView):
 
     @extend_schema(
         summary="An import's status, progress, counts and a page of its row errors",
-        parameters=[OpenApiParameter("errors_page", OpenApiTypes.INT, description="Page of row errors (100 a page)")],
+        parameters=[
+            OpenApiParameter(
+                "errors_page",
+                {"type": "integer", "minimum": 1},
+                description="Page of row errors (100 a page); past the last page gives the last page.",
+            )
+        ],
         responses=ImportJobDetailSerializer,
     )
     def get(self, request, pk: int):
         job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
-        return Response(ImportJobDetailSerializer(job, context={"request": request}).data)
+        context = {"request": request, "errors_page": _errors_page(request)}
+        return Response(ImportJobDetailSerializer(job, context=context).data)
 
 
 class ImportJobResumeView(APIView):

@@ -140,8 +140,13 @@ class StrictJsonTypesMixin:
         if isinstance(data, dict):
             errors = {}
             for name, field in getattr(self, "fields", {}).items():
-                if name in data and not field.read_only and not _json_type_ok(field, data[name]):
+                if name not in data or field.read_only:
+                    continue
+                if not _json_type_ok(field, data[name]):
                     errors[name] = [f"Expected {_json_type_name(field)}."]
+                elif isinstance(data[name], str) and len(data[name]) > (getattr(field, "max_length", None) or 2**31):
+                    # Checked before DRF trims whitespace: the schema's maxLength is about what is sent.
+                    errors[name] = [f"Ensure this field has no more than {field.max_length} characters."]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]

@@ -44,7 +44,7 @@ class RejectUnknownFieldsMixin:
         unknown = set(initial) - set(fields) if isinstance(initial, dict) else set()
         if unknown:
             raise serializers.ValidationError({name: [self.unknown_field_message] for name in sorted(unknown)})
-        return super().validate(data)  # type: ignore[misc]
+        return super().validate(data)
 
 
 class ClientReadyAutoSchema(AutoSchema):
@@ -149,7 +149,7 @@ class StrictJsonTypesMixin:
                     errors[name] = [f"Ensure this field has no more than {field.max_length} characters."]
             if errors:
                 raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)  # type: ignore[misc]
+        return super().to_internal_value(data)
 
 
 def _json_type_name(field) -> str:

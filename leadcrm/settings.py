@@ -270,9 +270,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # JSON in, JSON out; only the import endpoint takes multipart (it receives a file).
+    # JSON in (the browsable API still renders for a browser); only the import endpoint takes multipart.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "leadcrm.api_schema.ClientReadyAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["leadcrm.api_filters.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "leadcrm.api_pagination.KeysetCursorPagination",

@@ -25,7 +25,9 @@ def _generous_throttles(settings, monkeypatch):
         monkeypatch.setattr(throttle, "THROTTLE_RATES", {**throttle.THROTTLE_RATES, "user": None, "bulk": None})
 
 
-def test_schemathesis_all_checks_and_stateful_phase_find_nothing(live_server, transactional_db, _generous_throttles):
+def test_schemathesis_all_checks_and_stateful_phase_find_nothing(
+    live_server, transactional_db, _generous_throttles, tmp_path
+):
     admin = AdminFactory(username="fuzzer")
     leads = [LeadFactory(owner=admin) for _ in range(3)] + [LeadFactory()]
     ActivityFactory(lead=leads[0])
@@ -57,5 +59,6 @@ def test_schemathesis_all_checks_and_stateful_phase_find_nothing(live_server, tr
         capture_output=True,
         text=True,
         timeout=900,
+        cwd=tmp_path,  # its cache directory stays out of the repository
     )
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]

@@ -2,7 +2,8 @@
 
     {"error": {"status": 400, "code": "invalid", "message": "...", "fields": {"email": ["..."]}}}
 
-`fields` is present only for validation errors; `retry_after` (seconds) only for 429.
+`fields` is present only for validation errors; `retry_after` (seconds) only for 429;
+`claimed_by` only for a 409 on claiming a lead someone else took from the pool.
 Services raise Django's ValidationError / PermissionDenied / Http404; they are mapped here so a
 view never has to translate them, and a bad input can never surface as a 500.
 """
@@ -12,8 +13,8 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
-from django.views import defaults
-from drf_spectacular.openapi import AutoSchema
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -22,6 +23,15 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class AlreadyClaimed(Conflict):
+    """A pool lead someone else took first; `claimed_by` names them (every rep saw the lead in the pool)."""
+
+    def __init__(self, claimed_by: str | None):
+        self.claimed_by = claimed_by
+        who = claimed_by or "someone else"
+        super().__init__(f"Already claimed by {who}.")
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -100,6 +110,8 @@ def api_exception_handler(exc, context):
         body["fields"] = fields
     else:
         body["message"] = _first_message(exc.detail)
+    if isinstance(exc, AlreadyClaimed) and exc.claimed_by:
+        body["claimed_by"] = exc.claimed_by
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         body["retry_after"] = int(exc.wait)
     response.data = {"error": body}
@@ -107,54 +119,53 @@ def api_exception_handler(exc, context):
 
 
 class ApiErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    message = serializers.CharField(allow_blank=True)
-    fields = serializers.DictField(required=False, help_text="Per-field messages (validation errors only).")
+    status = serializers.IntegerField(help_text="The HTTP status, repeated.")
+    code = serializers.CharField(
+        help_text="Machine-readable: invalid, parse_error, not_authenticated, authentication_failed, "
+        "permission_denied, not_found, conflict, gone, too_large, unsupported_media_type, throttled, server_error."
+    )
+    message = serializers.CharField(allow_blank=True, help_text="One human-readable sentence.")
+    fields = serializers.DictField(
+        required=False,
+        help_text="Validation errors only: field name -> list of messages (nested for lists of rows).",
+    )
     retry_after = serializers.IntegerField(required=False, help_text="Seconds to wait (429 only).")
+    claimed_by = serializers.CharField(
+        required=False, help_text="409 on claim only: the name of the user who holds the lead."
+    )
 
 
 class ApiErrorSerializer(serializers.Serializer):
+    """The one error body of every 4xx and 5xx answer."""
+
     error = ApiErrorDetailSerializer()
-
-
-_ERROR_RESPONSES = {
-    "400": "Invalid input: see error.fields.",
-    "401": "Not authenticated.",
-    "403": "Not allowed for this user.",
-    "404": "No such resource, or not visible to this user.",
-    "405": "Method not allowed.",
-    "406": "Not acceptable.",
-    "413": "Request body too large.",
-    "415": "Unsupported media type.",
-    "429": "Throttled: see error.retry_after.",
-}
-
-
-class ErrorDocumentingAutoSchema(AutoSchema):
-    """Documents the common error body on every operation, so clients (and schemathesis) know
-    what a 4xx looks like without each view repeating it."""
-
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        for code, description in _ERROR_RESPONSES.items():
-            if code in responses:
-                continue
-            responses[code] = self._get_response_for_code(ApiErrorSerializer, code, direction=direction)
-            responses[code]["description"] = description
-        return responses
 
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # a POST to an unknown API path is a 404, not a CSRF page
+def api_not_found(request, *args, **kwargs):
+    """The last /api/ route: a path no API route matches is a JSON 404 whatever DEBUG is
+    (with DEBUG on, Django would answer handler404's URL with its HTML debug page)."""
+    body = {"error": {"status": 404, "code": "not_found", "message": "No such endpoint or resource."}}
+    return JsonResponse(body, status=404)
+
+
 def not_found(request, exception=None):
     """handler404: a URL under /api/ that matches no route answers in the API's error body."""
     if _is_api(request):
-        body = {"error": {"status": 404, "code": "not_found", "message": "No such endpoint or resource."}}
-        return JsonResponse(body, status=404)
+        return api_not_found(request)
     return defaults.page_not_found(request, exception)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the API's error body under /api/ (a browser session without its CSRF token)."""
+    if _is_api(request):
+        body = {"error": {"status": 403, "code": "csrf_failed", "message": f"CSRF check failed: {reason}"}}
+        return JsonResponse(body, status=403)
+    return csrf.csrf_failure(request, reason)
 
 
 def server_error(request):

@@ -46,6 +46,12 @@ class KeysetCursorPagination(BasePagination):
         return [*names, *[f"-{name}" for name in names]]
 
     # --- request parsing -----------------------------------------------------------------
+    def _reject_blank(self, request) -> None:
+        names = (self.cursor_query_param, self.page_size_query_param, self.ordering_query_param)
+        blank = [name for name in names if request.query_params.get(name) == ""]
+        if blank:
+            raise ValidationError({name: ["May not be blank: leave the parameter out."] for name in blank})
+
     def _parse_ordering(self, request, view) -> str:
         ordering = request.query_params.get(self.ordering_query_param) or self._default_ordering(view)
         if ordering.lstrip("-") not in self._orderings(view) or ordering.count("-") > 1:
@@ -64,7 +70,9 @@ class KeysetCursorPagination(BasePagination):
             raise ValidationError({self.page_size_query_param: ["A whole number is required."]}) from None
         if size < 1:
             raise ValidationError({self.page_size_query_param: ["Must be at least 1."]})
-        return min(size, self.max_page_size)
+        if size > self.max_page_size:  # refused, not capped: the schema's maximum is the server's
+            raise ValidationError({self.page_size_query_param: [f"At most {self.max_page_size}."]})
+        return size
 
     def _decode_cursor(self, raw: str, ordering: str, key_field: models.Field) -> tuple | None:
         if not raw:
@@ -100,6 +108,7 @@ class KeysetCursorPagination(BasePagination):
 
     # --- BasePagination ------------------------------------------------------------------
     def paginate_queryset(self, queryset, request, view=None):
+        self._reject_blank(request)
         ordering = self._parse_ordering(request, view)
         descending = ordering.startswith("-")
         field_name = self._orderings(view)[ordering.lstrip("-")]
@@ -152,7 +161,7 @@ class KeysetCursorPagination(BasePagination):
                 "required": False,
                 "in": "query",
                 "description": "Opaque cursor from the previous page's `next` URL.",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "minLength": 1},
             },
             {
                 "name": self.page_size_query_param,

@@ -284,14 +284,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "leadcrm.api_errors.ErrorDocumentingAutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    # JSON with a size and depth limit (leadcrm/json_limits.py): a hostile body is a 400, not a 500.
-    "DEFAULT_PARSER_CLASSES": [
-        "leadcrm.json_limits.LimitedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON in, with a size and depth limit (leadcrm/json_limits.py): a hostile body is a 400, not a 500.
+    # Only the import endpoint takes multipart (the browsable API still renders for a browser).
+    "DEFAULT_PARSER_CLASSES": ["leadcrm.json_limits.LimitedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "leadcrm.api_schema.ClientReadyAutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["leadcrm.api_filters.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "leadcrm.api_pagination.KeysetCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "leadcrm.api_errors.api_exception_handler",
@@ -305,6 +302,8 @@ REST_FRAMEWORK = {
         "login": _throttle_rate("API_THROTTLE_LOGIN", "20/min"),
     },
 }
+# Under /api/ a failed CSRF check answers in the API's error body (leadcrm/api_errors.py).
+CSRF_FAILURE_VIEW = "leadcrm.api_errors.csrf_failure"
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadCRM API",
     "DESCRIPTION": (
@@ -324,6 +323,18 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs are for logged-in users (session or token), like the rest of the API.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Request and response components differ (read-only fields are not asked for, write-only not
+    # promised), so a generated client never has to send an `id` or a `token`.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Fields the server always returns are required in the response components.
+    "COMPONENT_NO_READ_ONLY_REQUIRED": False,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "leadcrm.api_schema.name_enum_values",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -333,6 +344,8 @@ SPECTACULAR_SETTINGS = {
         "ImportJobStatusEnum": "leads.models.ImportJob.Status",
         "ImportJobModeEnum": "leads.models.ImportJob.Mode",
         "ModelVersionStatusEnum": "scoring.models.ModelVersion.Status",
+        # One tier enum wherever a tier appears (a lead, a score, a score's history).
+        "TierEnum": "leads.models.Lead.Tier",
     },
 }
 

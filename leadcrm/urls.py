@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
+from leadcrm.api_errors import api_not_found
 from leads import audit_views
 from leads.reports import urls as crm_report_urls
 from scoring import report_urls as model_report_urls
@@ -28,6 +29,8 @@ urlpatterns = [
     path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("leadcrm.api_urls")),
+    # Any other /api/ path is a JSON 404 whatever DEBUG is (with DEBUG on, handler404 is not used).
+    re_path(r"^api/", api_not_found),
     path("imports/", include("leads.importing.urls")),
     path("reports/", include(report_urls)),
     path("models/", include("scoring.urls")),

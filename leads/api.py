@@ -10,12 +10,12 @@ from django.urls import path
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from leadcrm.api_errors import Conflict
+from leadcrm.api_errors import AlreadyClaimed, ApiErrorSerializer
 from leadcrm.json_limits import LimitedJSONParser
 from leads import selectors, services
 from leads.bulk import BulkRow, leads_bulk_upsert
@@ -67,7 +67,12 @@ LEAD_EXAMPLE = OpenApiExample(
                 pattern=OWNER_PATTERN,
                 description='A user id, "me" or "pool" (unassigned). Filters never widen what you may see.',
             ),
-            OpenApiParameter("search", str, pattern=r"^[^\x00]{0,100}$", description="Name, email or company."),
+            OpenApiParameter("search", str, pattern=r"^[^\x00]{1,100}$", description="Name, email or company."),
+            OpenApiParameter(
+                "min_score",
+                {"type": "number", "minimum": -1, "maximum": 100},
+                description="Effective score at least (-1 includes unscored leads).",
+            ),
         ],
     ),
     retrieve=extend_schema(
@@ -164,14 +169,26 @@ class LeadViewSet(
 
     @extend_schema(
         summary="Claim an unassigned lead",
+        description="Takes a lead from the unassigned pool into the caller's queue. A pool lead someone else "
+        "took first answers 409 with `error.claimed_by` (whether they won a race a moment ago or took it "
+        "yesterday); claiming your own lead again is a no-op (200).",
         request=None,
-        responses={200: LeadSerializer, 409: OpenApiResponse(description="Someone else owns the lead already.")},
+        responses={
+            200: LeadSerializer,
+            409: OpenApiResponse(ApiErrorSerializer, description="Already claimed: see error.claimed_by."),
+        },
     )
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
     def claim(self, request, pk=None):
-        lead = self.get_object()
+        lead = self.get_queryset().filter(pk=pk).first()
+        if lead is None:
+            holder = selectors.pool_lead_holder(pk)
+            if holder is None:
+                raise NotFound("No such lead, or not visible to you.")
+            raise AlreadyClaimed(_user_name(holder))
         if not services.lead_claim(lead=lead, rep=request.user):
-            raise Conflict("Someone else claimed this lead first.")
+            lead.refresh_from_db(fields=["owner"])
+            raise AlreadyClaimed(_user_name(lead.owner) if lead.owner else None)
         return self._lead_response(lead)
 
     @extend_schema(
@@ -224,6 +241,10 @@ class LeadViewSet(
         _require_lost_reason(data["status"], data["reason"])
         lead = services.lead_status_change(lead=lead, status=data["status"], user=request.user, reason=data["reason"])
         return self._lead_response(lead)
+
+
+def _user_name(user) -> str:
+    return user.get_full_name() or user.get_username()
 
 
 def _owner_for_new_lead(user, data: dict, *, has_owner: bool):

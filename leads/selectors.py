@@ -31,6 +31,27 @@ def leads_visible_to(user: User) -> QuerySet[Lead]:
     return Lead.objects.filter(Q(owner=user) | Q(owner__isnull=True))
 
 
+def pool_lead_holder(lead_id: int) -> User | None:
+    """Who took lead `lead_id` out of the unassigned pool, if that is how its owner got it.
+
+    Every rep saw the lead while it was in the pool, so naming who took it ("already claimed")
+    reveals nothing more; a lead that reached its owner any other way stays invisible (None).
+    """
+    lead = Lead.objects.filter(pk=lead_id, owner__isnull=False).select_related("owner").first()
+    if lead is None:
+        return None
+    last_change = (
+        Activity.objects.filter(lead=lead, kind=Activity.Kind.STATUS_CHANGE, outcome__in=("claimed", "assigned"))
+        .order_by("-occurred_at", "-pk")
+        .only("outcome", "data")
+        .first()
+    )
+    if last_change is None or not isinstance(last_change.data, dict):
+        return None
+    came_from_pool = last_change.outcome == "claimed" or last_change.data.get("from_owner", 0) is None
+    return lead.owner if came_from_pool and last_change.data.get("to_owner") == lead.owner_id else None
+
+
 def leads_workable_by(user: User) -> QuerySet[Lead]:
     """Leads `user` may change: managers all, reps only their own."""
     if not user.is_authenticated:

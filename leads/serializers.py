@@ -5,6 +5,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from leadcrm.api_schema import StrictJsonTypesMixin
 from leads.models import Activity, FollowUp, Lead, User
 from leads.text import clean_text
 
@@ -152,7 +153,7 @@ class CleanCharField(serializers.CharField):
         return clean_text(value) if isinstance(value, str) else value
 
 
-class _LeadFieldsSerializer(serializers.Serializer):
+class _LeadFieldsSerializer(StrictJsonTypesMixin, serializers.Serializer):
     name = CleanCharField(max_length=255, allow_blank=True, required=False)
     email = serializers.EmailField(max_length=254, allow_blank=True, required=False)
     phone = CleanCharField(max_length=64, allow_blank=True, required=False)
@@ -197,12 +198,12 @@ class LeadReplaceSerializer(_LeadFieldsSerializer):
             field.required = name != "campaign"
 
 
-class LeadStatusSerializer(serializers.Serializer):
+class LeadStatusSerializer(StrictJsonTypesMixin, serializers.Serializer):
     status = serializers.ChoiceField(choices=Lead.Status.choices)
     reason = CleanCharField(max_length=255, allow_blank=True, required=False, default="")
 
 
-class LeadCloseSerializer(serializers.Serializer):
+class LeadCloseSerializer(StrictJsonTypesMixin, serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[(s, Lead.Status(s).label) for s in Lead.CLOSED_STATUSES])
     reason = CleanCharField(
         max_length=255, allow_blank=True, required=False, default="", help_text="Required when lost."
@@ -218,7 +219,7 @@ class LeadCloseSerializer(serializers.Serializer):
     )
 
 
-class LeadAssignSerializer(serializers.Serializer):
+class LeadAssignSerializer(StrictJsonTypesMixin, serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, help_text="null returns the lead to the pool."
     )
@@ -233,7 +234,7 @@ class ActivitySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ActivityCreateSerializer(serializers.Serializer):
+class ActivityCreateSerializer(StrictJsonTypesMixin, serializers.Serializer):
     kind = serializers.ChoiceField(choices=[(k, Activity.Kind(k).label) for k in Activity.LOGGABLE_KINDS])
     outcome = CleanCharField(max_length=128, allow_blank=True, required=False, default="")
     notes = CleanCharField(max_length=5000, allow_blank=True, required=False, default="")
@@ -247,7 +248,7 @@ class FollowUpSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FollowUpCreateSerializer(serializers.Serializer):
+class FollowUpCreateSerializer(StrictJsonTypesMixin, serializers.Serializer):
     due_at = serializers.DateTimeField()
     note = CleanCharField(max_length=500, allow_blank=True, required=False, default="")
     assigned_to = serializers.PrimaryKeyRelatedField(
@@ -277,7 +278,7 @@ class _BulkRowsField(serializers.ListField):
     """Rows are validated one by one in the view, so every bad row gets its own error."""
 
 
-class LeadBulkSerializer(serializers.Serializer):
+class LeadBulkSerializer(StrictJsonTypesMixin, serializers.Serializer):
     leads = _BulkRowsField(
         min_length=1,
         max_length=MAX_BULK_ROWS,

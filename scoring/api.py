@@ -7,40 +7,56 @@ features and models; nothing imports it but the URL configuration.
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leadcrm.api_schema import RejectUnknownFieldsMixin, StrictJsonTypesMixin
+from leads.models import Lead
 from leads.permissions import IsCrmAdmin, IsManager
 from scoring import activation, gates, registry, retraining, selectors
 from scoring import features as F
 from scoring.models import ModelVersion, ScoreHistory, TrainingRun
+
+MAX_SCORE_ATTRIBUTES = 1000
 
 
 def _is_scalar(value) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-class ScoreRequestSerializer(serializers.Serializer):
+_SCORE_ATTRIBUTES_SCHEMA = {
+    "type": "object",
+    "maxProperties": MAX_SCORE_ATTRIBUTES,
+    "additionalProperties": {
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+        "nullable": True,
+    },
+    "description": "The lead's columns: strings, numbers, booleans or null (missing). A column the active "
+    "model reads as a number must be a number, one it reads as true/false a boolean.",
+    "example": {"total_visits": 5, "occupation": "Working Professional"},
+}
+
+
+@extend_schema_field(_SCORE_ATTRIBUTES_SCHEMA)
+class ScoreAttributesField(serializers.DictField):
+    pass
+
+
+class ScoreRequestSerializer(RejectUnknownFieldsMixin, StrictJsonTypesMixin, serializers.Serializer):
+    unknown_field_message = "Unknown field: put lead columns under `attributes`."
+
     source = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
     origin = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
-    attributes = serializers.DictField(required=False, default=dict)
-
-    def validate(self, data):
-        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError(
-                {name: ["Unknown field: put lead columns under `attributes`."] for name in sorted(unknown)}
-            )
-        return data
+    attributes = ScoreAttributesField(required=False, default=dict)
 
     def validate_attributes(self, attributes: dict) -> dict:
         errors = {}
-        if len(attributes) > 1000:
-            raise serializers.ValidationError("At most 1000 attributes.")
+        if len(attributes) > MAX_SCORE_ATTRIBUTES:
+            raise serializers.ValidationError(f"At most {MAX_SCORE_ATTRIBUTES} attributes.")
         version = selectors.active_model_version()
         types = (version.features or {}).get("types", {}) if version else {}
         for key, value in attributes.items():
@@ -64,9 +80,9 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class ScoreResponseSerializer(serializers.Serializer):
-    probability = serializers.FloatField()
-    score = serializers.IntegerField()
-    tier = serializers.CharField()
+    probability = serializers.FloatField(min_value=0, max_value=1)
+    score = serializers.IntegerField(min_value=0, max_value=100)
+    tier = serializers.ChoiceField(choices=Lead.Tier.choices)
     reasons = ReasonSerializer(many=True)
     model_version = serializers.IntegerField(allow_null=True)
 
@@ -112,6 +128,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "artifact_sha256",
             "load_error",
         ]
+        read_only_fields = fields
 
     def get_cv_roc_auc(self, obj) -> dict | None:
         return (obj.metrics or {}).get("cv", {}).get("roc_auc")
@@ -132,6 +149,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     class Meta(ModelVersionSerializer.Meta):
         fields = [*ModelVersionSerializer.Meta.fields, "metrics", "features", "tier_cutoffs", "notes"]
+        read_only_fields = fields
 
 
 class ModelVersionListView(APIView):
@@ -206,6 +224,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "finished_at",
             "model_version",
         ]
+        read_only_fields = fields
 
 
 class RetrainView(APIView):
@@ -231,11 +250,15 @@ class TrainingRunView(APIView):
 
 
 class ScoreHistorySerializer(serializers.ModelSerializer):
-    overridden_by = serializers.StringRelatedField()
+    overridden_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="null unless a manager overrode the score."
+    )
+    tier = serializers.ChoiceField(choices=Lead.Tier.choices, read_only=True)
 
     class Meta:
         model = ScoreHistory
         fields = ["score", "probability", "tier", "model_version", "scored_at", "overridden_by", "override_reason"]
+        read_only_fields = fields
 
 
 class ScoreHistoryView(APIView):

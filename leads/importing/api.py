@@ -1,6 +1,6 @@
 """Imports API: POST a file to start a job, then follow its progress, counts and errors.
 
-Only CRM admins import. Every bad request gets a 400 with a readable `detail`, never a 500.
+Only CRM admins import. Every bad request gets a 400 in the common error body, never a 500.
 """
 
 from django.core.exceptions import ValidationError
@@ -16,14 +16,14 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leadcrm.api_errors import ApiErrorSerializer
 from leadcrm.inputs import is_ascii_int
-from leadcrm.json_limits import LimitedJSONDecoder, LimitedJSONParser, json_loads_limited
+from leadcrm.json_limits import json_loads_limited
 from leads.importing import retention, selectors, services
 from leads.importing.downloads import ERRORS_CSV_GONE, errors_csv_response
 from leads.importing.readers import ImportFileError
@@ -41,22 +41,37 @@ class Gone(exceptions.APIException):
 
 
 class ImportCreateSerializer(serializers.Serializer):
+    """multipart/form-data: the file, and either a profile or an inline mapping (a JSON string)."""
+
     file = serializers.FileField(help_text="CSV (comma, semicolon or tab) or XLSX")
-    profile = serializers.CharField(required=False, help_text="Import profile id or name, e.g. x_education")
-    mapping = serializers.JSONField(
-        decoder=LimitedJSONDecoder,
-        required=False,
-        help_text='Inline profile instead of `profile`: {"mapping": {"external_id": "ID"}, ...}',
+    profile = serializers.CharField(
+        required=False, max_length=100, help_text="Import profile id or name, e.g. x_education"
     )
-    mode = serializers.ChoiceField(choices=["atomic", "skip_bad", "skip-bad"], default="atomic")
-    dry_run = serializers.BooleanField(default=False)
+    mapping = serializers.CharField(
+        required=False,
+        help_text="Inline profile instead of `profile`, as a JSON string (a form field carries text): "
+        '\'{"mapping": {"external_id": "ID", "email": "Email"}, "outcome_column": "Converted"}\'',
+    )
+    mode = serializers.ChoiceField(
+        choices=ImportJob.Mode.choices,
+        default=ImportJob.Mode.ATOMIC,
+        help_text="atomic: any bad row imports nothing; skip_bad: good rows go in, bad rows are reported "
+        "(skip-bad, the command line's spelling, is accepted too).",
+    )
+    dry_run = serializers.BooleanField(default=False, help_text="Check every row, write nothing.")
+
+    def to_internal_value(self, data):
+        # The command line's spelling (--mode skip-bad) is accepted too.
+        if hasattr(data, "get") and data.get("mode") == "skip-bad":
+            data = data.copy()
+            data["mode"] = ImportJob.Mode.SKIP_BAD
+        return super().to_internal_value(data)
 
     def validate_mapping(self, value):
-        if isinstance(value, str):
-            try:
-                value = json_loads_limited(value)
-            except ValueError as exc:
-                raise serializers.ValidationError(f"mapping is not valid JSON: {exc}") from exc
+        try:
+            value = json_loads_limited(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(f"mapping is not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
             raise serializers.ValidationError("mapping must be a JSON object.")
         return value
@@ -71,7 +86,6 @@ class ImportCreateSerializer(serializers.Serializer):
     def validate(self, attrs):
         if not attrs.get("profile") and not attrs.get("mapping"):
             raise serializers.ValidationError("Send a profile (id or name) or an inline mapping.")
-        attrs["mode"] = attrs["mode"].replace("-", "_")
         return attrs
 
 
@@ -97,8 +111,10 @@ _COUNTS = inline_serializer(
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
-    profile = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    profile = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="null for jobs started by the command."
+    )
     progress = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
     errors_csv = serializers.SerializerMethodField()
@@ -154,7 +170,7 @@ class ImportJobDetailSerializer(ImportJobSerializer):
     def get_errors(self, job) -> dict:
         request = self.context["request"]
         paginator = Paginator(selectors.import_errors_for(job), ERRORS_PAGE_SIZE)
-        page = paginator.get_page(request.query_params.get("errors_page"))
+        page = paginator.get_page(self.context.get("errors_page", 1))
 
         def link(number):
             return request.build_absolute_uri(f"?errors_page={number}") if number else None
@@ -169,6 +185,17 @@ class ImportJobDetailSerializer(ImportJobSerializer):
         }
 
 
+def _errors_page(request) -> int:
+    raw = request.query_params.get("errors_page", "1")
+    try:
+        page = int(raw) if raw.isascii() and raw.isdigit() else 0
+    except ValueError:  # beyond Python's digit limit
+        page = 0
+    if page < 1:
+        raise exceptions.ValidationError({"errors_page": ["A whole number of at least 1."]})
+    return page
+
+
 def _bad_request(exc: Exception) -> None:
     """A file or mapping the pipeline refuses: a 400 in the API's common error body."""
     if isinstance(exc, ImportFileError):
@@ -178,7 +205,7 @@ def _bad_request(exc: Exception) -> None:
 
 class ImportJobListCreateView(APIView):
     permission_classes = [IsAuthenticated, IsCrmAdmin]
-    parser_classes = [MultiPartParser, FormParser, LimitedJSONParser]
+    parser_classes = [MultiPartParser]
 
     @extend_schema(summary="List import jobs, newest first", responses=ImportJobSerializer(many=True))
     def get(self, request):
@@ -190,8 +217,8 @@ class ImportJobListCreateView(APIView):
         request={"multipart/form-data": ImportCreateSerializer},
         responses={
             202: ImportJobSerializer,
-            400: OpenApiResponse(description="Readable reason in `detail` or per field"),
-            403: OpenApiResponse(description="Not a CRM admin"),
+            400: OpenApiResponse(ApiErrorSerializer, description="A bad file or mapping: see error.fields"),
+            403: OpenApiResponse(ApiErrorSerializer, description="Not a CRM admin"),
         },
     )
     def post(self, request):
@@ -219,12 +246,19 @@ class ImportJobDetailView(APIView):
 
     @extend_schema(
         summary="An import's status, progress, counts and a page of its row errors",
-        parameters=[OpenApiParameter("errors_page", OpenApiTypes.INT, description="Page of row errors (100 a page)")],
+        parameters=[
+            OpenApiParameter(
+                "errors_page",
+                {"type": "integer", "minimum": 1},
+                description="Page of row errors (100 a page); past the last page gives the last page.",
+            )
+        ],
         responses=ImportJobDetailSerializer,
     )
     def get(self, request, pk: int):
         job = get_object_or_404(selectors.import_jobs_visible_to(request.user), pk=pk)
-        return Response(ImportJobDetailSerializer(job, context={"request": request}).data)
+        context = {"request": request, "errors_page": _errors_page(request)}
+        return Response(ImportJobDetailSerializer(job, context=context).data)
 
 
 class ImportJobResumeView(APIView):

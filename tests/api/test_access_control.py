@@ -163,8 +163,9 @@ ROUTES: dict[str, Rule] = {
     f"{API}auth/token/": public(
         "exchanges a username and password for a token; throttled per IP, locked out by django-axes", "POST"
     ),
-    f"{API}schema/": public("OpenAPI document: describes the API, holds no data"),
-    f"{API}docs/": public("Swagger UI page: describes the API, holds no data"),
+    f"{API}schema/": signed_in("GET", api=True),
+    f"{API}docs/": signed_in("GET"),
+    "^api/": public("any other /api/ path: a JSON 404, serves nothing"),
     # --- imports (leads/importing): admins only ---
     f"{API}imports/": role("admin", "GET", "POST", api=True),
     f"{API}imports/<int:pk>/": role("admin", "GET", api=True, pk=import_job),

@@ -196,11 +196,12 @@ def test_a_cursor_from_another_ordering_is_rejected(api_manager):
     assert_error(api_manager.get(LIST, {"cursor": cursor, "ordering": "created"}), 400, "cursor")
 
 
-def test_huge_page_size_is_capped(api_manager):
+def test_page_size_above_the_documented_maximum_is_a_400_not_capped(api_manager):
+    # Issue 20: the schema says at most 500, so the server refuses more instead of silently capping.
     LeadFactory.create_batch(3)
-    response = api_manager.get(LIST, {"page_size": 10**12})
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == 3
+    assert_error(api_manager.get(LIST, {"page_size": 10**12}), 400, "page_size")
+    assert_error(api_manager.get(LIST, {"page_size": 501}), 400, "page_size")
+    assert len(api_manager.get(LIST, {"page_size": 500}).json()["results"]) == 3
 
 
 def test_list_query_count_does_not_grow_with_the_page(api_manager, manager, django_assert_max_num_queries):
@@ -404,6 +405,28 @@ def test_claiming_a_lead_someone_just_took_is_a_409(api_rep, other_rep):
     assert error["code"] == "conflict"
 
 
+def test_claiming_a_pool_lead_another_rep_claimed_earlier_is_a_409_naming_them(api_rep, api_other_rep):
+    lead = LeadFactory()
+    assert api_other_rep.post(f"{detail(lead)}claim/").status_code == 200
+    error = assert_error(api_rep.post(f"{detail(lead)}claim/"), 409)
+    assert error["code"] == "conflict" and error["claimed_by"] == "Bob"
+    assert error["message"] == "Already claimed by Bob."
+
+
+def test_a_lead_assigned_from_the_pool_is_also_already_claimed(api_rep, api_manager, other_rep):
+    lead = LeadFactory()
+    api_manager.post(f"{detail(lead)}assign/", {"owner": other_rep.pk}, format="json")
+    assert assert_error(api_rep.post(f"{detail(lead)}claim/"), 409)["claimed_by"] == "Bob"
+
+
+def test_claiming_another_reps_lead_that_never_was_in_the_pool_is_a_404(api_rep, other_rep, rep):
+    lead = LeadFactory(owner=other_rep)
+    error = assert_error(api_rep.post(f"{detail(lead)}claim/"), 404)
+    assert "claimed_by" not in error
+    lead.refresh_from_db()
+    assert lead.owner == other_rep
+
+
 def test_manager_assigns_and_returns_a_lead_to_the_pool(api_manager, rep):
     lead = LeadFactory()
     assert api_manager.post(f"{detail(lead)}assign/", {"owner": rep.pk}, format="json").json()["owner"] == rep.pk
@@ -535,11 +558,33 @@ def test_rep_lists_own_leads_and_the_pool_only(api_rep, rep, other_rep):
 
 
 def test_rep_filtering_by_another_reps_id_gets_nothing(api_rep, other_rep):
-    theirs = LeadFactory(owner=other_rep, name="Secret")
+    theirs = LeadFactory(owner=other_rep, name="Secret", external_id="theirs-1")
     assert ids(api_rep.get(LIST, {"owner": other_rep.pk})) == []
     assert ids(api_rep.get(LIST, {"search": "Secret"})) == []
-    assert ids(api_rep.get(LIST, {"external_id": theirs.external_id or ""})) == []
+    assert ids(api_rep.get(LIST, {"external_id": theirs.external_id})) == []
     assert_error(api_rep.get(detail(theirs)), 404)
+
+
+@pytest.mark.parametrize("name", ["owner", "search", "created_after", "cursor", "ordering", "page_size"])
+def test_a_blank_query_parameter_is_a_400_not_ignored(api_manager, name):
+    assert_error(api_manager.get(LIST, {name: ""}), 400, name)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"name": 5}, {"name": "Ada", "email": True}, {"name": "Ada", "owner": "1"}, {"name": "Ada", "source": ["x"]}],
+)
+def test_create_takes_each_field_in_its_json_type_only(api_manager, body):
+    error = assert_error(api_manager.post(LIST, body, format="json"), 400)
+    assert error["fields"]
+    assert not Lead.objects.exists()
+
+
+def test_unknown_api_url_is_a_json_404_even_with_debug_on(api_manager, settings):
+    settings.DEBUG = True
+    error = assert_error(api_manager.get("/api/v1/leads/-1/"), 404)
+    assert error["code"] == "not_found"
+    assert_error(api_manager.post("/api/nothing-here/", {}, format="json"), 404)
 
 
 def test_unknown_api_url_is_a_json_404(api_manager):

@@ -90,13 +90,21 @@ def test_lead_operations_have_examples():
     assert bulk["examples"]
 
 
-def test_schema_endpoint_serves_json(client):
+def test_schema_and_docs_require_login(client):
+    assert client.get("/api/v1/schema/").status_code in (401, 403)
+    docs = client.get("/api/v1/docs/")
+    assert docs.status_code == 302 and docs["Location"].startswith("/login/")
+
+
+def test_schema_endpoint_serves_json(client, rep):
+    client.force_login(rep)
     response = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     assert "/api/v1/leads/" in json.loads(response.content)["paths"]
 
 
-def test_swagger_ui_loads_its_assets_from_static_not_a_cdn(client):
+def test_swagger_ui_loads_its_assets_from_static_not_a_cdn(client, rep):
+    client.force_login(rep)
     response = client.get("/api/v1/docs/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -124,8 +132,10 @@ def api_schema(_wsgi_keeps_the_test_connection, manager):
     _seeded["id"] = [lead.pk for lead in [*leads, closed]]
     _seeded["follow_up_pk"] = [follow_up.pk]
 
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
     token, _ = Token.objects.get_or_create(user=manager)
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/v1/schema/?format=json", get_wsgi_application(), headers={"Authorization": f"Token {token.key}"}
+    )
     schema.config.update(headers={"Authorization": f"Token {token.key}"})
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE], max_examples=EXAMPLES_PER_OPERATION, deterministic=True

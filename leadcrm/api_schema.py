@@ -159,6 +159,8 @@ def _json_type_name(field) -> str:
         return "a whole number" + (" or null" if field.allow_null else "")
     if isinstance(field, serializers.FloatField):
         return "a number"
+    if isinstance(field, serializers.DecimalField):
+        return 'a decimal as a string, e.g. "1250.00"' + (" or null" if field.allow_null else "")
     return "a string" + (" or null" if field.allow_null else "")
 
 
@@ -171,6 +173,8 @@ def _json_type_ok(field, value) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(field, serializers.FloatField):
         return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(field, serializers.DecimalField):  # the schema says string (format: decimal)
+        return isinstance(value, str)
     if isinstance(field, serializers.CharField | serializers.ChoiceField | serializers.DateTimeField):
         return isinstance(value, str)
     return True  # objects and lists check their own shape

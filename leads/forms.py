@@ -155,11 +155,12 @@ class LeadForm(forms.Form):
     company = forms.CharField(max_length=255, required=False)
     source = forms.CharField(max_length=128, required=False)
     origin = forms.CharField(max_length=128, required=False)
+    campaign = forms.CharField(max_length=128, required=False, help_text="e.g. the utm_campaign")
     owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned pool")
     # Set by the "save anyway" button once the user has seen the possible duplicates.
     confirm_duplicate = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
-    TEXT_FIELDS = ("name", "email", "phone", "company", "source", "origin")
+    TEXT_FIELDS = ("name", "email", "phone", "company", "source", "origin", "campaign")
 
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)

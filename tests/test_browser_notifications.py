@@ -33,5 +33,5 @@ def test_manager_assigns_three_leads_and_the_rep_is_told(page):
 
     page.click("#notifications li >> text=Pool Lead 2 was assigned to you")
     page.wait_for_url(f"**/leads/{leads[1].pk}/")
-    assert "Pool Lead 2" in page.inner_text("h2")
+    assert "Pool Lead 2" in page.inner_text("h1")
     page.wait_for_function("document.querySelector('#notifications-badge .badge').innerText === '2'")

@@ -13,6 +13,7 @@ def test_the_api_closes_with_a_value_and_refuses_a_negative_one(api_manager):
     target = LeadFactory()
     url = reverse("api-lead-close", args=[target.pk])
     assert api_manager.post(url, {"outcome": "converted", "value": "-5"}, format="json").status_code == 400
+    assert api_manager.post(url, {"outcome": "converted", "value": 0}, format="json").status_code == 400  # a string
     response = api_manager.post(url, {"outcome": "converted", "value": "1250.00"}, format="json")
     assert response.status_code == 200 and response.json()["converted_value"] == "1250.00"
 

@@ -71,6 +71,7 @@ def test_a_role_change_is_recorded_with_who_changed_it(admin_client_crm, admin_u
         {
             "username": rep.username,
             "role": "manager",
+            "capacity": "50",
             "is_active": "on",
             "date_joined_0": "2026-01-01",
             "date_joined_1": "00:00:00",

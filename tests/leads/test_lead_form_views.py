@@ -35,7 +35,8 @@ def test_an_empty_lead_is_refused(rep_client):
 def test_control_and_bidi_characters_are_refused_per_field(rep_client, bad):
     response = rep_client.post("/leads/new/", {"name": bad, "email": "a@example.com"})
     assert response.status_code == 400
-    assert "Name:" in response.content.decode() and not Lead.objects.exists()
+    body = response.content.decode()
+    assert 'id="id_name_error"' in body and "Remove the" in body and not Lead.objects.exists()  # beside the name
 
 
 def test_a_duplicate_email_is_shown_before_saving_then_saved_anyway(rep_client, rep):

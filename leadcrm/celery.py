@@ -1,6 +1,18 @@
+"""The Celery app, and what every worker does besides running tasks.
+
+- A heartbeat thread records, every WORKER_HEARTBEAT_SECONDS, that this worker is alive and which
+  queues it consumes (read by /health/). A thread, not the worker's timer: with the solo pool a
+  long task would hold the timer.
+- Each task's id is put in the logging context (leadcrm/logs.py) while it runs.
+- Each finished task is counted, with its duration, for /metrics (leadcrm/metrics.py).
+"""
+
 import os
+import threading
+import time
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
@@ -9,3 +21,62 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Installed apps' tasks modules, plus the leads app's sub-packages that keep their own tasks.
 app.autodiscover_tasks()
 app.autodiscover_tasks(["leads.importing", "leads.reports"])
+
+
+# --- heartbeat ------------------------------------------------------------------------------
+
+_heartbeat_stop = threading.Event()
+
+
+@worker_ready.connect
+def _heartbeat_start(sender=None, **kwargs) -> None:
+    from django.conf import settings
+
+    from leadcrm.heartbeats import worker_heartbeat_record
+
+    queues = sorted(app.amqp.queues.consume_from)
+    hostname = getattr(sender, "hostname", "") or ""
+
+    def beat() -> None:
+        while True:
+            worker_heartbeat_record(queues=queues, hostname=hostname)
+            if _heartbeat_stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
+                return
+
+    _heartbeat_stop.clear()
+    threading.Thread(target=beat, name="leadcrm-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _heartbeat_stop_now(**kwargs) -> None:
+    _heartbeat_stop.set()
+
+
+# --- task context and metrics ----------------------------------------------------------------
+
+_started: dict[str, tuple[float, object]] = {}
+
+
+@task_prerun.connect
+def _task_started(task_id=None, task=None, **kwargs) -> None:
+    from leadcrm.logs import task_id_var
+
+    _started[task_id] = (time.monotonic(), task_id_var.set(task_id or "-"))
+
+
+@task_postrun.connect
+def _task_finished(task_id=None, task=None, state=None, **kwargs) -> None:
+    from leadcrm import metrics
+    from leadcrm.logs import task_id_var
+
+    started = _started.pop(task_id, None)
+    if started is None:
+        return
+    began, token = started
+    if state in ("SUCCESS", "FAILURE", "RETRY"):
+        name = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}[state]
+        metrics.task_observe(task=task.name, state=name, seconds=time.monotonic() - began)
+    try:
+        task_id_var.reset(token)  # type: ignore[arg-type]
+    except ValueError:  # set in another context (eager tasks nest): leave it
+        task_id_var.set("-")

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from leadcrm.health import HealthView
+from leadcrm.metrics import metrics_view
 from leads.reports import urls as crm_report_urls
 from scoring import report_urls as model_report_urls
 
@@ -10,6 +12,9 @@ from scoring import report_urls as model_report_urls
 report_urls = (crm_report_urls.urlpatterns + model_report_urls.urlpatterns, "reports")
 
 urlpatterns = [
+    # For load balancers and monitoring: no login (see leadcrm/health.py and leadcrm/metrics.py).
+    path("health/", HealthView.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

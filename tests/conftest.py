@@ -73,7 +73,12 @@ def _fast_tests():
     celery_app.conf.task_eager_propagates = True
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
+        # The embedded default's cache is files shared by the web and worker processes; the
+        # tests run tasks eagerly in-process, and parallel test processes must not share a cache.
+        override = override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
+        override.enable()
         yield
+        override.disable()
         return
     broker_url = _redis_db_for_this_process(redis_url, 1)
     os.environ["REDIS_URL"] = broker_url  # what celery_worker_process hands to its worker
@@ -158,13 +163,15 @@ def celery_worker_process(transactional_db):
     waits on the database for their effects.
     """
     redis_url = os.environ.get("REDIS_URL", "")
-    require(bool(redis_url) and _port_open("127.0.0.1", 6379), "Redis (REDIS_URL)")
+    parts = urlsplit(redis_url)
+    require(bool(redis_url) and _port_open(parts.hostname or "127.0.0.1", parts.port or 6379), "Redis (REDIS_URL)")
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
     handle = WorkerHandle(redis_url, _database_url_for_subprocess())
     celery_app.conf.task_always_eager = False
     # Drop anything an earlier run left on the queue so this test sees only its own tasks.
     with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+        for queue in celery_app.conf.task_queues:
+            conn.default_channel.queue_purge(queue.name)
     try:
         handle.start()
         yield handle

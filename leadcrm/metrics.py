@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
+from kombu.exceptions import ChannelError
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -106,10 +107,13 @@ def _queue_metrics() -> Iterable[Metric]:
             conn.ensure_connection(max_retries=1, timeout=1)
             channel = conn.default_channel
             for queue in app.conf.task_queues:
-                waiting = channel.queue_declare(queue=queue.name, passive=True).message_count
+                try:
+                    waiting = channel.queue_declare(queue=queue.name, passive=True).message_count
+                except ChannelError:  # not declared yet (no worker has consumed it, nothing sent): empty
+                    waiting = 0
                 depth.add_metric([queue.name], waiting)
     except Exception:
-        log.warning("metrics: the broker did not answer")
+        log.warning("metrics: the broker did not answer", exc_info=True)
         up = 0
     yield depth
     yield GaugeMetricFamily("leadcrm_broker_up", "1 when the broker answered this scrape", value=up)

@@ -6,6 +6,7 @@ Registered by scoring/apps.py (leadcrm owns the endpoints and never imports scor
 import dataclasses
 from pathlib import Path
 
+from django.db import connection
 from django.utils import timezone
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
@@ -20,6 +21,12 @@ class ActiveModel(HealthCheck):
     """The active model's artifact is on disk and loads (no active model yet is healthy: base rates)."""
 
     def run(self) -> None:
+        try:
+            self._check()
+        finally:
+            connection.close()  # checks run on the view's executor threads: leave no connection behind
+
+    def _check(self) -> None:
         version = selectors.active_model_version()
         if version is None:
             return

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import uuid
+from pathlib import Path
 
 from celery.beat import PersistentScheduler
 from django.conf import settings
@@ -28,6 +29,10 @@ class LockedScheduler(PersistentScheduler):
         self.lock_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lock_held = False
         super().__init__(*args, **kwargs)
+
+    def setup_schedule(self):
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
 
     def lock_acquire(self) -> bool:
         """Take or renew the lock; False while another beat holds it (or the cache is down)."""

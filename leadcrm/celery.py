@@ -4,6 +4,7 @@
   queues it consumes (read by /health/). A thread, not the worker's timer: with the solo pool a
   long task would hold the timer.
 - Each task's id is put in the logging context (leadcrm/logs.py) while it runs.
+- Redis URLs use leadcrm/broker.py's transport (a worker survives a Redis outage).
 - Each finished task is counted, with its duration, for /metrics (leadcrm/metrics.py).
 """
 
@@ -13,8 +14,11 @@ import time
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
+# A Redis transport whose workers outlive a Redis outage (see leadcrm/broker.py).
+TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "leadcrm.broker:Transport"
 
 app = Celery("leadcrm")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -8,6 +8,7 @@
 - Each finished task is counted, with its duration, for /metrics (leadcrm/metrics.py).
 """
 
+import contextlib
 import os
 import threading
 import time
@@ -58,29 +59,32 @@ def _heartbeat_stop_now(**kwargs) -> None:
 
 # --- task context and metrics ----------------------------------------------------------------
 
-_started: dict[str, tuple[float, object]] = {}
+_started: dict[str, tuple[float, list]] = {}
 
 
 @task_prerun.connect
 def _task_started(task_id=None, task=None, **kwargs) -> None:
+    from leadcrm.db_router import reports_reading
     from leadcrm.logs import task_id_var
 
-    _started[task_id] = (time.monotonic(), task_id_var.set(task_id or "-"))
+    tokens = [(task_id_var, task_id_var.set(task_id or "-"))]
+    if task is not None and task.name.startswith("reports."):
+        # The report refreshes read from the reports replica, when there is one.
+        tokens.append((reports_reading, reports_reading.set(True)))
+    _started[task_id] = (time.monotonic(), tokens)
 
 
 @task_postrun.connect
 def _task_finished(task_id=None, task=None, state=None, **kwargs) -> None:
     from leadcrm import metrics
-    from leadcrm.logs import task_id_var
 
     started = _started.pop(task_id, None)
     if started is None:
         return
-    began, token = started
+    began, tokens = started
     if state in ("SUCCESS", "FAILURE", "RETRY"):
         name = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}[state]
         metrics.task_observe(task=task.name, state=name, seconds=time.monotonic() - began)
-    try:
-        task_id_var.reset(token)  # type: ignore[arg-type]
-    except ValueError:  # set in another context (eager tasks nest): leave it
-        task_id_var.set("-")
+    for var, token in reversed(tokens):
+        with contextlib.suppress(ValueError):  # (prerun and postrun share a context; never seen otherwise)
+            var.reset(token)

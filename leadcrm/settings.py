@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "leadcrm.db_router.ReportsDatabaseMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -109,6 +110,18 @@ else:
             },
         }
     }
+# Optional read replica for the manager reports (leadcrm/db_router.py, docs/deploy.md).
+_reports_database_url = env_str("REPORTS_DATABASE_URL")
+if _reports_database_url:
+    try:
+        DATABASES["reports"] = dj_database_url.parse(
+            _reports_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"REPORTS_DATABASE_URL is malformed: {exc}") from exc
+    DATABASES["reports"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {})}
+    DATABASES["reports"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["leadcrm.db_router.ReportsRouter"]
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -207,6 +220,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, int | float | str]
 if REDIS_URL:
     # The visibility timeout must outlive the longest task, or Redis re-delivers a running task.
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -6,10 +6,14 @@ Built on django-health-check: the database, the cache, the broker, a live worker
 check's message names what failed, never a URL or a password.
 """
 
+import asyncio
 import dataclasses
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.views import View
 from health_check.base import HealthCheck
 from health_check.checks import Cache, Database
 from health_check.exceptions import ServiceUnavailable
@@ -74,12 +78,23 @@ BASE_CHECKS: tuple[type[HealthCheck], ...] = (Database, Cache, Broker, Workers, 
 
 
 class HealthView(HealthCheckView):
+    """A synchronous view: the checks run concurrently on an event loop of their own thread, so the
+    view works the same under gunicorn's sync workers and in a thread that already runs a loop."""
+
     def get_checks(self):
         for check in (*BASE_CHECKS, *_registered):
             yield check()
 
-    async def get(self, request, *args, **kwargs):
-        response = await super().get(request, *args, **kwargs)
+    def dispatch(self, request, *args, **kwargs):
+        response = View.dispatch(self, request, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        add_never_cache_headers(response)
+        return response
+
+    def get(self, request, *args, **kwargs):
+        checks = HealthCheckView.get(self, request, *args, **kwargs)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="health") as pool:
+            response = pool.submit(asyncio.run, checks).result()
         if response.status_code == 500:  # a failed check: "unavailable", so balancers take the node out
             response.status_code = 503
         return response

@@ -212,9 +212,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 BROKER_SPOOL_DIR = VAR_DIR / "broker"
 # (A host in the URL, though the spool has none, keeps kombu from warning "No hostname was supplied".)
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost/"
+# The database holds every job's state and progress; results are kept only where Redis is (and
+# leadcrm.dispatch sends with ignore_result anyway).
 CELERY_RESULT_BACKEND = REDIS_URL or None
-# Nobody waits on a task's result: the database holds every job's state and progress.
-CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,5 +1,6 @@
 """/health/: 200 when every dependency answers, 503 naming the one that does not; no login, no secrets."""
 
+import asyncio
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,3 +138,16 @@ def test_active_model_file_missing_is_503_naming_the_model(client):
     failing = _failing(response)
     assert list(failing) == ["ActiveModel()"]
     assert f"v{version.pk}" in failing["ActiveModel()"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_answers_in_a_thread_that_already_runs_an_event_loop(client, monkeypatch):
+    """(Playwright's sync API runs a loop in the browser tests' thread; some servers do too.)"""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    _all_alive()
+
+    async def inside_a_loop():
+        return _health(client)
+
+    response = asyncio.run(inside_a_loop())
+    assert response.status_code == 200, response.content

@@ -102,6 +102,8 @@ ROUTES: dict[str, Rule] = {
     "leads/<int:pk>/status/": lead("POST"),
     "leads/<int:pk>/assign/": lead("POST"),
     "login/": public("the sign-in form", "GET"),
+    "health/": public("the load balancer's health check: names failing dependencies, holds no data", "GET"),
+    "metrics": public("Prometheus metrics, for allow-listed addresses or the token (tests/test_metrics.py)", "GET"),
     "logout/": public("signing out needs no rights", "POST"),
     # --- API v1 (leads/api.py) ---
     f"{API}leads/": signed_in("GET", "POST", api=True),

@@ -48,5 +48,5 @@ def test_report_tasks_read_from_the_replica_while_they_run():
     def probe():
         return reports_reading.get()
 
-    assert probe.apply().get() is True
+    assert probe.apply().result is True
     assert reports_reading.get() is False

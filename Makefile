@@ -16,10 +16,11 @@ RUN_SECRET := var/run-secret-key
 RUN_ENV = DEBUG=false SECRET_KEY="$$(cat $(RUN_SECRET))" SECURE_COOKIES=false SECURE_SSL_REDIRECT=false \
   SECURE_HSTS_SECONDS=0 STATIC_MANIFEST=false WHITENOISE_USE_FINDERS=true
 
-.PHONY: help venv install install-dev browser run worker migrate demo lint format test test-fast bench clean
+.PHONY: help venv install install-dev browser run serve worker migrate demo lint format test test-fast bench clean
 
 help:
-	@echo "make run    - set up and serve the demo on http://$(HOST):$(PORT)"
+	@echo "make run    - set up and serve the demo on http://$(HOST):$(PORT) (web + worker + beat)"
+	@echo "make serve  - the Procfile's processes (gunicorn, workers per queue, beat) under honcho"
 	@echo "make test   - lint and run the whole test suite (PostgreSQL/Redis when they answer)"
 	@echo "make bench  - run the benchmarks (see BENCHMARKS.md)"
 
@@ -56,23 +57,25 @@ demo: migrate
 $(RUN_SECRET): | $(BIN)/python
 	@mkdir -p var staticfiles && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
+# --- Running: `make run` (embedded, no services) and `make serve` (the Procfile) -------------------
+# Both run their processes under honcho: one command, and Ctrl-C stops every process it started.
 run: demo $(RUN_SECRET)
 	$(BIN)/python manage.py bootstrap_scoring
 	@echo ""
-	@echo "  LeadCRM is serving on http://$(HOST):$(PORT)/"
+	@echo "  LeadCRM is serving on http://$(HOST):$(PORT)/ with a Celery worker and beat beside it"
+	@echo "  ($${REDIS_URL:+Redis}$${REDIS_URL:-the filesystem broker under var/broker/, no server needed}). Ctrl-C stops all three."
 	@echo "  Log in as alice / leadcrm-demo (rep), manager / leadcrm-demo (manager) or admin / leadcrm-demo (admin)."
 	@echo ""
-	@if [ -n "$$REDIS_URL" ]; then \
-	  echo "  REDIS_URL is set: starting a Celery worker (with beat) beside the server."; \
-	  $(BIN)/celery -A leadcrm worker -B --loglevel=INFO --concurrency=2 & \
-	  trap 'kill %1 2>/dev/null' EXIT; \
-	  $(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT); \
-	else \
-	  $(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT); \
-	fi
+	$(RUN_ENV) PATH="$(abspath $(BIN)):$$PATH" HOST=$(HOST) $(BIN)/honcho start -f Procfile.embedded -p $(PORT)
+
+# The production topology on one host (Procfile: gunicorn, a worker per queue, beat). Set DEBUG=false,
+# SECRET_KEY, DATABASE_URL, REDIS_URL, ... first (docs/deploy.md).
+serve: migrate
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	PATH="$(abspath $(BIN)):$$PATH" HOST=$(HOST) $(BIN)/honcho start -f Procfile -p $(PORT)
 
 worker: install
-	$(BIN)/celery -A leadcrm worker -B --loglevel=INFO
+	$(BIN)/celery -A leadcrm worker --loglevel=INFO
 
 lint: install-dev
 	$(BIN)/ruff check .

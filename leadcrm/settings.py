@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from leadcrm.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -41,23 +42,29 @@ INSTALLED_APPS = [
     "django_htmx",
     "import_export",
     "axes",
+    "health_check",
+    "django_prometheus",
     "leads",
     "scoring",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "leadcrm.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "leadcrm.db_router.ReportsDatabaseMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "leadcrm.sessions.IdleSessionMiddleware",
     "leadcrm.request_context.RequestContextMiddleware",
     "leadcrm.htmx.HtmxLoginRedirectMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -100,9 +107,28 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # The web server and the worker processes share this file: WAL lets readers run beside
+            # the one writer, IMMEDIATE takes the write lock up front (no mid-transaction upgrade
+            # deadlock) and a writer waits up to `timeout` seconds for it instead of failing.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
+# Optional read replica for the manager reports (leadcrm/db_router.py, docs/deploy.md).
+_reports_database_url = env_str("REPORTS_DATABASE_URL")
+if _reports_database_url:
+    try:
+        DATABASES["reports"] = dj_database_url.parse(
+            _reports_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"REPORTS_DATABASE_URL is malformed: {exc}") from exc
+    DATABASES["reports"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {})}
+    DATABASES["reports"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["leadcrm.db_router.ReportsRouter"]
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -157,7 +183,9 @@ CACHES = {
         # Redis down: reads miss and writes are skipped (with a warning) instead of failing pages.
         {"BACKEND": "leadcrm.cache.ResilientRedisCache", "LOCATION": REDIS_CACHE_URL}
         if REDIS_CACHE_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        # No Redis: the web server and the embedded worker are separate processes, so the cache
+        # (rescore debounce keys, locks, heartbeats, report summaries) must be shared: files.
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
     )
 }
 
@@ -182,23 +210,57 @@ REPORT_COHORT_WEEKS = env_int("REPORT_COHORT_WEEKS", 26, minimum=1)
 REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 900, minimum=0)
 REPORT_REFRESH_SECONDS = env_int("REPORT_REFRESH_SECONDS", 300, minimum=60)
 
-# --- Celery -----------------------------------------------------------------------------
-# No REDIS_URL: tasks run eagerly in-process so the app works with no services at all.
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+# --- Celery (processes, broker, queues; see docs/deploy.md) -------------------------------
+# Tasks always run in a worker process; eager mode is for the tests (tests/conftest.py sets it).
+# No REDIS_URL (the embedded default): kombu's filesystem transport, a spool directory under
+# LEADCRM_VAR_DIR that needs no server, no extra package and no polling of the SQLite file.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+BROKER_SPOOL_DIR = VAR_DIR / "broker"
+# (A host in the URL, though the spool has none, keeps kombu from warning "No hostname was supplied".)
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost/"
+# The database holds every job's state and progress; results are kept only where Redis is (and
+# leadcrm.dispatch sends with ignore_result anyway).
+CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
-# The visibility timeout must outlive the longest task, or Redis re-delivers a running task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 600,
-    "socket_connect_timeout": 1,
-    "socket_timeout": 5,
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, int | float | str]
+if REDIS_URL:
+    # The visibility timeout must outlive the longest task, or Redis re-delivers a running task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_TASK_TIME_LIMIT + 600,
+        "socket_connect_timeout": 1,
+        "socket_timeout": 5,
+    }
+else:
+    for _folder in ("queue", "control"):
+        (BROKER_SPOOL_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_SPOOL_DIR / "queue"),
+        "data_folder_out": str(BROKER_SPOOL_DIR / "queue"),
+        "control_folder": str(BROKER_SPOOL_DIR / "control"),
+    }
+# Queues by kind, so a long training or a 1M-row rescore never holds up an import (or the other
+# way round): each kind has workers of its own in the Procfile; a worker started without -Q
+# consumes all three (the embedded default).
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in ("imports", "scoring", "default"))
+CELERY_TASK_ROUTES = {
+    "leads.import_*": {"queue": "imports"},
+    "leads.imports_*": {"queue": "imports"},
+    "scoring.rescore_leads": {"queue": "scoring"},
+    "scoring.retrain_model": {"queue": "scoring"},
 }
+# Beat runs exactly once: a second beat (another host, a restarted container) waits on the lock
+# and takes over within BEAT_LOCK_SECONDS when the holder stops (leadcrm/beat.py).
+CELERY_BEAT_SCHEDULER = "leadcrm.beat:LockedScheduler"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+BEAT_LOCK_SECONDS = env_int("BEAT_LOCK_SECONDS", 60, minimum=10)
+# Workers record a heartbeat per queue every WORKER_HEARTBEAT_SECONDS (leadcrm/celery.py).
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 # Publishing with the broker down gives up within about a second (leadcrm.dispatch then records
 # the work in the database and the beat entry "redispatch-queued" sends it once the broker is back).
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 1.0)
@@ -209,7 +271,12 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker went away keeps retrying the connection for as long as it takes.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TIMEZONE = TIME_ZONE
+# Workers log through Django's LOGGING (LOG_FORMAT, with the task id on every line).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {
     # Nightly retrain (single-flight; a new version is activated, and every lead rescored, only
     # when it beats the active one), and a daily full rescore: "days since last activity" ages.
@@ -494,10 +561,27 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Health, metrics and logs (leadcrm/health.py, leadcrm/metrics.py, leadcrm/logs.py) ------
+# /metrics answers these addresses (REMOTE_ADDR; networks allowed) or a request sending
+# "Authorization: Bearer $METRICS_TOKEN"; everyone else gets 403.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if not DEBUG:
+    # Load balancers probe over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+# text (default): readable lines for a terminal; json: one JSON object a line, for a log shipper.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "leadcrm.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s task=%(task_id)s] %(message)s"},
+        "json": {"()": "leadcrm.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

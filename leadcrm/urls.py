@@ -6,6 +6,8 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from leadcrm.api_errors import api_not_found
+from leadcrm.health import HealthView
+from leadcrm.metrics import metrics_view
 from leads import audit_views
 from leads.reports import urls as crm_report_urls
 from scoring import report_urls as model_report_urls
@@ -16,6 +18,9 @@ report_urls = (crm_report_urls.urlpatterns + model_report_urls.urlpatterns, "rep
 
 urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True)),
+    # For load balancers and monitoring: no login (see leadcrm/health.py and leadcrm/metrics.py).
+    path("health/", HealthView.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Password reset by email: Django's views, the site's templates (templates/registration/).

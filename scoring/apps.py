@@ -41,3 +41,10 @@ class ScoringConfig(AppConfig):
         from scoring.quality import dashboard_headline_rows as active_model_rows
 
         dashboard_headline_rows.connect(active_model_rows, dispatch_uid="scoring.quality.dashboard_headline_rows")
+
+        # /health/ checks that the active model loads; /metrics shows model age and scoring speed.
+        from leadcrm import health, metrics
+        from scoring import observability
+
+        health.check_register(observability.ActiveModel)
+        metrics.collector_register(observability.metrics_collect)

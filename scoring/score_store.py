@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Case, Q, Value, When
 
+from leadcrm import metrics
 from leads.models import Lead
 from leads.signals import leads_scored_send
 from scoring.models import ScoreHistory
@@ -34,6 +35,7 @@ def scores_write(rows: list[Scored], *, version_id: int | None, scored_at: datet
     changes nothing. Keeps Lead.priority = override or score. Returns how many leads changed."""
     if not rows:
         return 0
+    metrics.counter_add("leads_scored", len(rows))  # /metrics: rate() of it is leads scored per second
     if connection.vendor == "postgresql":
         changed = _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
     else:

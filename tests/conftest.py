@@ -73,7 +73,12 @@ def _fast_tests():
     celery_app.conf.task_eager_propagates = True
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
+        # The embedded default's cache is files shared by the web and worker processes; the
+        # tests run tasks eagerly in-process, and parallel test processes must not share a cache.
+        override = override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
+        override.enable()
         yield
+        override.disable()
         return
     broker_url = _redis_db_for_this_process(redis_url, 1)
     os.environ["REDIS_URL"] = broker_url  # what celery_worker_process hands to its worker
@@ -158,13 +163,15 @@ def celery_worker_process(transactional_db):
     waits on the database for their effects.
     """
     redis_url = os.environ.get("REDIS_URL", "")
-    require(bool(redis_url) and _port_open("127.0.0.1", 6379), "Redis (REDIS_URL)")
+    parts = urlsplit(redis_url)
+    require(bool(redis_url) and _port_open(parts.hostname or "127.0.0.1", parts.port or 6379), "Redis (REDIS_URL)")
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
     handle = WorkerHandle(redis_url, _database_url_for_subprocess())
     celery_app.conf.task_always_eager = False
     # Drop anything an earlier run left on the queue so this test sees only its own tasks.
     with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+        for queue in celery_app.conf.task_queues:
+            conn.default_channel.queue_purge(queue.name)
     try:
         handle.start()
         yield handle
@@ -174,6 +181,12 @@ def celery_worker_process(transactional_db):
 
 
 class WorkerHandle:
+    command: tuple[str, ...] = (
+        "worker", "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+    )  # fmt: skip
+    # Seconds a process may take to start (the machine is shared: start-up under load is slow).
+    start_timeout = 60
+
     def __init__(self, redis_url: str, database_url: str):
         self.env = {
             **os.environ,
@@ -194,18 +207,22 @@ class WorkerHandle:
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "leadcrm", "worker", "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            [sys.executable, "-m", "celery", "-A", "leadcrm", *self.command],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail(f"celery worker exited early; see {self.log_path}")
-            replies = celery_app.control.ping(timeout=0.5)
-            if replies:
+                pytest.fail(f"celery {self.command[0]} exited early; see {self.log_path}")
+            if self.ready():
                 return
-        pytest.fail(f"celery worker did not answer a ping within 30 s; see {self.log_path}")
+        pytest.fail(f"celery {self.command[0]} did not start within {self.start_timeout} s; see {self.log_path}")
+
+    def ready(self) -> bool:
+        return bool(celery_app.control.ping(timeout=0.5))
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -223,6 +240,37 @@ class WorkerHandle:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class BeatHandle(WorkerHandle):
+    """`celery beat` (LockedScheduler) on the same broker, cache and database as a WorkerHandle."""
+
+    command = ("beat", "--loglevel=INFO")
+
+    def __init__(self, redis_url: str, database_url: str, schedule_dir: Path):
+        super().__init__(redis_url, database_url)
+        self.env["LEADCRM_VAR_DIR"] = str(schedule_dir)
+        self.log_path = ARTIFACTS / f"celery-beat-{os.getpid()}.log"
+
+    def ready(self) -> bool:
+        time.sleep(0.2)
+        return "beat lock acquired" in self.log_text()
+
+
+def celery_point_at(broker_url: str, backend_url: str | None, transport_options: dict | None = None) -> None:
+    """Re-point this process's Celery app (and drop its pooled connections to the old broker)."""
+    from kombu import pools
+
+    celery_app.conf.broker_url = broker_url
+    celery_app.conf.result_backend = backend_url
+    if transport_options is not None:
+        celery_app.conf.broker_transport_options = transport_options
+    # Close the pooled connections and empty kombu's pool registries, so the next use builds new
+    # pools for the new URL (a closed pool left in the registry would be handed out again).
+    pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    celery_app._local.__dict__.pop("backend", None)
 
 
 def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):

@@ -30,6 +30,10 @@ KNOBS = (
     "REDIS_CACHE_URL",
     "WHITENOISE_USE_FINDERS",
     "DB_DISABLE_JIT",
+    "REPORTS_DATABASE_URL",
+    "LOG_FORMAT",
+    "METRICS_TOKEN",
+    "METRICS_ALLOWED_IPS",
     # Set by the browser fixture for Playwright's event loop in this test process; a deployment
     # never has it (check --deploy warns about it).
     "DJANGO_ALLOW_ASYNC_UNSAFE",
@@ -90,6 +94,8 @@ def test_debug_off_without_secret_key_fails_loudly(tmp_path):
         ("DATABASE_URL", "garbage"),
         ("REDIS_URL", "http://127.0.0.1:6379/0"),
         ("API_THROTTLE_USER", "lots"),
+        ("LOG_FORMAT", "xml"),
+        ("REPORTS_DATABASE_URL", "garbage"),
     ],
 )
 def test_malformed_values_fail_loudly_at_start_up(tmp_path, name, value):

@@ -47,6 +47,7 @@ class Rule:
     lead_kwarg: str = "pk"  # lead routes: the URL kwarg holding the lead id
     params: dict = field(default_factory=dict)  # other URL kwargs: values, or functions making an object
     reason: str = ""
+    setup: Callable | None = None  # public routes: brings about the state the route reports on
 
 
 def lead(*methods: str, api: bool = False, nested: Callable | None = None, lead_kwarg: str = "pk") -> Rule:
@@ -61,8 +62,16 @@ def role(name: str, *methods: str, api: bool = False, **params) -> Rule:
     return Rule("role", methods=methods or ("GET",), api=api, role=name, params=params)
 
 
-def public(reason: str, *methods: str, **params) -> Rule:
-    return Rule("public", methods=methods or ("GET",), reason=reason, params=params)
+def public(reason: str, *methods: str, setup: Callable | None = None, **params) -> Rule:
+    return Rule("public", methods=methods or ("GET",), reason=reason, setup=setup, params=params)
+
+
+def processes_alive() -> None:
+    """Heartbeats of a worker on every queue and of beat, as a running deployment records them."""
+    from leadcrm import heartbeats
+
+    heartbeats.worker_heartbeat_record(queues=["imports", "scoring", "default"], hostname="test@host")
+    heartbeats.beat_tick_record()
 
 
 def follow_up_of(lead_obj) -> dict:
@@ -144,6 +153,10 @@ ROUTES: dict[str, Rule] = {
     "password-reset/sent/": public("a static 'check your email' page"),
     "password-reset/<uidb64>/<token>/": public("needs a valid one-time token to do anything", uidb64="MQ", token="x-y"),
     "password-reset/done/": public("a static 'password set' page"),
+    "health/": public(
+        "the load balancer's health check: names failing dependencies, holds no data", "GET", setup=processes_alive
+    ),
+    "metrics": public("Prometheus metrics, for allow-listed addresses or the token (tests/test_metrics.py)", "GET"),
     "logout/": public("signing out needs no rights", "POST"),
     # --- API v1 (leads/api.py) ---
     f"{API}leads/": signed_in("GET", "POST", api=True),
@@ -397,6 +410,8 @@ def test_routes_without_a_lead(route, client, rep, manager, admin_user, bobs_lea
                 f"{rule.role} GET {url}: {response.status_code}"
             )
     elif "GET" in rule.methods:
+        if rule.setup:
+            rule.setup()
         # Filters can narrow what a rep sees, never widen it.
         # (A substring of the marker: a page may echo the search box back, never the lead.)
         query = {"owner": bobs_lead.owner_id, "search": MARKER[3:-3], "q": MARKER[3:-3], "status": "new"}

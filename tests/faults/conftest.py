@@ -6,11 +6,10 @@ import subprocess
 
 import pytest
 from django.db import connection
-from kombu import pools
 
 from leadcrm import dispatch
 from leadcrm.celery import app as celery_app
-from tests.conftest import ARTIFACTS, WorkerHandle, _database_url_for_subprocess, require, wait_for
+from tests.conftest import ARTIFACTS, WorkerHandle, _database_url_for_subprocess, celery_point_at, require, wait_for
 
 
 def _free_port() -> int:
@@ -56,18 +55,6 @@ class RedisServer:
         self.process = None
 
 
-def _celery_point_at(broker_url: str, backend_url: str) -> None:
-    """Re-point this process's Celery app (and drop its pooled connections to the old broker)."""
-    celery_app.conf.broker_url = broker_url
-    celery_app.conf.result_backend = backend_url
-    # Close the pooled connections and empty kombu's pool registries, so the next use builds new
-    # pools for the new URL (a closed pool left in the registry would be handed out again).
-    pools.reset()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app._local.__dict__.pop("backend", None)
-
-
 @pytest.fixture
 def private_redis(transactional_db, settings):
     """A private Redis that the app's cache and Celery broker use for this test; the test may
@@ -79,13 +66,13 @@ def private_redis(transactional_db, settings):
     try:
         server.start()
         settings.CACHES = {"default": {"BACKEND": "leadcrm.cache.ResilientRedisCache", "LOCATION": server.url}}
-        _celery_point_at(server.url, server.url)
+        celery_point_at(server.url, server.url)
         celery_app.conf.task_always_eager = False
         dispatch.broker_mark_up()
         yield server
     finally:
         server.stop()
-        _celery_point_at(old[0], old[1])
+        celery_point_at(old[0], old[1])
         celery_app.conf.task_always_eager = old[2]
         dispatch.broker_mark_up()
 

@@ -180,7 +180,13 @@ def plain_hgb_holdout_auc(version) -> float:
     options = ScoringSettings.current()
     rows = list(outcome_leads_for(options).order_by("pk").values_list("pk", "status", "created_at"))
     types = version.features["types"]
-    frame = F.lead_frame([r[0] for r in rows], as_of=timezone.now(), types=types, fields=version.features["fields"])
+    frame = F.lead_frame(
+        [r[0] for r in rows],
+        as_of=timezone.now(),
+        types=types,
+        fields=version.features["fields"],
+        dates=version.features.get("dates"),
+    )
     for column, kind in types.items():
         frame[column] = frame[column].astype("category") if kind == F.CATEGORY else frame[column].astype("float64")
     positive = options.conversion_status or Lead.Status.CONVERTED

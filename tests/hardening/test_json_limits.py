@@ -9,7 +9,6 @@ from django.forms import JSONField as JSONFormField
 
 from leadcrm.json_limits import JSONLimitError, LimitedJSONDecoder, json_depth, json_loads_limited
 from leads.models import ImportJob
-from tests.api.conftest import token_client
 from tests.factories import LeadFactory
 
 DEEP = "[" * 1000 + "]" * 1000  # 2 KB: RecursionError in the stdlib parser (a 500 before)
@@ -106,18 +105,3 @@ def test_a_body_over_the_size_limit_is_400(api_rep, settings):
 def test_ordinary_json_still_parses(api_manager):
     response = api_manager.post("/api/v1/leads/", {"name": "Ada", "attributes": {"a": 1, "b": "two"}}, format="json")
     assert response.status_code == 201, response.content
-
-
-@pytest.fixture
-def api_rep(rep):
-    return token_client(rep)
-
-
-@pytest.fixture
-def api_manager(manager):
-    return token_client(manager)
-
-
-@pytest.fixture
-def api_admin(admin_user):
-    return token_client(admin_user)

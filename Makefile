@@ -98,7 +98,7 @@ test: install-dev browser lint
 	if [ -z "$$REDIS_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then \
 	  export REDIS_URL=$(LOCAL_REDIS_URL); fi; \
 	echo "DATABASE_URL=$${DATABASE_URL:-<sqlite>} REDIS_URL=$${REDIS_URL:-<eager, no broker>}"; \
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS); \
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS) || exit $$?; \
 	if [ -n "$$DATABASE_URL" ]; then \
 	  echo "Again on the embedded default (SQLite, eager Celery): the paths a newcomer's make run takes."; \
 	  env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider \

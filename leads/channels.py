@@ -27,10 +27,10 @@ MAX_AMOUNT = Decimal("999999999999.99")
 def value_default_for(source: str, campaign: str) -> Decimal | None:
     """The admins' value for a converted lead of this channel: the campaign's, else the source's."""
     values = {
-        v.campaign: v.value
+        (source, v.campaign): v.value
         for v in ChannelValue.objects.filter(source=source, campaign__in={campaign, ""}).only("campaign", "value")
     }
-    return values.get(campaign) if campaign in values else values.get("")
+    return ChannelValue.pick(values, source, campaign)
 
 
 def parse_month(text: str) -> date:

@@ -523,6 +523,12 @@ class ChannelValue(models.Model):
         channel = f"{self.source} / {self.campaign}" if self.campaign else self.source
         return f"{channel}: {self.value}"
 
+    @staticmethod
+    def pick(values: dict, source: str, campaign: str):
+        """The one rule for a channel's value, from {(source, campaign): value}: the campaign's own
+        value, else its source's (campaign ""), else None."""
+        return values.get((source, campaign), values.get((source, "")))
+
 
 class ForecastSnapshot(models.Model):
     """The forecast of the open leads as it stood when taken (a beat task takes one a month), so

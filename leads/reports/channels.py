@@ -77,10 +77,6 @@ def channel_values() -> dict[tuple[str, str], float]:
     return {(v.source, v.campaign): float(v.value) for v in ChannelValue.objects.all()}
 
 
-def _default_value(values: dict, source: str, campaign: str) -> float | None:
-    return values.get((source, campaign), values.get((source, "")))
-
-
 def _channel_key(keys: tuple[str, ...], source: str, campaign: str) -> tuple:
     return (source, campaign) if len(keys) == 2 else (source,)
 
@@ -126,7 +122,7 @@ def channels_report(filters: ChannelFilters) -> dict:
     by_channel: dict[tuple, dict] = defaultdict(blank)
     by_month: dict[date, dict] = defaultdict(blank)
     for row in cube:
-        default = _default_value(values, row["source"], row["campaign"])
+        default = ChannelValue.pick(values, row["source"], row["campaign"])
         revenue = float(row["revenue_known"] or 0) + (row["unvalued"] * default if default is not None else 0.0)
         unknown = row["unvalued"] if default is None else 0
         month = timezone.localtime(row["month"]).date() if isinstance(row["month"], datetime) else row["month"]
@@ -241,7 +237,7 @@ def open_leads_forecast(*, source: str = "", with_revenue: bool = True) -> Forec
     values = channel_values() if with_revenue else {}
     forecast = Forecast(total=Sums(), by_source=defaultdict(Sums), by_owner=defaultdict(Sums))
     for row in groups:
-        value = _default_value(values, row["source"], row["campaign"])
+        value = ChannelValue.pick(values, row["source"], row["campaign"])
         if value is None:
             value = averages.get((row["source"], row["campaign"]))
         group = {"leads": row["leads"], "scored": row["scored"], "p": row["p"] or 0.0, "pq": row["pq"] or 0.0}
@@ -279,7 +275,7 @@ def forecast_check(*, now: datetime | None = None) -> dict | None:
         .order_by()
     ):
         converted += row["n"]
-        default = _default_value(values, row["source"], row["campaign"])
+        default = ChannelValue.pick(values, row["source"], row["campaign"])
         revenue += float(row["known"] or 0) + (row["unvalued"] * default if default is not None else 0.0)
     still_open = Lead.objects.filter(created_at__lt=snapshot.taken_at, status__in=Lead.OPEN_STATUSES).count()
     conversions = Sums(

@@ -2,6 +2,7 @@
 unread notifications, the list shows them, and opening one lands on that lead and counts it read."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import browser_login, screenshot
 from tests.factories import LeadFactory, ManagerFactory, RepFactory
@@ -34,4 +35,5 @@ def test_manager_assigns_three_leads_and_the_rep_is_told(page):
     page.click("#notifications li >> text=Pool Lead 2 was assigned to you")
     page.wait_for_url(f"**/leads/{leads[1].pk}/")
     assert "Pool Lead 2" in page.inner_text("h1")
-    page.wait_for_function("document.querySelector('#notifications-badge .badge').innerText === '2'")
+    # The badge loads after the page (hx-trigger="load"): wait for it to appear, then for its count.
+    expect(page.locator("#notifications-badge .badge")).to_have_text("2")

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils import timezone
 
-from leads.models import Activity, Lead, LostReason, Notification, User
+from leads.models import Activity, FollowUp, Lead, LostReason, Notification, User
 from leads.text import clean_text, text_problem
 
 
@@ -78,9 +78,8 @@ class FollowUpForm(forms.Form):
 
     def clean_due_at(self):
         value = self.cleaned_data["due_at"]
-        if value <= timezone.now():
-            local = timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-            raise forms.ValidationError(f"A follow-up must be due in the future; {local} has passed.")
+        if problem := FollowUp.due_problem(value):
+            raise forms.ValidationError(problem)
         return value
 
 

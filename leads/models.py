@@ -285,6 +285,14 @@ class FollowUp(models.Model):
     def is_overdue(self, now=None) -> bool:
         return self.done_at is None and self.due_at < (now or timezone.now())
 
+    @staticmethod
+    def due_problem(due_at, now=None) -> str | None:
+        """The one rule for a new follow-up's time, shared by the pages and the API: in the future."""
+        if due_at <= (now or timezone.now()):
+            local = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
+            return f"A follow-up must be due in the future; {local} has passed."
+        return None
+
 
 class ImportProfile(models.Model):
     """How one company's lead files map onto LeadCRM: saved, reusable, editable in the admin.

@@ -259,6 +259,11 @@ class FollowUpCreateSerializer(StrictJsonTypesMixin, serializers.Serializer):
         help_text="Defaults to the lead's owner. Reps can only assign themselves.",
     )
 
+    def validate_due_at(self, due_at):
+        if problem := FollowUp.due_problem(due_at):
+            raise serializers.ValidationError(problem)
+        return due_at
+
     def validate_assigned_to(self, user):
         request = self.context.get("request")
         if user is not None and request and not request.user.is_manager and user.pk != request.user.pk:

@@ -42,9 +42,23 @@ def test_scheduling_sets_the_leads_next_follow_up(api_rep, rep):
     assert lead.next_follow_up_at == due
 
 
+def _tomorrow() -> str:
+    return (timezone.now() + timedelta(days=1)).isoformat()
+
+
+def test_a_follow_up_in_the_past_is_a_400_in_words(api_rep, rep):
+    lead = LeadFactory(owner=rep)
+    response = api_rep.post(url(lead), {"due_at": "2020-01-01T09:00:00Z"}, format="json")
+    assert response.status_code == 400
+    assert "must be due in the future" in str(response.json()["error"]["fields"]["due_at"])
+    assert not FollowUp.objects.exists()
+    lead.refresh_from_db()
+    assert lead.next_follow_up_at is None
+
+
 def test_closed_lead_takes_no_follow_ups(api_rep, rep):
     lead = LeadFactory(owner=rep, status=Lead.Status.CONVERTED)
-    response = api_rep.post(url(lead), {"due_at": timezone.now().isoformat()}, format="json")
+    response = api_rep.post(url(lead), {"due_at": _tomorrow()}, format="json")
     assert response.status_code == 400
     assert "due_at" in response.json()["error"]["fields"]
 
@@ -54,9 +68,10 @@ def test_bad_follow_up_input_is_a_400(api_rep, rep, other_rep):
     for payload, field in [
         ({}, "due_at"),
         ({"due_at": "next tuesday"}, "due_at"),
-        ({"due_at": timezone.now().isoformat(), "note": "x" * 501}, "note"),
-        ({"due_at": timezone.now().isoformat(), "assigned_to": other_rep.pk}, "assigned_to"),
-        ({"due_at": timezone.now().isoformat(), "assigned_to": 99999}, "assigned_to"),
+        ({"due_at": "2020-01-01T09:00:00Z"}, "due_at"),
+        ({"due_at": _tomorrow(), "note": "x" * 501}, "note"),
+        ({"due_at": _tomorrow(), "assigned_to": other_rep.pk}, "assigned_to"),
+        ({"due_at": _tomorrow(), "assigned_to": 99999}, "assigned_to"),
     ]:
         response = api_rep.post(url(lead), payload, format="json")
         assert response.status_code == 400, payload
@@ -66,7 +81,7 @@ def test_bad_follow_up_input_is_a_400(api_rep, rep, other_rep):
 
 def test_manager_schedules_for_a_rep(api_manager, rep):
     lead = LeadFactory(owner=rep)
-    response = api_manager.post(url(lead), {"due_at": timezone.now().isoformat(), "assigned_to": rep.pk}, format="json")
+    response = api_manager.post(url(lead), {"due_at": _tomorrow(), "assigned_to": rep.pk}, format="json")
     assert response.json()["assigned_to"] == rep.pk
 
 

@@ -5,7 +5,10 @@ need, so conversion rates, funnels and training data stay correct:
 
 - removed: name, email, phone, company, external id, free text (lost reason, override reason,
   score reasons, activity notes and outcomes, follow-up notes, activity data except status changes),
-  and every text value in `attributes` (a column of a lead file can hold anything);
+  and every text value in `attributes` (a column of a lead file can hold anything); the cells of
+  import rows refused with an error (kept for the errors CSV) that hold the person's email, phone or
+  external id. Retention needs no search for those: an import's row errors lose their cells when its
+  file is pruned (IMPORT_FILE_RETENTION_DAYS), long before a closed lead is anonymised;
 - kept: status and outcome dates, source and origin, owner, numeric and yes/no attributes, scores,
   activity kinds and times, status-change history (the funnel), follow-up due dates.
 
@@ -20,11 +23,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from leads import audit
-from leads.models import Activity, FollowUp, Lead, User
+from leads.models import Activity, FollowUp, ImportRowError, Lead, User
 from leads.signals import person_data_sections, person_erased_send
 
 ERASED_LOST_REASON = "erased"
@@ -108,11 +112,35 @@ def _leads_anonymise(lead_ids: list[int]) -> int:
     return len(ids)
 
 
+# Shorter identifiers would match cells of other people.
+_MIN_IDENTIFIER_CHARS = 5
+
+
+def _import_row_errors_forget(lead: Lead) -> int:
+    """Clear the kept cells of refused import rows that hold this person's email, phone or external
+    id (a text search over the rows that still have cells: an erasure is rare, the rows are few)."""
+    identifiers = [v for v in (lead.email, lead.phone, lead.external_id) if v and len(v) >= _MIN_IDENTIFIER_CHARS]
+    if not identifiers:
+        return 0
+    mentions = Q()
+    for identifier in identifiers:
+        mentions |= Q(raw_text__icontains=identifier) | Q(value__icontains=identifier)
+    ids = list(
+        ImportRowError.objects.exclude(raw=[])
+        .annotate(raw_text=Cast("raw", output_field=TextField()))
+        .filter(mentions)
+        .values_list("pk", flat=True)
+    )
+    return ImportRowError.objects.filter(pk__in=ids).update(raw=[], value="")
+
+
 @transaction.atomic
 def person_erase(*, lead: Lead, by: User | None) -> Lead:
     """Erase one person's data (see the module docstring for what goes and what stays); audited.
     Erasing an erased lead again changes nothing and is not recorded twice."""
     _require_admin(by)
+    if lead.erased_at is None:
+        _import_row_errors_forget(lead)
     if _leads_anonymise([lead.pk]):
         audit.audit_record(audit.PERSON_ERASE, actor=by, target=lead)
     lead.refresh_from_db()

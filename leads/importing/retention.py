@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads.importing import services
-from leads.models import ImportJob
+from leads.models import ImportJob, ImportRowError
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ def import_files_prunable(*, now: datetime | None = None) -> list[PrunableFile]:
 
 def import_files_prune(*, now: datetime | None = None) -> dict:
     """Delete the stored files of jobs finished more than IMPORT_FILE_RETENTION_DAYS ago (the job
-    rows stay, with an empty `file`), and orphan files in the imports directory older than a day.
+    rows stay, with an empty `file`, and their row errors without the rows' cells), and orphan files
+    in the imports directory older than a day.
 
     Returns {"deleted_files": job files deleted, "freed_bytes": bytes freed by all deletions,
     "orphans": orphan files deleted}. A file that cannot be deleted is logged and skipped (its job
@@ -158,6 +159,9 @@ def _job_file_delete(storage: Storage, *, pk: int, name: str, now: datetime) -> 
         else:
             storage.delete(name)
         ImportJob.objects.filter(pk=pk).update(file="")
+        # The refused rows' cells were kept for the errors CSV, which needs the file's header: with
+        # the file gone they are personal data without a use. Line, column and message stay.
+        ImportRowError.objects.filter(job_id=pk).exclude(raw=[]).update(raw=[], value="")
     return size
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from leads import privacy
-from leads.models import Activity, AuditEntry, Lead
+from leads.models import Activity, AuditEntry, ImportJob, ImportRowError, Lead
 from leads.tasks import retention_anonymise
 from tests.api.conftest import token_client
 from tests.factories import ActivityFactory, FollowUpFactory, LeadFactory
@@ -69,6 +69,29 @@ def test_erase_removes_personal_data_and_keeps_the_outcome(person, admin_user, r
     assert str(lead) == f"Lead #{lead.pk}"
     [entry] = AuditEntry.objects.filter(action="person_erase")
     assert entry.actor == admin_user and entry.target_id == str(lead.pk)
+
+
+def test_erase_clears_refused_import_rows_that_name_the_person_and_only_those(person, admin_user):
+    job = ImportJob.objects.create(file="imports/2026/11/leads.csv", status=ImportJob.Status.FAILED)
+    hers = ImportRowError.objects.create(
+        job=job, row_number=2, column="Score", value="high", message="expected a number",
+        raw=["crm-x", "ADA@example.com", "high"],
+    )  # fmt: skip
+    by_phone = ImportRowError.objects.create(
+        job=job, row_number=3, column="Phone", value="+44 1234", message="too long", raw=["", "", "+44 1234"]
+    )
+    other = ImportRowError.objects.create(
+        job=job, row_number=4, column="Score", value="low", message="expected a number", raw=["b@example.com", "low"]
+    )
+
+    privacy.person_erase(lead=person, by=admin_user)
+
+    for error in (hers, by_phone):
+        error.refresh_from_db()
+        assert (error.raw, error.value) == ([], "")
+        assert error.message  # where and why stay
+    other.refresh_from_db()
+    assert other.raw == ["b@example.com", "low"] and other.value == "low"
 
 
 def test_erasing_twice_changes_nothing_more(person, admin_user):

@@ -94,6 +94,17 @@ def test_resumable_job_keeps_its_file_until_the_retention_too(make_job, status):
         assert not job.file
 
 
+def test_pruning_a_file_clears_its_refused_rows_cells_and_keeps_where_and_why(make_job):
+    job = failed_with_errors(make_job)
+    kept = list(job.row_errors.values_list("row_number", "column", "message"))
+    assert kept and all(raw for raw in job.row_errors.values_list("raw", flat=True))
+
+    retention.import_files_prune()
+
+    assert list(job.row_errors.values_list("row_number", "column", "message")) == kept
+    assert all(raw == [] and value == "" for raw, value in job.row_errors.values_list("raw", "value"))
+
+
 def test_recent_finished_job_keeps_its_file(make_job):
     job = make_job("succeeded", ended=29 * DAY)
     assert retention.import_files_prune() == {"deleted_files": 0, "freed_bytes": 0, "orphans": 0}

@@ -488,6 +488,11 @@ class AuditEntry(models.Model):
         raise PermissionDenied("Audit entries cannot be deleted.")
 
 
+def channel_name(source: str, campaign: str) -> str:
+    """A channel as people write it: the source, or "source / campaign" for one of its campaigns."""
+    return f"{source} / {campaign}" if campaign else source
+
+
 class Spend(models.Model):
     """Marketing spend of one month on a source (and optionally one of its campaigns)."""
 
@@ -508,8 +513,7 @@ class Spend(models.Model):
         ]
 
     def __str__(self) -> str:
-        channel = f"{self.source} / {self.campaign}" if self.campaign else self.source
-        return f"{channel}, {self.month:%b %Y}: {self.amount}"
+        return f"{channel_name(self.source, self.campaign)}, {self.month:%b %Y}: {self.amount}"
 
 
 class ChannelValue(models.Model):
@@ -528,8 +532,7 @@ class ChannelValue(models.Model):
         ]
 
     def __str__(self) -> str:
-        channel = f"{self.source} / {self.campaign}" if self.campaign else self.source
-        return f"{channel}: {self.value}"
+        return f"{channel_name(self.source, self.campaign)}: {self.value}"
 
     @staticmethod
     def pick(values: dict, source: str, campaign: str):

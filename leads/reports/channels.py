@@ -21,7 +21,7 @@ from django.db.models import Avg, Count, ExpressionWrapper, F, FloatField, Q, Su
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from leads.models import ChannelValue, ForecastSnapshot, Lead, Spend
+from leads.models import ChannelValue, ForecastSnapshot, Lead, Spend, channel_name
 from leads.reports.forecast import Estimate, Sums
 from leads.reports.selectors import MedianSeconds, report_work_mem
 
@@ -85,7 +85,8 @@ def channel_label(key: tuple) -> str:
     source = key[0] or "(no source)"
     if len(key) == 1:
         return source
-    return f"{source} / {key[1]}" if key[1] else f"{source} / (no campaign)"
+    # Per campaign, a source's leads without one are a row of their own.
+    return channel_name(source, key[1] or "(no campaign)")
 
 
 def channels_report(filters: ChannelFilters) -> dict:

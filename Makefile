@@ -124,6 +124,8 @@ bench: install-dev
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring $(BIN)/python bench/score_bench.py --steps train,rescore,single
 	@if [ -f ../shared/data/x_education_leads.csv ]; then \
 	  DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring $(BIN)/python bench/score_bench.py --steps xedu; fi
+	# The cost curve: import, training, rescore (1 and 2 workers), queue and reports at 10k, 100k and 1M.
+	$(BIN)/python bench/cost_curve.py --sizes 10000,100000,1000000
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles test-artifacts .pytest_cache .ruff_cache

@@ -146,3 +146,41 @@ def test_search_can_use_the_partial_trigram_index(manager, requires_postgres, wh
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "lead_search_trgm_set" in plan, plan
+
+
+def _plain_queue_ids(user, text: str, now) -> list[int]:
+    """What the queue must show for a search, written the plain way: overdue first, then by score."""
+    matching = selectors.leads_workable_by(user).filter(selectors.lead_search_q(text), status__in=Lead.OPEN_STATUSES)
+    overdue = matching.filter(next_follow_up_at__lt=now).order_by("next_follow_up_at", "id")
+    rest = matching.exclude(next_follow_up_at__lt=now).order_by("-priority", "-id")
+    return [lead.pk for lead in overdue] + [lead.pk for lead in rest]
+
+
+def _paged_ids(user, text: str, now, page_size: int) -> list[int]:
+    ids, cursor = [], ""
+    while True:
+        page = queue_for(user, QueueFilters(q=text, cursor=cursor), page_size=page_size, now=now)
+        ids += [lead.pk for lead in page.leads]
+        if not page.next_cursor:
+            return ids
+        cursor = page.next_cursor
+
+
+@pytest.mark.parametrize("probe_rows", [5, 2000])
+@pytest.mark.parametrize("text", ["rossi", "ZED", "nobody-has-this"])
+def test_search_pages_are_the_plain_querys_rows_whichever_way_they_are_found(rep, monkeypatch, probe_rows, text):
+    """Common terms fill a page from the probe of the band's first rows, rare ones come from the trigram
+    index sorted apart (leads.selectors._band_rows): either way the pages are the plain query's rows."""
+    monkeypatch.setattr(selectors, "SEARCH_PROBE_ROWS", probe_rows)
+    now = timezone.now()
+    for i in range(40):
+        LeadFactory(
+            owner=rep,
+            name=f"Ann Rossi {i}" if i % 3 else f"Bob Other {i}",
+            company="Zed Ltd" if i in (4, 17) else "Acme",
+            priority=(i * 37) % 100,
+            next_follow_up_at=now - timezone.timedelta(hours=i) if i % 4 == 0 else None,
+        )
+    expected = _plain_queue_ids(rep, text, now)
+    assert _paged_ids(rep, text, now, page_size=7) == expected
+    assert len(expected) == {"rossi": 26, "ZED": 2, "nobody-has-this": 0}[text]

@@ -310,3 +310,43 @@ def test_a_partition_that_finds_another_model_active_stops_and_says_so(trained, 
     assert run.status == RescoreRun.Status.SUPERSEDED and "active model changed" in run.message
     assert not Lead.objects.filter(scored_at__isnull=False).exists()  # nothing scored with the old version
     assert rescoring.rescore_partition_run(run.partitions.exclude(pk=partition.pk).first()) == 0
+
+
+@pytest.mark.django_db
+def test_a_runs_dispatch_resends_unfinished_partitions_and_a_held_one_for_when_its_claim_lapses(
+    trained, settings, monkeypatch
+):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 100
+    run = rescoring.rescore_run_start()
+    held, done, *waiting = rescoring.rescore_run_plan(run)
+    RescorePartition.objects.filter(pk=held.pk).update(claimed_until=timezone.now() + timedelta(seconds=30))
+    RescorePartition.objects.filter(pk=done.pk).update(status=RescorePartition.Status.DONE)
+    sent = []
+
+    def dispatch(task, *, kwargs, countdown):
+        sent.append((kwargs, countdown))
+        return True
+
+    monkeypatch.setattr(rescoring, "task_dispatch", dispatch)
+
+    assert rescoring.rescore_run_dispatch(run) == 1 + len(waiting)
+
+    by_partition = {kwargs["partition_id"]: countdown for kwargs, countdown in sent}
+    assert set(by_partition) == {held.pk, *(p.pk for p in waiting)}
+    assert 29 < by_partition[held.pk] <= 31  # arrives as the claim lapses: taken over if its worker died
+    assert all(by_partition[p.pk] is None for p in waiting)
+    assert rescoring.rescore_run_plan(run)[0].pk == held.pk  # cut once: planning again adds nothing
+    assert run.partitions.count() == RescoreRun.objects.get(pk=run.pk).partitions_total == 4
+
+
+@pytest.mark.django_db
+def test_the_admins_rescore_runs_page_shows_partitions_done(trained, settings, admin_client_crm):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 100
+    run = rescoring.rescore_run_start()
+    first = rescoring.rescore_run_plan(run)[0]
+    rescoring.rescore_partition_run(first)
+
+    page = admin_client_crm.get("/admin/scoring/rescorerun/")
+
+    assert page.status_code == 200
+    assert "1 of 4" in page.content.decode()

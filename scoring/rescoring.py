@@ -25,8 +25,9 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, Q, Value
 from django.db.models import F as DbF
-from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from leadcrm.dispatch import task_dispatch
@@ -290,8 +291,11 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _lease_until() -> datetime:
-    return timezone.now() + timedelta(seconds=settings.SCORING_RESCORE_LEASE_SECONDS)
+def _lease_until() -> ExpressionWrapper:
+    """The end of a claim taken or renewed now, by the database's clock: workers on several
+    hosts then compare claims on one clock, whatever their own clocks say."""
+    lease = Value(timedelta(seconds=settings.SCORING_RESCORE_LEASE_SECONDS), output_field=DurationField())
+    return ExpressionWrapper(Now() + lease, output_field=DateTimeField())
 
 
 def _partition_claim(partition: RescorePartition, worker: str) -> bool:
@@ -300,7 +304,7 @@ def _partition_claim(partition: RescorePartition, worker: str) -> bool:
         RescorePartition.objects.filter(
             pk=partition.pk, status=RescorePartition.Status.PENDING, run__status=RescoreRun.Status.RUNNING
         )
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now()))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
         .update(claimed_by=worker, claimed_until=_lease_until(), attempts=DbF("attempts") + 1)
     )
     return bool(claimed)

@@ -180,7 +180,7 @@ def step_rescore(total: int, *, workers: int = 0) -> None:
     n = Lead.objects.count()
     say("leads / activities", f"{n:,} / {Activity.objects.count():,}")
     if workers:
-        _rescore_on_workers(workers)
+        _rescore_on_workers(workers, n)
         return
     t = time.perf_counter()
     run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
@@ -253,18 +253,22 @@ def _run_on_workers(label: str) -> tuple[RescoreRun, float]:
     return run, elapsed
 
 
-def _rescore_on_workers(workers: int) -> None:
+def _rescore_on_workers(workers: int, n: int) -> None:
     # A run the activation left queued is superseded by the first timed run; its task is a no-op.
     started = _workers_start(workers)
     try:
         partition = settings.SCORING_RESCORE_PARTITION_SIZE
-        run, elapsed = _run_on_workers(f"rescore, {workers} workers, partitions of {partition:,} (s)")
+        # Labelled as the in-process line ("rescore N leads ..."), which bench/cost_curve.py reads.
+        run, elapsed = _run_on_workers(f"rescore {n:,} leads, {workers} workers (s)")
         say("  leads per second", f"{run.scored / elapsed:,.0f}")
         takers = RescorePartition.objects.filter(run=run).values_list("claimed_by", flat=True)
         counts = {taker: sum(1 for t in takers if t == taker) for taker in set(takers)}
-        say("  partitions done / per worker", f"{run.partitions_done} / {sorted(counts.values(), reverse=True)}")
+        say(
+            f"  partitions of {partition:,} done / per worker",
+            f"{run.partitions_done} / {sorted(counts.values(), reverse=True)}",
+        )
         say("  model version on every lead", sorted(set(Lead.objects.values_list("model_version_id", flat=True))))
-        _run_on_workers(f"rescore again on {workers} workers, nothing changes (s)")
+        _run_on_workers(f"rescore again on {workers} workers, none changes (s)")
     finally:
         peaks = _workers_stop(started)
     say("peak RSS per worker (MB)", " / ".join(f"{mb:.0f}" for mb in peaks.values()))

@@ -2,13 +2,17 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring \\
         .venv/bin/python bench/score_bench.py [--steps train,rescore,single,xedu] \\
-        [--train-leads 100000] [--rescore-leads 1000000] [--xedu ../shared/data/x_education_leads.csv]
+        [--train-leads 100000] [--rescore-leads 1000000] [--xedu ../shared/data/x_education_leads.csv] \\
+        [--workers N]
 
 Steps (each wipes the bench database's leads first, so only run it against a bench database):
 - train:   100k synthetic closed leads (COPY) -> training_runs.model_train(folds=5), the full app path
            (SQL feature aggregates, leak check, 5 candidates on the same folds, calibration, holdout).
 - rescore: grows the table to 1M leads (COPY) and rescores every one with the trained model:
            chunked, COPY to a temp table + UPDATE ... FROM; then once more (nothing changes).
+           In this process by default; with --workers N, N real `celery worker -Q scoring` processes
+           (the broker of REDIS_URL, else the filesystem spool under LEADCRM_VAR_DIR) share the run's
+           partitions (SCORING_RESCORE_PARTITION_SIZE) as in production.
 - single:  p50/p95 of scoring one unsaved lead in-process (selectors.score_unsaved, warm).
 - xedu:    import_leads X Education CSV --profile x_education, then train_model --cv 5 --json.
 """
@@ -21,6 +25,7 @@ import os
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -46,7 +51,7 @@ from django.utils import timezone  # noqa: E402
 
 from leads.models import Activity, Lead  # noqa: E402
 from scoring import registry, rescoring, selectors, training_runs  # noqa: E402
-from scoring.models import ModelVersion  # noqa: E402
+from scoring.models import ModelVersion, RescorePartition, RescoreRun  # noqa: E402
 
 CHANNELS = [f"channel-{i}" for i in range(8)]
 PLANS = ["basic", "pro", "team", "enterprise"]
@@ -152,7 +157,7 @@ def step_train(n: int) -> ModelVersion:
     return version
 
 
-def step_rescore(total: int) -> None:
+def step_rescore(total: int, *, workers: int = 0) -> None:
     version = ModelVersion.objects.filter(status="active").first()
     if version is None:
         version = step_train(20_000)
@@ -174,6 +179,9 @@ def step_rescore(total: int) -> None:
         cursor.execute("VACUUM ANALYZE leads_lead")
     n = Lead.objects.count()
     say("leads / activities", f"{n:,} / {Activity.objects.count():,}")
+    if workers:
+        _rescore_on_workers(workers, n)
+        return
     t = time.perf_counter()
     run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
     elapsed = time.perf_counter() - t
@@ -185,6 +193,85 @@ def step_rescore(total: int) -> None:
     say("rescore again, nothing changes (s)", f"{time.perf_counter() - t:.1f} ({again.changed} changed)")
     # ru_maxrss is in KiB on Linux: the peak of this process, training included when it ran first.
     say("peak RSS of the scoring process (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def _workers_start(n: int) -> list[tuple[subprocess.Popen, Path]]:
+    """N real scoring workers (solo pool, as the Procfile runs them) on this bench's database and
+    broker; returns once each logs that it is ready."""
+    env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "INFO"}
+    log_dir = Path(settings.VAR_DIR) / "bench-workers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started = []
+    for i in range(n):
+        log = log_dir / f"worker-{i}.log"
+        log.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "celery", "-A", "leadcrm", "worker", "-Q", "scoring", "--pool=solo",
+                   "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                   "--loglevel=INFO"]  # fmt: skip
+        with open(log, "ab") as out:
+            started.append((subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT), log))
+    deadline = time.monotonic() + 120
+    for process, log in started:
+        while " ready." not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                _workers_stop(started)
+                sys.exit(f"a bench worker did not start; see {log}")
+            time.sleep(0.2)
+    return started
+
+
+def _workers_stop(started: list[tuple[subprocess.Popen, Path]]) -> dict[int, float]:
+    """Stop the workers; returns each one's peak RSS in MB (VmHWM), read just before."""
+    peaks = {}
+    for process, _log in started:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            peaks[process.pid] = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM"))) / 1024
+        except (OSError, StopIteration):
+            pass
+        process.terminate()
+    for process, _log in started:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return peaks
+
+
+def _run_on_workers(label: str) -> tuple[RescoreRun, float]:
+    """Start a run, cut it and send its partitions (timed, as the run's task would), wait for done."""
+    run = rescoring.rescore_run_start()
+    t = time.perf_counter()
+    rescoring.rescore_run_dispatch(run)
+    while True:
+        run.refresh_from_db()
+        if run.status != RescoreRun.Status.RUNNING:
+            break
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - t
+    say(label, f"{elapsed:.1f} ({run.status}, {run.changed:,} changed)")
+    return run, elapsed
+
+
+def _rescore_on_workers(workers: int, n: int) -> None:
+    # A run the activation left queued is superseded by the first timed run; its task is a no-op.
+    started = _workers_start(workers)
+    try:
+        partition = settings.SCORING_RESCORE_PARTITION_SIZE
+        # Labelled as the in-process line ("rescore N leads ..."), which bench/cost_curve.py reads.
+        run, elapsed = _run_on_workers(f"rescore {n:,} leads, {workers} workers (s)")
+        say("  leads per second", f"{run.scored / elapsed:,.0f}")
+        takers = RescorePartition.objects.filter(run=run).values_list("claimed_by", flat=True)
+        counts = {taker: sum(1 for t in takers if t == taker) for taker in set(takers)}
+        say(
+            f"  partitions of {partition:,} done / per worker",
+            f"{run.partitions_done} / {sorted(counts.values(), reverse=True)}",
+        )
+        say("  model version on every lead", sorted(set(Lead.objects.values_list("model_version_id", flat=True))))
+        _run_on_workers(f"rescore again on {workers} workers, none changes (s)")
+    finally:
+        peaks = _workers_stop(started)
+    say("peak RSS per worker (MB)", " / ".join(f"{mb:.0f}" for mb in peaks.values()))
 
 
 def step_single(repeat: int = 2000) -> None:
@@ -239,6 +326,9 @@ def main() -> None:
     parser.add_argument("--steps", default="train,rescore,single,xedu")
     parser.add_argument("--train-leads", type=int, default=100_000)
     parser.add_argument("--rescore-leads", type=int, default=1_000_000)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="rescore on N real scoring worker processes (default: in this process)"
+    )
     parser.add_argument("--xedu", default=str(ROOT.parent / "shared" / "data" / "x_education_leads.csv"))
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -254,7 +344,7 @@ def main() -> None:
     if "train" in steps:
         step_train(args.train_leads)
     if "rescore" in steps:
-        step_rescore(args.rescore_leads)
+        step_rescore(args.rescore_leads, workers=args.workers)
     if "single" in steps:
         step_single()
     if "xedu" in steps:

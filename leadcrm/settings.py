@@ -254,6 +254,7 @@ CELERY_TASK_ROUTES = {
     "leads.import_*": {"queue": "imports"},
     "leads.imports_*": {"queue": "imports"},
     "scoring.rescore_leads": {"queue": "scoring"},
+    "scoring.rescore_partition": {"queue": "scoring"},
     "scoring.retrain_model": {"queue": "scoring"},
 }
 # Beat runs exactly once: a second beat (another host, a restarted container) waits on the lock
@@ -439,6 +440,11 @@ IMPORT_PREVIEW_ROWS = env_int("IMPORT_PREVIEW_ROWS", 1000, minimum=10)
 SCORING_MIN_CONVERTED = env_int("SCORING_MIN_CONVERTED", 50, minimum=1)
 SCORING_MIN_LOST = env_int("SCORING_MIN_LOST", 50, minimum=1)
 SCORING_RESCORE_CHUNK = env_int("SCORING_RESCORE_CHUNK", 20000, minimum=1)
+# A full rescore is cut into partitions of this many leads (by id), each a task on the `scoring`
+# queue that any worker takes; a worker holds a partition for SCORING_RESCORE_LEASE_SECONDS and
+# renews the claim with every chunk, so the lease must outlast one chunk's scoring and write.
+SCORING_RESCORE_PARTITION_SIZE = env_int("SCORING_RESCORE_PARTITION_SIZE", 50_000, minimum=1)
+SCORING_RESCORE_LEASE_SECONDS = env_int("SCORING_RESCORE_LEASE_SECONDS", 60, minimum=1)
 SCORING_HOT_THRESHOLD = env_float("SCORING_HOT_THRESHOLD", 0.6)
 SCORING_WARM_THRESHOLD = env_float("SCORING_WARM_THRESHOLD", 0.3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1)

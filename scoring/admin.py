@@ -4,7 +4,15 @@ from django.contrib import admin
 from django.db import models
 
 from leadcrm.json_limits import LimitedJSONDecoder
-from scoring.models import ActivationEvent, ModelVersion, RescoreRun, ScoreHistory, ScoringSettings, TrainingRun
+from scoring.models import (
+    ActivationEvent,
+    ModelVersion,
+    RescorePartition,
+    RescoreRun,
+    ScoreHistory,
+    ScoringSettings,
+    TrainingRun,
+)
 
 
 @admin.register(ModelVersion)
@@ -47,8 +55,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 @admin.register(RescoreRun)
 class RescoreRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "model_version", "scored", "changed", "last_lead_id", "created_at")
+    list_display = ("id", "status", "model_version", "partitions", "scored", "changed", "created_at", "message")
     list_filter = ("status",)
+
+    @admin.display(description="partitions done")
+    def partitions(self, run: RescoreRun) -> str:
+        return f"{run.partitions_done} of {run.partitions_total}"
+
+
+@admin.register(RescorePartition)
+class RescorePartitionAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "run", "after_id", "through_id", "status", "scored", "claimed_by", "claimed_until", "attempts",
+    )  # fmt: skip
+    list_filter = ("status",)
+    raw_id_fields = ("run",)
 
 
 @admin.register(ActivationEvent)

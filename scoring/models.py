@@ -156,7 +156,11 @@ class TrainingRun(models.Model):
 
 
 class RescoreRun(models.Model):
-    """A rescore of every lead with one model version, walked in id order so it can resume."""
+    """A rescore of every lead (or only the stale ones) with one model version, fixed when it starts.
+
+    Cut into id-range partitions (RescorePartition) that any worker on any host takes; the run is
+    done when every partition is. `tier_cutoffs` are fixed when it is cut, so every partition gives
+    one score one tier. A newer run, or a change of the active model, supersedes it."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -166,11 +170,19 @@ class RescoreRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+    # The active version when the run started (model_version may be an older one that loads, when
+    # the active one's file does not): a partition that finds another one active stops.
+    active_at_start = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     as_of = models.DateTimeField()
     only_stale = models.BooleanField(default=False)
-    last_lead_id = models.BigIntegerField(default=0)
+    tier_cutoffs = models.JSONField(default=dict, blank=True)
+    partitions_total = models.IntegerField(default=0)
+    partitions_done = models.IntegerField(default=0)
     scored = models.IntegerField(default=0)
     changed = models.IntegerField(default=0)
+    message = models.CharField(max_length=255, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -178,6 +190,42 @@ class RescoreRun(models.Model):
 
     def __str__(self) -> str:
         return f"Rescore run {self.pk} ({self.status})"
+
+
+class RescorePartition(models.Model):
+    """The leads of one rescore run with after_id < id <= through_id (no through_id: to the last
+    lead, including leads created during the run), scored in id order from last_lead_id on.
+
+    A worker claims it for SCORING_RESCORE_LEASE_SECONDS and renews the claim with every chunk it
+    commits; a partition whose worker died is taken by another once the claim lapses. Each chunk
+    and the position move together by compare-and-set on last_lead_id, so two workers that hold
+    it at once (a lapsed claim of a slow worker) never both write a chunk."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        STOPPED = "stopped", "Stopped"
+
+    run = models.ForeignKey(RescoreRun, on_delete=models.CASCADE, related_name="partitions")
+    after_id = models.BigIntegerField()
+    through_id = models.BigIntegerField(null=True, blank=True)
+    last_lead_id = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    claimed_by = models.CharField(max_length=255, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    scored = models.IntegerField(default=0)
+    changed = models.IntegerField(default=0)
+    message = models.CharField(max_length=255, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "after_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "after_id"], name="rescore_partition_run_after_uniq")]
+
+    def __str__(self) -> str:
+        through = self.through_id if self.through_id is not None else "end"
+        return f"Rescore run {self.run_id} ids ({self.after_id}, {through}] ({self.status})"
 
 
 class ActivationEvent(models.Model):

@@ -16,6 +16,7 @@ from scoring.models import RescoreRun, TrainingRun
 # them by name, since the tasks module imports both.
 RETRAIN_TASK = "scoring.retrain_model"
 RESCORE_TASK = "scoring.rescore_leads"
+RESCORE_PARTITION_TASK = "scoring.rescore_partition"
 
 
 def retrain_request(*, by: User | None, trigger: str = "manual", folds: int = 5) -> TrainingRun:
@@ -39,9 +40,10 @@ def retrain_request(*, by: User | None, trigger: str = "manual", folds: int = 5)
 
 def redispatch_queued() -> dict:
     """For the beat schedule (and a starting worker): send again the work recorded while the
-    broker was down, and continue rescore runs whose worker died. Safe to run twice: a training
-    run is claimed once (training_runs.retrain_run), a rescore run moves by compare-and-set
-    (rescoring._chunk_commit)."""
+    broker was down, and continue rescore runs whose worker died (the run's task sends its
+    unfinished partitions again, see rescoring.rescore_run_dispatch). Safe to run twice: a
+    training run is claimed once (training_runs.retrain_run), a rescore partition is claimed with
+    a lease and moves by compare-and-set (rescoring._chunk_commit)."""
     pending = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, broker_pending=True)
     runs = list(pending)
     for run in runs:

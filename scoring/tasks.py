@@ -8,7 +8,7 @@ from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
 from scoring import drift, rescoring, retraining, training_runs
-from scoring.models import RescoreRun
+from scoring.models import RescorePartition, RescoreRun
 
 _TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
 
@@ -23,14 +23,34 @@ _TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
     max_retries=5,
 )
 def rescore_leads(lead_ids: list[int] | None = None, run_id: int | None = None, only_stale: bool = False) -> int:
-    """Rescore the given leads; or continue rescore run `run_id`; or (neither) start a run over
-    every lead. Safe to run twice: unchanged scores are not rewritten, a run resumes where it stopped."""
+    """Rescore the given leads; or send the partitions of rescore run `run_id` (cutting it first);
+    or (neither) start a run over every lead and send its partitions. Returns how many leads were
+    rescored or partitions sent. Safe to run twice: unchanged scores are not rewritten, a run is
+    cut once and a partition is claimed by one worker at a time."""
     if lead_ids is not None:
         return rescoring.leads_rescore(lead_ids=lead_ids)
     run = RescoreRun.objects.filter(pk=run_id).first() if run_id else rescoring.rescore_run_start(only_stale=only_stale)
     if run is None:
         return 0
-    return rescoring.rescore_run_continue(run).scored
+    return rescoring.rescore_run_dispatch(run)
+
+
+@shared_task(
+    name=retraining.RESCORE_PARTITION_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=_TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=120,
+    max_retries=5,
+)
+def rescore_partition(partition_id: int) -> int:
+    """Score one partition of a rescore run (see rescoring.rescore_partition_run); returns the
+    chunks committed. A duplicate (a redispatch, a redelivery) finds it claimed or done and returns."""
+    partition = RescorePartition.objects.filter(pk=partition_id).first()
+    if partition is None:
+        return 0
+    return rescoring.rescore_partition_run(partition)
 
 
 @shared_task(

@@ -1,5 +1,6 @@
-"""A real worker killed with SIGKILL in the middle of a rescore run: the next worker finishes it,
-nothing is written twice, and every lead carries a whole score from the run's one model version."""
+"""A real worker killed with SIGKILL in the middle of a rescore run: the next worker finishes it
+(the dead worker's partition once its claim lapses), nothing is written twice, and every lead
+carries a whole score from the run's one model version."""
 
 import time
 
@@ -10,12 +11,14 @@ from django.utils import timezone
 from leadcrm.celery import app as celery_app
 from leads.models import Lead
 from scoring import rescoring, training_runs
-from scoring.models import ModelVersion, RescoreRun, ScoreHistory
+from scoring.models import ModelVersion, RescorePartition, RescoreRun, ScoreHistory
 from tests.conftest import wait_for
 from tests.scoring.conftest import outcome_leads_create
 
 OPEN_LEADS = 4000
 CHUNK = 50
+PARTITION = 1000
+LEASE_SECONDS = 3
 
 
 def _open_leads_create(n: int) -> None:
@@ -48,6 +51,8 @@ def test_worker_killed_mid_rescore_the_next_worker_finishes_with_whole_scores(pr
     assert history_before == 300
 
     private_worker.env["SCORING_RESCORE_CHUNK"] = str(CHUNK)
+    private_worker.env["SCORING_RESCORE_PARTITION_SIZE"] = str(PARTITION)
+    private_worker.env["SCORING_RESCORE_LEASE_SECONDS"] = str(LEASE_SECONDS)
     private_worker.start()
     run = rescoring.rescore_all_request()
 
@@ -60,17 +65,26 @@ def test_worker_killed_mid_rescore_the_next_worker_finishes_with_whole_scores(pr
 
     run.refresh_from_db()
     assert run.status == RescoreRun.Status.RUNNING and 0 < run.scored < total
-    position = run.last_lead_id
+    assert run.partitions_total == -(-total // PARTITION) and run.partitions_done < run.partitions_total
     new = Lead.objects.filter(name__startswith="Open ")
-    # Only whole committed chunks: every new lead up to the run's position carries its score,
-    # none after it does, and the run's count matches its position.
-    assert run.scored == Lead.objects.filter(pk__lte=position).count()
-    assert not new.filter(pk__lte=position).exclude(model_version=version).exists()
-    assert new.filter(pk__gt=position).exists()
-    assert not new.filter(pk__gt=position).exclude(model_version__isnull=True, score__isnull=True).exists()
+    # Only whole committed chunks: in each partition every new lead up to its position carries
+    # its score, none after it does, and the run's count matches the partitions' positions.
+    scored_upto = 0
+    for partition in RescorePartition.objects.filter(run=run):
+        upto = new.filter(pk__gt=partition.after_id, pk__lte=partition.last_lead_id)
+        after = new.filter(pk__gt=partition.last_lead_id)
+        if partition.through_id is not None:
+            after = after.filter(pk__lte=partition.through_id)
+        assert not upto.exclude(model_version=version).exists()
+        assert not after.exclude(model_version__isnull=True, score__isnull=True).exists()
+        committed = Lead.objects.filter(pk__gt=partition.after_id, pk__lte=partition.last_lead_id).count()
+        assert partition.scored == committed
+        scored_upto += committed
+    assert run.scored == scored_upto
+    assert new.filter(model_version__isnull=True).exists()
 
     time.sleep(0.5)
-    private_worker.start()  # a starting worker continues interrupted runs
+    private_worker.start()  # a starting worker continues interrupted runs (a held partition once its claim lapses)
 
     def finished():
         run.refresh_from_db()

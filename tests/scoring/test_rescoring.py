@@ -1,14 +1,17 @@
 """Rescore requests and the rescore pipeline (scoring/rescoring.py)."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F as DbF
+from django.utils import timezone
 
 from leads.models import Lead
 from leads.services import activity_log
 from scoring import registry, rescoring, selectors, training_runs
-from scoring.models import ModelVersion, RescoreRun, ScoreHistory, ScoringSettings, TrainingRun
+from scoring.models import ModelVersion, RescorePartition, RescoreRun, ScoreHistory, ScoringSettings, TrainingRun
 from tests.factories import LeadFactory
 from tests.scoring.conftest import outcome_leads_create, rescore_all
 
@@ -200,3 +203,150 @@ def test_rescore_outside_a_transaction_overlaps_writes_and_stays_whole(requires_
     assert run.scored == Lead.objects.count() == run.changed
     assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
     assert not Lead.objects.exclude(priority=DbF("score")).exists()
+
+
+# --- partitions ---------------------------------------------------------------------------
+
+
+def _ids_in(bounds) -> list[int]:
+    ids = list(Lead.objects.order_by("pk").values_list("pk", flat=True))
+    return [i for i in ids for after, through in bounds if i > after and (through is None or i <= through)]
+
+
+@pytest.mark.django_db
+def test_partition_bounds_cover_every_lead_once_in_even_ranges_despite_gaps():
+    LeadFactory.create_batch(40)
+    ids = list(Lead.objects.order_by("pk").values_list("pk", flat=True))
+    Lead.objects.filter(pk__in=ids[5:17] + ids[30:33]).delete()  # gaps of 12 and 3 ids
+    left = list(Lead.objects.order_by("pk").values_list("pk", flat=True))
+
+    bounds = rescoring.partition_bounds(7)
+
+    assert _ids_in(bounds) == left  # each lead once, in order
+    sizes = [sum(1 for i in left if i > after and (through is None or i <= through)) for after, through in bounds]
+    assert sizes == [7, 7, 7, 4]
+    assert bounds[0][0] == 0 and bounds[-1][1] is None  # leads created during a run fall in the last
+    assert all(bounds[k][1] == bounds[k + 1][0] for k in range(len(bounds) - 1))
+
+
+@pytest.mark.django_db
+def test_partition_bounds_of_an_exact_multiple_leave_no_empty_range_and_one_when_smaller():
+    LeadFactory.create_batch(10)
+
+    assert len(rescoring.partition_bounds(5)) == 2
+    assert _ids_in(rescoring.partition_bounds(5)) == list(Lead.objects.order_by("pk").values_list("pk", flat=True))
+    assert rescoring.partition_bounds(50) == [(0, None)]
+
+
+@pytest.mark.django_db
+def test_partition_bounds_of_an_empty_table_are_none_and_its_run_is_done_at_once():
+    assert rescoring.partition_bounds(5) == []
+
+    run = rescore_all()
+
+    assert run.status == RescoreRun.Status.DONE and run.partitions_total == 0 and run.scored == 0
+
+
+@pytest.mark.django_db
+def test_a_requested_rescore_runs_every_partition_in_eager_mode_with_the_runs_version(
+    trained, settings, django_capture_on_commit_callbacks
+):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 60
+    settings.SCORING_RESCORE_CHUNK = 25
+    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = rescoring.rescore_all_request()
+
+    run.refresh_from_db()
+    total = Lead.objects.count()
+    assert run.status == RescoreRun.Status.DONE and run.finished_at is not None
+    assert run.partitions_total == run.partitions_done == -(-total // 60) > 1
+    assert run.scored == total
+    assert set(run.partitions.values_list("status", flat=True)) == {RescorePartition.Status.DONE}
+    assert sum(run.partitions.values_list("scored", flat=True)) == total
+    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {trained.pk}
+
+
+@pytest.mark.django_db
+def test_a_partition_held_by_a_live_claim_is_left_alone_and_taken_over_once_the_claim_lapses(trained, settings):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 100
+    settings.SCORING_RESCORE_CHUNK = 30
+    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    run = rescoring.rescore_run_start()
+    first = rescoring.rescore_run_plan(run)[0]
+    RescorePartition.objects.filter(pk=first.pk).update(
+        claimed_by="dead-host:1", claimed_until=timezone.now() + timedelta(minutes=1)
+    )
+
+    assert rescoring.rescore_partition_run(first) == 0  # someone holds it
+    assert not Lead.objects.filter(pk__lte=first.through_id, scored_at__isnull=False).exists()
+
+    RescorePartition.objects.filter(pk=first.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert rescoring.rescore_partition_run(first) == 4  # 100 leads in chunks of 30
+
+    first.refresh_from_db()
+    assert first.status == RescorePartition.Status.DONE and first.attempts == 1 and first.scored == 100
+    assert first.claimed_by != "dead-host:1"
+    run.refresh_from_db()
+    assert (run.partitions_done, run.status) == (1, RescoreRun.Status.RUNNING)  # others remain
+
+
+@pytest.mark.django_db
+def test_a_partition_that_finds_another_model_active_stops_and_says_so(trained, settings):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 100
+    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    run = rescoring.rescore_run_start()
+    partition = rescoring.rescore_run_plan(run)[0]
+    ModelVersion.objects.filter(pk=trained.pk).update(status=ModelVersion.Status.RETIRED)
+    newer = ModelVersion.objects.create(status=ModelVersion.Status.ACTIVE, artifact_path="/nowhere")
+
+    assert rescoring.rescore_partition_run(partition) == 0
+
+    partition.refresh_from_db()
+    run.refresh_from_db()
+    assert partition.status == RescorePartition.Status.STOPPED
+    assert f"from v{trained.pk} to v{newer.pk}" in partition.message
+    assert run.status == RescoreRun.Status.SUPERSEDED and "active model changed" in run.message
+    assert not Lead.objects.filter(scored_at__isnull=False).exists()  # nothing scored with the old version
+    assert rescoring.rescore_partition_run(run.partitions.exclude(pk=partition.pk).first()) == 0
+
+
+@pytest.mark.django_db
+def test_a_runs_dispatch_resends_unfinished_partitions_and_a_held_one_for_when_its_claim_lapses(
+    trained, settings, monkeypatch
+):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 100
+    run = rescoring.rescore_run_start()
+    held, done, *waiting = rescoring.rescore_run_plan(run)
+    RescorePartition.objects.filter(pk=held.pk).update(claimed_until=timezone.now() + timedelta(seconds=30))
+    RescorePartition.objects.filter(pk=done.pk).update(status=RescorePartition.Status.DONE)
+    sent = []
+
+    def dispatch(task, *, kwargs, countdown):
+        sent.append((kwargs, countdown))
+        return True
+
+    monkeypatch.setattr(rescoring, "task_dispatch", dispatch)
+
+    assert rescoring.rescore_run_dispatch(run) == 1 + len(waiting)
+
+    by_partition = {kwargs["partition_id"]: countdown for kwargs, countdown in sent}
+    assert set(by_partition) == {held.pk, *(p.pk for p in waiting)}
+    assert 29 < by_partition[held.pk] <= 31  # arrives as the claim lapses: taken over if its worker died
+    assert all(by_partition[p.pk] is None for p in waiting)
+    assert rescoring.rescore_run_plan(run)[0].pk == held.pk  # cut once: planning again adds nothing
+    assert run.partitions.count() == RescoreRun.objects.get(pk=run.pk).partitions_total == 4
+
+
+@pytest.mark.django_db
+def test_the_admins_rescore_runs_page_shows_partitions_done(trained, settings, admin_client_crm):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 100
+    run = rescoring.rescore_run_start()
+    first = rescoring.rescore_run_plan(run)[0]
+    rescoring.rescore_partition_run(first)
+
+    page = admin_client_crm.get("/admin/scoring/rescorerun/")
+
+    assert page.status_code == 200
+    assert "1 of 4" in page.content.decode()

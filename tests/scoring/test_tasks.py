@@ -1,9 +1,11 @@
 import pytest
+from django.db.models import F
 
+from leadcrm.celery import app as celery_app
 from leads.models import Lead
-from scoring import tasks
-from scoring.models import ModelVersion, TrainingRun
-from tests.conftest import wait_for
+from scoring import rescoring, tasks, training_runs
+from scoring.models import ModelVersion, RescorePartition, RescoreRun, TrainingRun
+from tests.conftest import WorkerHandle, _database_url_for_subprocess, wait_for
 from tests.scoring.conftest import outcome_leads_create
 
 
@@ -38,6 +40,47 @@ def test_a_real_worker_retrains_and_rescores(celery_worker_process, settings):
     Lead.objects.filter(pk=lead.pk).update(score=None)
     tasks.rescore_leads.delay(lead_ids=[lead.pk])
     wait_for(lambda: Lead.objects.get(pk=lead.pk).score is not None, timeout=60, what="the lead rescore")
+
+
+@pytest.mark.worker
+@pytest.mark.xdist_group("celery")
+def test_two_real_workers_share_a_full_rescores_partitions_and_score_with_the_runs_version(
+    celery_worker_process, settings
+):
+    celery_app.conf.task_always_eager = True  # train and activate here (its first rescore runs inline)
+    outcome_leads_create(300, open_leads=1700)
+    version = training_runs.model_train(folds=3)
+    celery_app.conf.task_always_eager = False
+    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    total = Lead.objects.count()
+    env = {"SCORING_RESCORE_PARTITION_SIZE": "125", "SCORING_RESCORE_CHUNK": "25"}
+    celery_worker_process.env.update(env)
+    celery_worker_process.restart()
+    second = WorkerHandle(celery_worker_process.env["REDIS_URL"], _database_url_for_subprocess())
+    second.env.update(env)
+    second.start()
+    try:
+        run = rescoring.rescore_all_request()
+        wait_for(
+            lambda: RescoreRun.objects.get(pk=run.pk).status != RescoreRun.Status.RUNNING,
+            timeout=120,
+            what="both workers to finish the rescore's partitions",
+        )
+    finally:
+        second.stop()
+
+    run.refresh_from_db()
+    assert run.status == RescoreRun.Status.DONE
+    assert run.partitions_total == run.partitions_done == total // 125 == 16
+    assert run.scored == total
+    partitions = RescorePartition.objects.filter(run=run)
+    assert set(partitions.values_list("status", flat=True)) == {RescorePartition.Status.DONE}
+    takers = set(partitions.values_list("claimed_by", flat=True))
+    pids = {celery_worker_process.process.pid, second.process.pid}
+    assert {int(taker.rsplit(":", 1)[1]) for taker in takers} == pids  # both workers took partitions
+    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
+    assert not Lead.objects.filter(scored_at__lt=run.as_of).exists()
+    assert not Lead.objects.exclude(priority=F("score")).exists()
 
 
 @pytest.mark.django_db

@@ -29,6 +29,7 @@ class Command(BaseCommand):
         version = f"model v{run.model_version_id}" if run.model_version_id else "the base rate (no model)"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Rescore run {run.pk}: {run.scored} leads scored, {run.changed} changed, with {version}."
+                f"Rescore run {run.pk} ({run.status}): {run.partitions_done} of {run.partitions_total} partitions "
+                f"done, {run.scored} leads scored, {run.changed} changed, with {version}."
             )
         )

@@ -95,8 +95,14 @@ class ImportProfileForm(forms.ModelForm):
     map_company = forms.CharField(required=False, label="Column for the company")
     map_source = forms.CharField(required=False, label="Column for the source")
     map_origin = forms.CharField(required=False, label="Column for the origin")
+    map_campaign = forms.CharField(required=False, label="Column for the campaign (e.g. utm_campaign)")
     map_owner = forms.CharField(required=False, label="Column for the owner (username or email)")
     map_created_at = forms.CharField(required=False, label="Column for the created date")
+    map_converted_value = forms.CharField(
+        required=False,
+        label="Column for the converted value",
+        help_text="What a converted lead was worth: $1,200.00, 1.200,00 €, EUR 950 (blank: the channel's value).",
+    )
     converted_values = forms.CharField(required=False, help_text="Comma-separated.")
     lost_values = forms.CharField(required=False, help_text="Comma-separated.")
     open_values = forms.CharField(required=False, help_text="Comma-separated: values meaning still open.")

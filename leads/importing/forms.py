@@ -211,8 +211,20 @@ class ImportProfileForm(forms.ModelForm):
         except ValidationError as exc:
             message = " ".join(exc.messages)
             field = next((f for word, f in self._FIELD_FOR_MESSAGE if word in message), None)
+            if "two lead fields" in message:
+                field = self._second_use_of_a_column(spec["mapping"]) or field
             self.add_error(field, message)
         return cleaned
+
+    @staticmethod
+    def _second_use_of_a_column(mapping: dict[str, str]) -> str | None:
+        """The form field of the later of two lead fields given one column (where the admin typed it twice)."""
+        seen: set[str] = set()
+        for name, column in mapping.items():
+            if column.strip() in seen:
+                return f"map_{name}"
+            seen.add(column.strip())
+        return None
 
     def save(self, commit=True):
         profile = super().save(commit=False)

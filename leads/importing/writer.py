@@ -110,7 +110,8 @@ SELECT array_agg(row_no ORDER BY row_no) FROM (
 ) m WHERE nth > 1 GROUP BY nth ORDER BY nth
 """
 
-# Rows with no stored match. ON CONFLICT covers a lead inserted by someone else since the match.
+# Rows with no stored match. ON CONFLICT covers a lead inserted by someone else since the match
+# (there a blank campaign or value keeps what the other writer stored).
 _INSERT_NEW = """
 INSERT INTO leads_lead (
     external_id, name, email, phone, company, source, origin, campaign, converted_value, owner_id, created_at,
@@ -128,7 +129,8 @@ WHERE s.target_id IS NULL
 ORDER BY s.row_no
 ON CONFLICT (external_id) DO UPDATE SET
     name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone, company = EXCLUDED.company,
-    source = EXCLUDED.source, origin = EXCLUDED.origin, campaign = EXCLUDED.campaign,
+    source = EXCLUDED.source, origin = EXCLUDED.origin,
+    campaign = COALESCE(NULLIF(EXCLUDED.campaign, ''), leads_lead.campaign),
     converted_value = COALESCE(EXCLUDED.converted_value, leads_lead.converted_value),
     status = CASE WHEN EXCLUDED.status IN ('converted', 'lost') THEN EXCLUDED.status ELSE leads_lead.status END,
     attributes = leads_lead.attributes || EXCLUDED.attributes, updated_at = EXCLUDED.updated_at
@@ -136,7 +138,8 @@ WHERE (leads_lead.name, leads_lead.email, leads_lead.phone, leads_lead.company, 
        leads_lead.origin, leads_lead.campaign, leads_lead.converted_value, leads_lead.attributes || EXCLUDED.attributes)
     IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.email, EXCLUDED.phone, EXCLUDED.company, EXCLUDED.source,
-       EXCLUDED.origin, EXCLUDED.campaign, COALESCE(EXCLUDED.converted_value, leads_lead.converted_value),
+       EXCLUDED.origin, COALESCE(NULLIF(EXCLUDED.campaign, ''), leads_lead.campaign),
+       COALESCE(EXCLUDED.converted_value, leads_lead.converted_value),
        leads_lead.attributes)
    OR (EXCLUDED.status IN ('converted', 'lost') AND EXCLUDED.status <> leads_lead.status)
 RETURNING id, (xmax = 0), status IN ('converted', 'lost')

@@ -498,3 +498,22 @@ def test_a_campaign_longer_than_the_field_is_a_row_error(tmp_path, db):
     error = job.row_errors.get()
     assert (error.row_number, error.column) == (2, "utm_campaign") and "at most 128" in error.message
     assert list(Lead.objects.values_list("external_id", flat=True)) == ["l2"]
+
+
+def test_a_lead_inserted_by_another_writer_meanwhile_keeps_its_campaign_and_value_unless_the_file_gives_them(
+    tmp_path, db, requires_postgres, monkeypatch
+):
+    from leads.importing import writer
+
+    # As if another writer inserted the lead between the match and the INSERT: ON CONFLICT applies the row.
+    monkeypatch.setattr(writer, "_TARGET_BY_ID", "SELECT 1")
+    LeadFactory(external_id="c1", source="Google", campaign="old", converted_value=Decimal("5.00"))
+    blank = run(write(tmp_path, channel_csv([["c1", "", "Google", "", "", "Won"]])), mapping=CHANNEL_MAPPING)
+    assert blank.updated_count == 1, blank.error
+    lead = Lead.objects.get(external_id="c1")
+    assert (lead.status, lead.campaign, lead.converted_value) == ("converted", "old", Decimal("5.00"))
+    given = run(write(tmp_path, channel_csv([["c1", "", "Google", "new", "$7", "Won"]]), name="b.csv"),
+                mapping=CHANNEL_MAPPING)  # fmt: skip
+    assert given.updated_count == 1, given.error
+    lead.refresh_from_db()
+    assert (lead.campaign, lead.converted_value) == ("new", Decimal("7.00"))

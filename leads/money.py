@@ -7,36 +7,43 @@ there is a dot before it ("1.200,5"); otherwise commas group thousands. Several 
 """
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
 # The largest amount a DecimalField(max_digits=14, decimal_places=2) holds (Spend, ChannelValue, Lead).
 MAX_AMOUNT = Decimal("999999999999.99")
-_SIGNS = "$€£¥ \u00a0\u202f'"
+_CENT = Decimal("0.01")
+_SIGNS = str.maketrans("", "", "$€£¥ \u00a0\u202f'")  # removed: currency signs, spaces, apostrophes
+_PLAIN = re.compile(r"\d+(?:\.\d{1,2})?", re.ASCII)  # "1200", "75.5": most cells, read without the rules below
 # A three-letter currency code before or after the number ("EUR 950", "950 usd").
 _CODE_AROUND = re.compile(r"^([A-Za-z]{3})?([^A-Za-z]*?)([A-Za-z]{3})?$")
 
 
 def parse_amount(text: str) -> Decimal:
     """The amount of money in `text`, to the cent; ValidationError with a message for the user."""
-    raw = "".join(ch for ch in str(text).strip() if ch not in _SIGNS)
-    around = _CODE_AROUND.match(raw)
-    if around is None or (around.group(1) and around.group(3)):
-        raise ValidationError(f"{text!r} is not an amount of money.")
-    raw = around.group(2)
-    if (raw.startswith("(") and raw.endswith(")")) or raw.startswith("-"):
-        raise ValidationError("An amount of money cannot be negative.")
-    raw = _decimal_point(raw)
-    if raw is None or not raw.lstrip("+").replace(".", "", 1).isdigit() or not raw.isascii():
-        raise ValidationError(f"{text!r} is not an amount of money.")
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        raise ValidationError(f"{text!r} is not an amount of money.") from None
+    raw = str(text).strip().translate(_SIGNS)
+    if _PLAIN.fullmatch(raw) is None:
+        raw = _amount_text(raw, text)
+    amount = Decimal(raw)
     if amount > MAX_AMOUNT:
         raise ValidationError("That amount is too large.")
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(_CENT)
+
+
+def _amount_text(raw: str, text: str) -> str:
+    """The number in `raw` (currency signs and spaces removed) as Decimal reads it, or ValidationError."""
+    if raw[:1].isalpha() or raw[-1:].isalpha():
+        around = _CODE_AROUND.match(raw)
+        if around is None or (around.group(1) and around.group(3)):
+            raise ValidationError(f"{text!r} is not an amount of money.")
+        raw = around.group(2)
+    if (raw.startswith("(") and raw.endswith(")")) or raw.startswith("-"):
+        raise ValidationError("An amount of money cannot be negative.")
+    number = _decimal_point(raw)
+    if number is None or not number.lstrip("+").replace(".", "", 1).isdigit() or not number.isascii():
+        raise ValidationError(f"{text!r} is not an amount of money.")
+    return number
 
 
 def _decimal_point(raw: str) -> str | None:

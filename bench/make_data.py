@@ -4,7 +4,9 @@
 
 20 reps and a manager; leads with a source/origin/status mix, X Education-style attributes,
 scores, tiers and reasons as if scored, next follow-ups (some overdue) with their follow-up
-rows, and activities interleaved in time order across all leads. A few "heavy" leads
+rows, activities interleaved in time order across all leads, and marketing channels: each lead a
+campaign of its source, most converted leads a value, a month's spend per channel and a default
+value per source (for the channels report in bench/reports_bench.py). A few "heavy" leads
 (external_id HEAVY-...) get exactly --heavy-activities activities each, for bench/detail_bench.py.
 
 The database (leadcrm_bench unless --database-url says otherwise) is created and migrated when
@@ -87,6 +89,9 @@ ACTIVITY_KINDS = (
 )
 OUTCOMES = ("", "", "connected", "left voicemail", "replied", "no answer", "opened", "booked demo")
 NOTES = ("", "", "", "", "Asked for pricing.", "Call back next week.", "Interested in the data science course.")
+# Campaigns of every source ("" is the source without one) and the share of converted leads with a value.
+CAMPAIGNS = ("", "brand", "spring-sale", "retargeting", "webinar")
+VALUED_SHARE = 0.8
 HOT, WARM = 0.6, 0.3
 
 
@@ -216,6 +221,8 @@ def leads_copy(cur, *, n: int, heavy: int, rep_ids: list[int], model_version_id:
         "score_override_reason",
         "score_override_by_id",
         "priority",
+        "campaign",
+        "converted_value",
     ]
     extra = _field_defaults(Lead, set(columns))
     columns += list(extra)
@@ -233,6 +240,7 @@ def leads_copy(cur, *, n: int, heavy: int, rep_ids: list[int], model_version_id:
     owners = array("i", [0]) * (n + 1)
     three_years = 3 * 365 * 86400
     now_ts = now.timestamp()
+    channel_rng = random.Random(seed + 21)  # its own stream: the other columns stay as they were
 
     with cur.copy(f"COPY leads_lead ({', '.join(columns)}) FROM STDIN") as copy:
         for i in range(1, n + 1):
@@ -303,6 +311,12 @@ def leads_copy(cur, *, n: int, heavy: int, rep_ids: list[int], model_version_id:
                     follow_up = now + timedelta(hours=rng.uniform(12, 720))
             converted_at = created + timedelta(days=rng.uniform(3, 30)) if status == "converted" else None
             first, last = rng.choice(FIRST), rng.choice(LAST)
+            campaign = channel_rng.choice(CAMPAIGNS)
+            value = (
+                round(channel_rng.lognormvariate(7, 0.8), 2)
+                if status == "converted" and channel_rng.random() < VALUED_SHARE
+                else None
+            )
             attributes = {
                 "Lead Origin": origin,
                 "Lead Source": source,
@@ -348,6 +362,8 @@ def leads_copy(cur, *, n: int, heavy: int, rep_ids: list[int], model_version_id:
                     "Known account" if override is not None else "",
                     None,
                     priority,
+                    campaign,
+                    value,
                     *extra_values,
                 )
             )
@@ -406,6 +422,29 @@ def activities_copy(cur, *, n: int, leads: int, heavy: int, heavy_each: int, own
                 )
             print(f"  activities: {lo + size:,}", flush=True)
     return heavy_done
+
+
+def channels_insert(cur, *, now: datetime, seed: int) -> int:
+    """A month's spend on every source and campaign for the last three years, and a default value
+    per source (for converted leads without one). Returns the spend rows."""
+    rng = random.Random(seed + 22)
+    cur.execute("DELETE FROM leads_spend")
+    cur.execute("DELETE FROM leads_channelvalue")
+    month = datetime(now.year, now.month, 1)
+    months = []
+    for _ in range(37):
+        months.append(month.date())
+        month = (month - timedelta(days=1)).replace(day=1)
+    sources = [s[0] for s in SOURCES]
+    rows = [(m, s, c, round(rng.uniform(200, 20_000), 2), now) for m in months for s in sources for c in CAMPAIGNS]
+    with cur.copy("COPY leads_spend (month, source, campaign, amount, updated_at) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cur.executemany(
+        "INSERT INTO leads_channelvalue (source, campaign, value) VALUES (%s, '', %s)",
+        [(s, round(rng.uniform(300, 3000), 2)) for s in sources],
+    )
+    return len(rows)
 
 
 def follow_ups_insert(cur, *, now: datetime) -> int:
@@ -503,6 +542,10 @@ def main() -> int:
             f"activities: {args.activities:,} rows ({heavy_done:,} on heavy leads) in {totals['activities'][1]:.1f} s"
             f" = {args.activities / totals['activities'][1]:,.0f} rows/s"
         )
+
+        spend_rows = channels_insert(cur, now=now, seed=args.seed)
+        conn.commit()
+        print(f"channels: {spend_rows:,} spend rows and {len(SOURCES)} default values")
 
         t = time.perf_counter()
         follow_ups = follow_ups_insert(cur, now=now)

@@ -9,7 +9,8 @@ metrics (with a reference distribution for the bench's X Education-style attribu
 borrows the id of a stored version when there is one, so "observed conversion per tier" reads
 real leads.
 
-Target: every report <= 1 s (the view, end to end). Each figure is the median of --repeat runs
+Target: every report <= 1 s (the view, end to end), the channels report included (issue 21;
+make_data.py gives the bench leads campaigns, values, spend and channel values). Each figure is the median of --repeat runs
 after one warm-up. Each view is timed twice: "computed" (?refresh=1: the report's SQL runs in
 the request) and "from summary" (what a manager normally gets: the aggregates the periodic
 reports.refresh_summaries and scoring.refresh_monitoring tasks keep in the cache). The tasks' own run
@@ -145,7 +146,7 @@ def main() -> int:
     from django.utils import timezone
 
     from leads.models import Lead, User
-    from leads.reports import selectors, summaries
+    from leads.reports import channels, selectors, summaries
     from leads.reports.selectors import ReportFilters
     from scoring import drift, quality
 
@@ -157,6 +158,13 @@ def main() -> int:
     everything = ReportFilters()
     quarter = ReportFilters(date_from=(now - timedelta(days=90)).date())
     google = ReportFilters(source="Google")
+    # The channels report: its default (the last six months, per source), per campaign, and every month.
+    six_months = channels.default_filters()
+    per_campaign = channels.ChannelFilters(month_from=six_months.month_from, month_to=six_months.month_to,
+                                           by="campaign")  # fmt: skip
+    first = Lead.objects.order_by("created_at").values_list("created_at", flat=True).first() or now
+    all_months = channels.ChannelFilters(month_from=timezone.localtime(first).date().replace(day=1),
+                                         month_to=six_months.month_to, by="campaign")  # fmt: skip
 
     cases = {
         "dashboard_numbers": lambda: selectors.dashboard_numbers(),
@@ -169,6 +177,11 @@ def main() -> int:
         "rep_discipline (all leads)": lambda: selectors.rep_discipline(everything),
         "rep_discipline (last 90 days)": lambda: selectors.rep_discipline(quarter),
         "sla_breaches": lambda: selectors.sla_breaches(everything),
+        "channels_report (6 months, per source)": lambda: channels.channels_report(six_months),
+        "channels_report (6 months, per campaign)": lambda: channels.channels_report(per_campaign),
+        "channels_report (every month, per campaign)": lambda: channels.channels_report(all_months),
+        "open_leads_forecast": lambda: channels.open_leads_forecast(),
+        "forecast_check": lambda: channels.forecast_check(),
         "model_quality (observed per tier)": lambda: quality.model_quality(model),
         "drift (computed)": lambda: drift.drift_for(model, refresh=True),
         "drift (cached)": lambda: drift.drift_for(model),
@@ -190,6 +203,9 @@ def main() -> int:
         ("/reports/conversion/?source=Google", "conversion (source=Google)"),
         ("/reports/funnel/", "funnel"),
         ("/reports/reps/", "reps"),
+        ("/reports/channels/", "channels"),
+        ("/reports/channels/?by=campaign", "channels (per campaign)"),
+        (f"/reports/channels/?by=campaign&month_from={all_months.month_from:%Y-%m}", "channels (every month)"),
         ("/reports/model/", "model quality"),
         ("/reports/drift/", "drift"),
     ):
@@ -228,6 +244,7 @@ def main() -> int:
 
     if args.explain:
         for name in ("conversion_cube (all leads)", "funnel (all leads)", "rep_discipline (all leads)",
+                     "channels_report (every month, per campaign)", "open_leads_forecast",
                      "drift (computed)"):  # fmt: skip
             with CaptureQueriesContext(connection) as q:
                 cases[name]()

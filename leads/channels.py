@@ -8,7 +8,7 @@ leads/reports/channels.py.
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -18,10 +18,10 @@ from django.utils import timezone
 from leads.audit import audit_record
 from leads.importing.readers import ImportFileError, open_table, scan_file
 from leads.models import ChannelValue, ForecastSnapshot, Spend, User
+from leads.money import parse_amount
 from leads.reports.channels import open_leads_forecast
 
 SPEND_COLUMNS = ("month", "source", "campaign", "amount")
-MAX_AMOUNT = Decimal("999999999999.99")
 
 
 def value_default_for(source: str, campaign: str) -> Decimal | None:
@@ -74,29 +74,6 @@ def _named_month(raw: str) -> date | None:
         if number:
             return date(int(words[1]), number, 1)
     return None
-
-
-def parse_amount(text: str) -> Decimal:
-    """Money as exports write it: "1200", "$1,200,000.00", "1 200,50 €" (comma decimals when the
-    comma is the last separator and two digits follow it)."""
-    raw = "".join(ch for ch in text.strip() if ch not in "$€£¥ \u00a0'")
-    if raw.startswith("(") and raw.endswith(")"):
-        raise ValidationError("Spend cannot be negative.")
-    if "," in raw and (raw.rfind(",") > raw.rfind(".")) and len(raw) - raw.rfind(",") == 3:
-        raw = raw.replace(".", "").replace(",", ".")
-    else:
-        raw = raw.replace(",", "")
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        raise ValidationError(f"{text!r} is not an amount of money.") from None
-    if not amount.is_finite():
-        raise ValidationError(f"{text!r} is not an amount of money.")
-    if amount < 0:
-        raise ValidationError("Spend cannot be negative.")
-    if amount > MAX_AMOUNT:
-        raise ValidationError("That amount is too large.")
-    return amount.quantize(Decimal("0.01"))
 
 
 @transaction.atomic

@@ -301,7 +301,10 @@ class ImportProfile(models.Model):
     other column lands in Lead.attributes. Nothing here is specific to one company's data.
     """
 
-    LEAD_FIELDS = ("external_id", "email", "name", "phone", "company", "source", "origin", "owner", "created_at")
+    LEAD_FIELDS = (
+        "external_id", "email", "name", "phone", "company", "source", "origin", "campaign", "owner", "created_at",
+        "converted_value",
+    )  # fmt: skip
     # Units a number column may declare (column_units): score reasons then read "24 min", "3 days", "12 %".
     UNITS = ("seconds", "minutes", "hours", "days", "percent")
 

@@ -268,11 +268,13 @@ def lead_status_change(
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
     if lead.status == status:
         return lead
+    reopened_conversion = lead.status == Lead.Status.CONVERTED
     _status_set(lead=lead, status=status, user=user, when=timezone.now(), reason=reason)
     if lead.status in Lead.OPEN_STATUSES:
         lead.converted_at = None
-        lead.converted_value = None
         lead.lost_reason = ""
+        if reopened_conversion:  # the value was the conversion's; an open lead's imported value stays
+            lead.converted_value = None
     lead.save(update_fields=["status", "converted_at", "converted_value", "lost_reason", "updated_at"])
     leads_changed_send([lead.pk])
     return lead
@@ -289,7 +291,8 @@ def lead_close(
     value: Decimal | None = None,
 ) -> Lead:
     """Close a lead as converted or lost. A lost lead needs a reason; open follow-ups are closed.
-    A converted lead records `value`, else its channel's default value (leads.channels)."""
+    A converted lead records `value`, else the value it already carries (an import may give one to
+    an open lead), else its channel's default value (leads.channels)."""
     if outcome not in Lead.CLOSED_STATUSES:
         raise ValidationError({"status": f"A lead closes as converted or lost, not {outcome!r}."})
     reason = reason.strip()
@@ -303,11 +306,12 @@ def lead_close(
     if value is not None and value < 0:
         raise ValidationError({"value": "A value cannot be negative."})
     lead.converted_at = when if outcome == Lead.Status.CONVERTED else None
-    lead.converted_value = (
-        (value if value is not None else value_default_for(lead.source, lead.campaign))
-        if outcome == Lead.Status.CONVERTED
-        else None
-    )
+    if outcome != Lead.Status.CONVERTED:
+        lead.converted_value = None
+    elif value is not None:
+        lead.converted_value = value
+    elif lead.converted_value is None:
+        lead.converted_value = value_default_for(lead.source, lead.campaign)
     lead.lost_reason = reason if outcome == Lead.Status.LOST else ""
     FollowUp.objects.filter(lead=lead, done_at__isnull=True).update(done_at=when)
     lead.next_follow_up_at = None

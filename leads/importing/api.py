@@ -26,6 +26,7 @@ from leadcrm.inputs import is_ascii_int
 from leadcrm.json_limits import json_loads_limited
 from leads.importing import retention, selectors, services
 from leads.importing.downloads import ERRORS_CSV_GONE, errors_csv_response
+from leads.importing.profiles import MAPPING_FIELDS
 from leads.importing.readers import ImportFileError
 from leads.models import ImportJob, ImportProfile
 from leads.permissions import IsCrmAdmin
@@ -50,7 +51,8 @@ class ImportCreateSerializer(serializers.Serializer):
     mapping = serializers.CharField(
         required=False,
         help_text="Inline profile instead of `profile`, as a JSON string (a form field carries text): "
-        '\'{"mapping": {"external_id": "ID", "email": "Email"}, "outcome_column": "Converted"}\'',
+        '\'{"mapping": {"external_id": "ID", "email": "Email", "campaign": "utm_campaign", "converted_value": '
+        '"Deal value"}, "outcome_column": "Converted"}\'. Lead fields: ' + ", ".join(MAPPING_FIELDS) + ".",
     )
     mode = serializers.ChoiceField(
         choices=ImportJob.Mode.choices,

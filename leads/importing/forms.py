@@ -95,8 +95,14 @@ class ImportProfileForm(forms.ModelForm):
     map_company = forms.CharField(required=False, label="Column for the company")
     map_source = forms.CharField(required=False, label="Column for the source")
     map_origin = forms.CharField(required=False, label="Column for the origin")
+    map_campaign = forms.CharField(required=False, label="Column for the campaign (e.g. utm_campaign)")
     map_owner = forms.CharField(required=False, label="Column for the owner (username or email)")
     map_created_at = forms.CharField(required=False, label="Column for the created date")
+    map_converted_value = forms.CharField(
+        required=False,
+        label="Column for the converted value",
+        help_text="What a converted lead was worth: $1,200.00, 1.200,00 €, EUR 950 (blank: the channel's value).",
+    )
     converted_values = forms.CharField(required=False, help_text="Comma-separated.")
     lost_values = forms.CharField(required=False, help_text="Comma-separated.")
     open_values = forms.CharField(required=False, help_text="Comma-separated: values meaning still open.")
@@ -205,8 +211,20 @@ class ImportProfileForm(forms.ModelForm):
         except ValidationError as exc:
             message = " ".join(exc.messages)
             field = next((f for word, f in self._FIELD_FOR_MESSAGE if word in message), None)
+            if "two lead fields" in message:
+                field = self._second_use_of_a_column(spec["mapping"]) or field
             self.add_error(field, message)
         return cleaned
+
+    @staticmethod
+    def _second_use_of_a_column(mapping: dict[str, str]) -> str | None:
+        """The form field of the later of two lead fields given one column (where the admin typed it twice)."""
+        seen: set[str] = set()
+        for name, column in mapping.items():
+            if column.strip() in seen:
+                return f"map_{name}"
+            seen.add(column.strip())
+        return None
 
     def save(self, commit=True):
         profile = super().save(commit=False)

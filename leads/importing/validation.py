@@ -21,12 +21,14 @@ from datetime import datetime
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from leads.importing.profiles import FINGERPRINT_PREFIX, ImportSpec
 from leads.importing.readers import Batch, Row
 from leads.matching import email_key
 from leads.models import Lead, User
+from leads.money import parse_amount
 from leads.text import clean_text, has_unsafe_characters
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -46,7 +48,7 @@ FALSE_VALUES = frozenset({"no", "n", "false", "f"})
 LEVEL_CAP = 2000
 # Converted values remembered per column (bounded memory on columns of unique values).
 _CACHE_CAP = 50_000
-_STRING_FIELDS = ("name", "last_name", "phone", "company", "source", "origin")
+_STRING_FIELDS = ("name", "last_name", "phone", "company", "source", "origin", "campaign")
 _FIELD_MAX_LENGTH = {
     name: Lead._meta.get_field("name" if name == "last_name" else name).max_length
     for name in ("external_id", "email", *_STRING_FIELDS)
@@ -55,10 +57,10 @@ _TYPE_WORDS = {"number": "a number", "boolean": "Yes/No", "date": "a date (2024-
 _DATE_WORDS = {"mdy": "a date as month/day/year", "dmy": "a date as day/month/year", "ymd": "a date as year/month/day"}
 
 # A record, in the writer's column order (writer.STAGE_COLUMNS). None means "the file does not
-# say": the writer keeps what is stored.
+# say": the writer keeps what is stored. converted_value is a Decimal (a blank cell: None).
 RECORD_FIELDS = (
     "row_no", "external_id", "name", "email", "phone", "company", "source", "origin", "owner_id",
-    "created_at", "status", "converted_at", "lost_reason", "attributes",
+    "created_at", "status", "converted_at", "lost_reason", "attributes", "campaign", "converted_value",
 )  # fmt: skip
 
 
@@ -370,6 +372,11 @@ class Analyzer:
             bad = {v for v in set(columns[index]) if v.strip() and _parse_created(v, order) is None}
             for position in rows_with(index, bad):
                 error(position, index, f"Wrong type: expected {_DATE_WORDS.get(order, _TYPE_WORDS['date'])}.")
+        if "converted_value" in fields:
+            index = fields["converted_value"]
+            problems = {v: p for v in set(columns[index]) if not self._missing(v) and (p := _money_problem(v))}
+            for position in rows_with(index, set(problems)):
+                error(position, index, problems[columns[index][position]])
         for index, converted, lost, still_open in self.columns.outcome_rules:
             known = self.placeholders | converted | lost | still_open
             bad = {v for v in set(columns[index]) if v.strip().casefold() not in known}
@@ -476,6 +483,14 @@ class Analyzer:
         return folds
 
 
+def _money_problem(value: str) -> str:
+    try:
+        parse_amount(value)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
+
+
 def _parse_created(value: str, order: str = "") -> datetime | None:
     parsed = date_parse(value.strip(), order)
     return parsed[0] if parsed else None
@@ -572,6 +587,13 @@ class Converter:
         if name == "created_at":
             index = self.columns.field[name]
             return (_parse_created(value, self.columns.date_order.get(index, "")) or 0) if value else 0
+        if name == "converted_value":  # a blank cell keeps the stored value
+            if value.casefold() in self.placeholders:
+                return None
+            try:
+                return parse_amount(value)
+            except ValidationError:  # pass 1 rejected the row; a preview of a sample may still meet it
+                return None
         if value.casefold() in self.placeholders:
             return ""
         index = self.columns.field[name]
@@ -661,6 +683,8 @@ class Converter:
                 converted_at,
                 lost_reasons,
                 attributes,
+                field("campaign"),
+                field("converted_value"),
                 strict=True,
             )
         )

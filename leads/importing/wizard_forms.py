@@ -23,8 +23,10 @@ FIELD_LABELS = {
     "company": "Company",
     "source": "Source",
     "origin": "Origin",
+    "campaign": "Campaign (e.g. utm_campaign)",
     "owner": "Owner (username or email)",
     "created_at": "Created date",
+    "converted_value": "Converted value (money)",
 }
 NONE = ("", "— none —")
 OUTCOME_CHOICES = [("converted", "converted"), ("lost", "lost"), ("open", "still open")]

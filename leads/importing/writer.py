@@ -23,7 +23,9 @@ DUPLICATES_PER_CHUNK = 200
 _BATCH = 500
 
 STAGE_COLUMNS = RECORD_FIELDS
-_EXTERNAL_ID, _EMAIL, _PHONE = (RECORD_FIELDS.index(name) for name in ("external_id", "email", "phone"))
+_EXTERNAL_ID, _EMAIL, _PHONE, _STATUS = (
+    RECORD_FIELDS.index(name) for name in ("external_id", "email", "phone", "status")
+)
 
 
 class _Record:
@@ -37,7 +39,7 @@ _STAGE_DDL = """
 CREATE TEMPORARY TABLE IF NOT EXISTS leadcrm_import_stage (
     row_no integer, external_id text, name text, email text, phone text, company text, source text,
     origin text, owner_id bigint, created_at timestamptz, status text, converted_at timestamptz,
-    lost_reason text, attributes jsonb, target_id bigint
+    lost_reason text, attributes jsonb, campaign text, converted_value numeric(14, 2), target_id bigint
 ) ON COMMIT DELETE ROWS
 """
 
@@ -70,6 +72,8 @@ WITH n AS (
         COALESCE(s.company, l.company) AS company,
         COALESCE(s.source, l.source) AS source,
         COALESCE(s.origin, l.origin) AS origin,
+        COALESCE(s.campaign, l.campaign) AS campaign,
+        COALESCE(s.converted_value, l.converted_value) AS converted_value,
         COALESCE(s.owner_id, l.owner_id) AS owner_id,
         COALESCE(s.created_at, l.created_at) AS created_at,
         COALESCE(s.status, l.status) AS status,
@@ -84,16 +88,16 @@ WITH n AS (
 )
 UPDATE leads_lead l SET
     name = n.name, email = n.email, phone = n.phone, company = n.company, source = n.source,
-    origin = n.origin, owner_id = n.owner_id, created_at = n.created_at, status = n.status,
-    converted_at = n.converted_at, lost_reason = n.lost_reason, attributes = n.attributes,
-    updated_at = %s, import_job_id = COALESCE(l.import_job_id, %s)
+    origin = n.origin, campaign = n.campaign, converted_value = n.converted_value, owner_id = n.owner_id,
+    created_at = n.created_at, status = n.status, converted_at = n.converted_at, lost_reason = n.lost_reason,
+    attributes = n.attributes, updated_at = %s, import_job_id = COALESCE(l.import_job_id, %s)
 FROM n
 WHERE l.id = n.id AND (
-    l.name, l.email, l.phone, l.company, l.source, l.origin, l.owner_id, l.created_at, l.status,
-    l.converted_at, l.lost_reason, l.attributes
+    l.name, l.email, l.phone, l.company, l.source, l.origin, l.campaign, l.converted_value, l.owner_id,
+    l.created_at, l.status, l.converted_at, l.lost_reason, l.attributes
 ) IS DISTINCT FROM (
-    n.name, n.email, n.phone, n.company, n.source, n.origin, n.owner_id, n.created_at, n.status,
-    n.converted_at, n.lost_reason, n.attributes
+    n.name, n.email, n.phone, n.company, n.source, n.origin, n.campaign, n.converted_value, n.owner_id,
+    n.created_at, n.status, n.converted_at, n.lost_reason, n.attributes
 )
 RETURNING l.id, (l.status IN ('converted', 'lost') AND l.status IS DISTINCT FROM n.old_status)
 """
@@ -106,16 +110,17 @@ SELECT array_agg(row_no ORDER BY row_no) FROM (
 ) m WHERE nth > 1 GROUP BY nth ORDER BY nth
 """
 
-# Rows with no stored match. ON CONFLICT covers a lead inserted by someone else since the match.
+# Rows with no stored match. ON CONFLICT covers a lead inserted by someone else since the match
+# (there a blank campaign or value keeps what the other writer stored).
 _INSERT_NEW = """
 INSERT INTO leads_lead (
-    external_id, name, email, phone, company, source, origin, owner_id, created_at, status,
-    converted_at, lost_reason, attributes, updated_at, tier, score_reasons, score_override_reason, priority,
-    import_job_id
+    external_id, name, email, phone, company, source, origin, campaign, converted_value, owner_id, created_at,
+    status, converted_at, lost_reason, attributes, updated_at, tier, score_reasons, score_override_reason,
+    priority, import_job_id
 )
 SELECT s.external_id, COALESCE(s.name, ''), COALESCE(s.email, ''), COALESCE(s.phone, ''),
-    COALESCE(s.company, ''), COALESCE(s.source, ''), COALESCE(s.origin, ''), s.owner_id,
-    COALESCE(s.created_at, %s), COALESCE(s.status, 'new'),
+    COALESCE(s.company, ''), COALESCE(s.source, ''), COALESCE(s.origin, ''), COALESCE(s.campaign, ''),
+    s.converted_value, s.owner_id, COALESCE(s.created_at, %s), COALESCE(s.status, 'new'),
     CASE WHEN s.status = 'converted' THEN s.converted_at END,
     CASE WHEN s.status = 'lost' THEN s.lost_reason ELSE '' END,
     s.attributes, %s, 'unscored', '[]'::jsonb, '', -1, %s
@@ -125,13 +130,17 @@ ORDER BY s.row_no
 ON CONFLICT (external_id) DO UPDATE SET
     name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone, company = EXCLUDED.company,
     source = EXCLUDED.source, origin = EXCLUDED.origin,
+    campaign = COALESCE(NULLIF(EXCLUDED.campaign, ''), leads_lead.campaign),
+    converted_value = COALESCE(EXCLUDED.converted_value, leads_lead.converted_value),
     status = CASE WHEN EXCLUDED.status IN ('converted', 'lost') THEN EXCLUDED.status ELSE leads_lead.status END,
     attributes = leads_lead.attributes || EXCLUDED.attributes, updated_at = EXCLUDED.updated_at
 WHERE (leads_lead.name, leads_lead.email, leads_lead.phone, leads_lead.company, leads_lead.source,
-       leads_lead.origin, leads_lead.attributes || EXCLUDED.attributes)
+       leads_lead.origin, leads_lead.campaign, leads_lead.converted_value, leads_lead.attributes || EXCLUDED.attributes)
     IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.email, EXCLUDED.phone, EXCLUDED.company, EXCLUDED.source,
-       EXCLUDED.origin, leads_lead.attributes)
+       EXCLUDED.origin, COALESCE(NULLIF(EXCLUDED.campaign, ''), leads_lead.campaign),
+       COALESCE(EXCLUDED.converted_value, leads_lead.converted_value),
+       leads_lead.attributes)
    OR (EXCLUDED.status IN ('converted', 'lost') AND EXCLUDED.status <> leads_lead.status)
 RETURNING id, (xmax = 0), status IN ('converted', 'lost')
 """
@@ -230,7 +239,7 @@ def _write_postgres(records: list[tuple], import_job_id: int | None) -> ChunkRes
 _LEAD_COPY_COLUMNS = (
     "id", "external_id", "name", "email", "phone", "company", "source", "origin", "owner_id", "created_at",
     "status", "converted_at", "lost_reason", "attributes", "updated_at", "tier", "score_reasons",
-    "score_override_reason", "priority", "import_job_id",
+    "score_override_reason", "priority", "import_job_id", "campaign", "converted_value",
 )  # fmt: skip
 _CLOSED = ("converted", "lost")
 
@@ -277,12 +286,16 @@ def _copy_new_leads(records: list[tuple], import_job_id: int | None) -> ChunkRes
                 copy.write(payload)
         except (IntegrityError, psycopg.errors.UniqueViolation):
             return None
-    closed = sum(1 for r in records if r[10] in _CLOSED)
+    closed = sum(1 for r in records if r[_STATUS] in _CLOSED)
     return ChunkResult(created=len(records), new_outcomes=closed, lead_ids=lead_ids)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_TEXT_FIELDS = (1, 2, 3, 4, 5, 6, 7, 12, 13)  # record positions holding text
+_TEXT_FIELDS = tuple(  # record positions holding text
+    RECORD_FIELDS.index(name)
+    for name in ("external_id", "name", "email", "phone", "company", "source", "origin", "lost_reason", "attributes",
+                 "campaign")
+)  # fmt: skip
 
 
 def _copy_escaped(record: tuple) -> tuple:
@@ -314,14 +327,17 @@ def _new_leads_copy_text(lead_ids: list[int], records: list[tuple], now, import_
         f"{lead_id}\t{external_id}\t{name or ''}\t{email or ''}\t{phone or ''}\t{company or ''}\t{source or ''}"
         f"\t{origin or ''}\t{null if owner is None else owner}\t{stamp(created) if created else now_text}"
         f"\t{status or 'new'}\t{stamp(converted) if status == 'converted' else null}"
-        f"\t{lost_reason if status == 'lost' else ''}\t{attributes}\t{now_text}\tunscored\t[]\t\t-1\t{job}\n"
+        f"\t{lost_reason if status == 'lost' else ''}\t{attributes}\t{now_text}\tunscored\t[]\t\t-1\t{job}"
+        f"\t{campaign or ''}\t{null if value is None else value}\n"
         for lead_id, (_, external_id, name, email, phone, company, source, origin, owner, created, status, converted,
-                      lost_reason, attributes) in zip(lead_ids, records, strict=True)
+                      lost_reason, attributes, campaign, value) in zip(lead_ids, records, strict=True)
     )  # fmt: skip
 
 
 # --- Any other database (SQLite): the ORM's executemany ---------------------------------------
-_UPDATABLE = ("name", "email", "phone", "company", "source", "origin", "owner_id", "created_at")
+_UPDATABLE = (
+    "name", "email", "phone", "company", "source", "origin", "campaign", "converted_value", "owner_id", "created_at",
+)  # fmt: skip
 
 
 def _batches(items: list, size: int = _BATCH):
@@ -352,6 +368,8 @@ def _write_orm(records: list[_Record], import_job_id: int | None) -> ChunkResult
                     company=r.company or "",
                     source=r.source or "",
                     origin=r.origin or "",
+                    campaign=r.campaign or "",
+                    converted_value=r.converted_value,
                     owner_id=r.owner_id,
                     created_at=r.created_at or now,
                     status=r.status or Lead.Status.NEW,

@@ -4,8 +4,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from leads.channels import parse_amount, parse_month
+from leads.channels import parse_month
 from leads.models import User
+from leads.money import parse_amount
 from leads.reports.channels import ChannelFilters, default_filters
 from leads.reports.selectors import ReportFilters
 

@@ -105,3 +105,27 @@ def x_education_profile():
     preset["column_limits"] = importlib.import_module("leads.migrations.0014_x_education_number_limits").COLUMN_LIMITS
     profile, _ = ImportProfile.objects.update_or_create(name=preset.pop("name"), defaults=preset)
     return profile
+
+
+# A marketing export: campaign and deal value columns, values as real exports write them.
+CHANNEL_HEADER = ("Lead ID", "Email", "Source", "utm_campaign", "Deal value", "Stage")
+CHANNEL_ROWS = [
+    ["c1", "", "Google", "spring", "$1,200,000.00", "Won"],
+    ["c2", "", "Google", "spring", "1.200.000,00 €", "Won"],
+    ["c3", "", "Fair", "autumn", "EUR 950", "Won"],
+    ["c4", "", "Fair", "autumn", "", "Won"],  # converted without a value: the channel's value applies
+    ["c5", "", "Google", "brand", "1200000", "Open"],  # a value on an open lead: kept, not revenue
+    ["c6", "", "Google", "brand", "", "Lost"],
+]
+CHANNEL_MAPPING = {
+    "mapping": {"external_id": "Lead ID", "email": "Email", "source": "Source", "campaign": "utm_campaign",
+                "converted_value": "Deal value"},
+    "outcome_column": "Stage",
+    "converted_values": ["Won"],
+    "lost_values": ["Lost"],
+    "open_values": ["Open"],
+}  # fmt: skip
+
+
+def channel_csv(rows: list[list[str]] | None = None) -> str:
+    return simple_csv(CHANNEL_ROWS if rows is None else rows, header=CHANNEL_HEADER)

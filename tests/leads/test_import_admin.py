@@ -1,11 +1,12 @@
 import re
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from leads.models import ImportJob, Lead
 from tests.factories import ActivityFactory, LeadFactory
-from tests.leads.import_samples import x_education_profile, xeducation_csv
+from tests.leads.import_samples import channel_csv, x_education_profile, xeducation_csv
 
 IMPORT_URL = "/admin/leads/lead/import/"
 
@@ -298,3 +299,34 @@ def test_profile_form_shows_the_pipelines_error_beside_the_field(admin_client_cr
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert field in errors and needle in " ".join(errors[field]), errors
+
+
+def test_profile_form_maps_campaign_and_value_and_the_admin_import_stores_them(admin_client_crm, tmp_path, settings):
+    from leads.models import ImportProfile
+
+    settings.MEDIA_ROOT = tmp_path
+    form = admin_client_crm.get(PROFILE_ADD).content.decode()
+    assert 'name="map_campaign"' in form and 'name="map_converted_value"' in form
+    response = admin_client_crm.post(
+        PROFILE_ADD,
+        _profile_form(map_email="", map_name="", map_external_id="Lead ID", map_source="Source",
+                      map_campaign="utm_campaign", map_converted_value="Deal value", outcome_column="Stage",
+                      converted_values="Won", lost_values="Lost", open_values="Open"),
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    profile = ImportProfile.objects.get(name="acme")
+    assert profile.mapping == {
+        "external_id": "Lead ID", "source": "Source", "campaign": "utm_campaign", "converted_value": "Deal value",
+    }  # fmt: skip
+
+    html = _admin_preview(admin_client_crm, profile, channel_csv().encode())
+    assert "campaign: spring" in html and "converted_value: 1200000.00" in html
+    admin_client_crm.post("/admin/leads/lead/process_import/", {"job": _hidden(html, "job")})
+    lead = Lead.objects.get(external_id="c3")
+    assert (lead.campaign, lead.converted_value) == ("autumn", Decimal("950.00"))
+
+
+def test_profile_form_refuses_the_value_column_mapped_twice(admin_client_crm):
+    response = admin_client_crm.post(PROFILE_ADD, _profile_form(map_converted_value="Email"))
+    assert response.status_code == 200
+    assert "two lead fields" in " ".join(response.context["adminform"].form.errors["map_converted_value"])

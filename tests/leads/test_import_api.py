@@ -1,10 +1,18 @@
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from leads.models import ImportJob, Lead
-from tests.leads.import_samples import SIMPLE_MAPPING, simple_csv, x_education_profile, xeducation_csv
+from tests.leads.import_samples import (
+    CHANNEL_MAPPING,
+    SIMPLE_MAPPING,
+    channel_csv,
+    simple_csv,
+    x_education_profile,
+    xeducation_csv,
+)
 
 URL = "/api/v1/imports/"
 
@@ -81,6 +89,24 @@ def test_inline_mapping_skip_bad_with_paginated_errors_and_csv(
     lines = b"".join(csv_response.streaming_content).decode().splitlines()
     assert lines[0] == "ID,Email,Full name,Phone,Won,Score,import_row,import_errors"
     assert len(lines) == 126
+
+
+def test_inline_mapping_maps_campaign_and_value_columns(admin_client_crm, django_capture_on_commit_callbacks):
+    rows = [["a1", "", "Google", "spring", "$1,200.00", "Won"], ["a2", "", "Google", "spring", "-3", "Won"]]
+    response = post(
+        admin_client_crm,
+        django_capture_on_commit_callbacks,
+        file=upload(channel_csv(rows)),
+        mapping=json.dumps(CHANNEL_MAPPING),
+        mode="skip_bad",
+    )
+    assert response.status_code == 202, response.content
+    detail = admin_client_crm.get(f"{URL}{response.json()['id']}/").json()
+    assert detail["counts"]["created"] == 1 and detail["errors"]["results"] == [
+        {"row": 3, "column": "Deal value", "value": "-3", "message": "An amount of money cannot be negative."}
+    ]
+    lead = Lead.objects.get(external_id="a1")
+    assert (lead.campaign, lead.converted_value) == ("spring", Decimal("1200.00"))
 
 
 def test_rep_cannot_import(rep_client, x_profile):

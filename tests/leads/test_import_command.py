@@ -1,10 +1,11 @@
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from leads.models import ImportJob, Lead
-from tests.leads.import_samples import write, x_education_profile, xeducation_csv
+from tests.leads.import_samples import CHANNEL_MAPPING, channel_csv, write, x_education_profile, xeducation_csv
 
 
 @pytest.fixture
@@ -54,3 +55,15 @@ def test_command_refuses_unknown_profile_and_bad_files(tmp_path, x_profile):
         call_command("import_leads", str(write(tmp_path, b"", name="empty.csv")), profile="x_education")
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_leads", str(tmp_path / "missing.csv"), profile="x_education")
+
+
+def test_command_imports_campaign_and_value_through_a_profile(tmp_path, db):
+    from leads.models import ImportProfile
+
+    ImportProfile.objects.create(name="ads", **CHANNEL_MAPPING)
+    out = StringIO()
+    call_command("import_leads", str(write(tmp_path, channel_csv())), profile="ads", stdout=out)
+    assert "created 6" in out.getvalue()
+    values = dict(Lead.objects.filter(status="converted").values_list("external_id", "converted_value"))
+    assert values == {"c1": Decimal("1200000.00"), "c2": Decimal("1200000.00"), "c3": Decimal("950.00"), "c4": None}
+    assert set(Lead.objects.values_list("campaign", flat=True)) == {"spring", "autumn", "brand"}

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from django.utils import timezone
 
@@ -6,7 +8,10 @@ from leads.importing.readers import ImportFileError
 from leads.models import ImportJob, Lead
 from tests.factories import ActivityFactory, FollowUpFactory, LeadFactory
 from tests.leads.import_samples import (
+    CHANNEL_MAPPING,
+    CHANNEL_ROWS,
     SIMPLE_MAPPING,
+    channel_csv,
     simple_csv,
     write,
     x_education_profile,
@@ -388,3 +393,127 @@ def test_a_finished_and_a_failed_import_tell_the_admins(tmp_path, x_profile, adm
         f"Import #{ok.pk} {ok.original_name} finished": "import_finished",
         f"Import #{bad.pk} bad.csv failed": "import_failed",
     }
+
+
+# --- campaign and converted value: lead fields of every import ---------------------------------
+
+
+def _channel_rows(*, with_email: bool) -> list[list[str]]:
+    return [[r[0], f"{r[0]}@x.io" if with_email else "", *r[2:]] for r in CHANNEL_ROWS]
+
+
+@pytest.mark.parametrize("with_email", [False, True], ids=["copy-path", "staged-insert"])
+def test_campaign_and_value_columns_import_on_every_write_path(tmp_path, db, completed, with_email, monkeypatch):
+    from django.db import connection
+
+    from leads.importing import writer
+
+    # Without email or phone a chunk of new leads is COPYed straight in; with them it is staged.
+    copied = []
+    copy_new_leads = writer._copy_new_leads
+    monkeypatch.setattr(writer, "_copy_new_leads", lambda *a: copied.append(copy_new_leads(*a)) or copied[-1])
+    rows = _channel_rows(with_email=with_email)
+    job = run(write(tmp_path, channel_csv(rows)), mapping=CHANNEL_MAPPING)
+    assert (job.status, job.created_count) == ("succeeded", 6), job.error
+    if connection.vendor == "postgresql":
+        assert (copied[0] is not None) == (not with_email)
+    stored = {lead.external_id: (lead.campaign, lead.converted_value, lead.status) for lead in Lead.objects.all()}
+    assert stored == {
+        "c1": ("spring", Decimal("1200000.00"), "converted"),
+        "c2": ("spring", Decimal("1200000.00"), "converted"),
+        "c3": ("autumn", Decimal("950.00"), "converted"),
+        "c4": ("autumn", None, "converted"),  # no value: the report applies the channel's value when it reads
+        "c5": ("brand", Decimal("1200000.00"), "new"),  # a value on an open lead is kept
+        "c6": ("brand", None, "lost"),
+    }
+    lead = Lead.objects.get(external_id="c1")
+    assert "utm_campaign" not in lead.attributes and "Deal value" not in lead.attributes  # the value would leak
+
+    # The update path: a changed value and campaign are written; a blank value keeps the stored one.
+    rows[0][3:5] = ["summer", "€ 1.500,50"]
+    rows[2][4] = ""
+    again = run(write(tmp_path, channel_csv(rows), name="again.csv"), mapping=CHANNEL_MAPPING)
+    assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 1, 5), again.error
+    c1, c3 = Lead.objects.get(external_id="c1"), Lead.objects.get(external_id="c3")
+    assert (c1.campaign, c1.converted_value) == ("summer", Decimal("1500.50"))
+    assert c3.converted_value == Decimal("950.00")
+
+    # The same file once more changes nothing.
+    before = dict(Lead.objects.values_list("pk", "updated_at"))
+    same = run(write(tmp_path, channel_csv(rows), name="same.csv"), mapping=CHANNEL_MAPPING)
+    assert (same.created_count, same.updated_count, same.unchanged_count) == (0, 0, 6)
+    assert dict(Lead.objects.values_list("pk", "updated_at")) == before
+
+
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        ("$1,200,000.00", "1200000.00"),
+        ("1200000", "1200000.00"),
+        ("1.200.000,00 €", "1200000.00"),
+        ("EUR 950", "950.00"),
+        ("950 USD", "950.00"),
+        ("1,5", "1.50"),
+        ("  ", None),
+    ],
+)
+def test_value_column_reads_money_as_exports_write_it(tmp_path, db, cell, stored):
+    job = run(write(tmp_path, channel_csv([["v1", "", "Google", "x", cell, "Won"]])), mapping=CHANNEL_MAPPING)
+    assert job.status == "succeeded", job.error
+    assert Lead.objects.get(external_id="v1").converted_value == (Decimal(stored) if stored else None)
+
+
+BAD_VALUE_ROWS = [
+    ["b1", "", "Google", "x", "$100", "Won"],
+    ["b2", "", "Google", "x", "-5", "Won"],
+    ["b3", "", "Google", "x", "about 3k", "Won"],
+    ["b4", "", "Google", "x", "(40)", "Won"],
+    ["b5", "", "Google", "x", "1000000000000", "Won"],
+]
+
+
+def test_bad_values_are_errors_of_their_row_and_column_and_skip_bad_keeps_the_rest(tmp_path, db):
+    job = run(write(tmp_path, channel_csv(BAD_VALUE_ROWS)), mapping=CHANNEL_MAPPING, mode="skip_bad")
+    assert (job.status, job.created_count, job.failed_count) == ("succeeded", 1, 4), job.error
+    errors = {(e.row_number, e.column, e.value, e.message) for e in job.row_errors.all()}
+    assert errors == {
+        (3, "Deal value", "-5", "An amount of money cannot be negative."),
+        (4, "Deal value", "about 3k", "'about 3k' is not an amount of money."),
+        (5, "Deal value", "(40)", "An amount of money cannot be negative."),
+        (6, "Deal value", "1000000000000", "That amount is too large."),
+    }
+    assert list(Lead.objects.values_list("external_id", "converted_value")) == [("b1", Decimal("100.00"))]
+
+
+def test_a_bad_value_refuses_the_whole_atomic_import(tmp_path, db):
+    job = run(write(tmp_path, channel_csv(BAD_VALUE_ROWS)), mapping=CHANNEL_MAPPING)
+    assert job.status == ImportJob.Status.FAILED and "nothing was imported" in job.error
+    assert not Lead.objects.exists()
+    assert sorted(job.row_errors.values_list("row_number", flat=True)) == [3, 4, 5, 6]
+
+
+def test_a_campaign_longer_than_the_field_is_a_row_error(tmp_path, db):
+    rows = [["l1", "", "Google", "x" * 129, "", "Won"], ["l2", "", "Google", "ok", "", "Won"]]
+    job = run(write(tmp_path, channel_csv(rows)), mapping=CHANNEL_MAPPING, mode="skip_bad")
+    error = job.row_errors.get()
+    assert (error.row_number, error.column) == (2, "utm_campaign") and "at most 128" in error.message
+    assert list(Lead.objects.values_list("external_id", flat=True)) == ["l2"]
+
+
+def test_a_lead_inserted_by_another_writer_meanwhile_keeps_its_campaign_and_value_unless_the_file_gives_them(
+    tmp_path, db, requires_postgres, monkeypatch
+):
+    from leads.importing import writer
+
+    # As if another writer inserted the lead between the match and the INSERT: ON CONFLICT applies the row.
+    monkeypatch.setattr(writer, "_TARGET_BY_ID", "SELECT 1")
+    LeadFactory(external_id="c1", source="Google", campaign="old", converted_value=Decimal("5.00"))
+    blank = run(write(tmp_path, channel_csv([["c1", "", "Google", "", "", "Won"]])), mapping=CHANNEL_MAPPING)
+    assert blank.updated_count == 1, blank.error
+    lead = Lead.objects.get(external_id="c1")
+    assert (lead.status, lead.campaign, lead.converted_value) == ("converted", "old", Decimal("5.00"))
+    given = run(write(tmp_path, channel_csv([["c1", "", "Google", "new", "$7", "Won"]]), name="b.csv"),
+                mapping=CHANNEL_MAPPING)  # fmt: skip
+    assert given.updated_count == 1, given.error
+    lead.refresh_from_db()
+    assert (lead.campaign, lead.converted_value) == ("new", Decimal("7.00"))

@@ -1,13 +1,14 @@
 """The import wizard at /imports/new/, step by step through the Django test client."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from leads.importing.wizard import KEYLESS_NOTE
 from leads.models import ImportJob, ImportProfile, Lead
-from tests.leads.import_samples import xeducation_csv
+from tests.leads.import_samples import CHANNEL_ROWS, channel_csv, xeducation_csv
 
 KEYLESS_CSV = (
     "First;Last;Company;Stage;Disqualified;Budget;Signed up;Stage note\n"
@@ -169,6 +170,45 @@ def test_wizard_preview_counts_updates_against_stored_leads(admin_client_crm, wi
     page = admin_client_crm.get("/imports/new/preview/").content.decode()
     assert 'id="count-new">6<' in page and "no id column" not in page
     assert "p-000001" in page
+
+
+def test_wizard_maps_campaign_and_value_and_previews_them(
+    admin_client_crm, wizard_media, django_capture_on_commit_callbacks
+):
+    upload(admin_client_crm, channel_csv([*CHANNEL_ROWS, ["c7", "", "Google", "x", "lots", "Won"]]))
+    page = admin_client_crm.get("/imports/new/map/").content.decode()
+    assert "Campaign (e.g. utm_campaign)" in page and "Converted value (money)" in page
+    mapped = admin_client_crm.post(
+        "/imports/new/map/",
+        {"external_id": "Lead ID", "source": "Source", "campaign": "utm_campaign", "converted_value": "Deal value",
+         "outcome_column": "Stage"},
+    )  # fmt: skip
+    assert mapped.url == "/imports/new/outcomes/"
+    page = admin_client_crm.get("/imports/new/outcomes/").content.decode()
+    values = re.findall(r'<tr data-value="([^"]*)"', page)
+    meaning = {"Won": "converted", "Lost": "lost", "Open": "open"}
+    admin_client_crm.post(
+        "/imports/new/outcomes/", {**{f"o0_{i}": meaning[v] for i, v in enumerate(values)}, "lost_reason": "lost"}
+    )
+    page = admin_client_crm.get("/imports/new/columns/").content.decode()
+    # Campaign and value are not attributes (the value would tell scoring the outcome); source stays one.
+    assert re.findall(r'<tr data-column="([^"]+)"', page) == ["Email", "Source"]
+    columns = admin_client_crm.post("/imports/new/columns/", {"c0_type": "text", "c1_type": "text"})
+    assert columns.url == "/imports/new/preview/"
+
+    page = admin_client_crm.get("/imports/new/preview/").content.decode()
+    assert 'id="count-new">6<' in page and 'id="count-failed">1<' in page
+    assert "&#x27;lots&#x27; is not an amount of money." in page
+    rows = page.split('id="preview-rows"', 1)[1]
+    assert "converted_value</small> 1200000.00" in rows and "campaign</small> spring" in rows
+
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = admin_client_crm.post("/imports/new/preview/", {"profile_name": "ads", "mode": "skip_bad"})
+    assert saved.status_code == 302
+    assert ImportProfile.objects.get(name="ads").mapping["converted_value"] == "Deal value"
+    assert ImportJob.objects.get().created_count == 6
+    lead = Lead.objects.get(external_id="c2")
+    assert (lead.campaign, lead.converted_value, lead.status) == ("spring", Decimal("1200000.00"), "converted")
 
 
 def test_only_admins_open_the_wizard(rep_client):

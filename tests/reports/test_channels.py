@@ -230,3 +230,58 @@ def test_bad_report_months_are_explained_not_a_500(manager_client, params):
     response = manager_client.get(reverse("reports:channels"), params)
     assert response.status_code == 200
     assert response.context["form"].errors
+
+
+IMPORTED = (
+    "Lead ID,Created,Source,Campaign,Value,Stage\n"
+    'r1,2026-09-03,Google,spring,"$1,200,000.00",Won\n'
+    'r2,2026-09-15,Google,spring,"1.200.000,00 €",Won\n'
+    "r3,2026-09-20,Google,spring,EUR 950,Lost\n"
+    "r4,2026-09-21,Fair,,,Won\n"
+    'r5,2026-09-22,Fair,autumn,"$80.25",Won\n'
+    "r6,2026-09-23,Fair,autumn,,Open\n"
+)
+
+
+def test_revenue_of_an_imported_file_matches_the_hand_worked_sum(tmp_path):
+    """r1 + r2 are 1,200,000 each; r3's 950 is on a lost lead (not revenue); r4 converted without a
+    value takes Fair's 500; r5 is 80.25; r6 is open. Google/spring spent 1,000,000 in September."""
+    from leads.importing import services as import_services
+
+    ChannelValue.objects.create(source="Fair", campaign="", value=Decimal("500"))
+    ChannelValue.objects.create(source="Google", campaign="", value=Decimal("7"))  # never used: every value is known
+    Spend.objects.create(month=date(2026, 9, 1), source="Google", campaign="spring", amount=Decimal("1000000"))
+    path = tmp_path / "ads.csv"
+    path.write_text(IMPORTED, encoding="utf-8")
+    mapping = {
+        "mapping": {"external_id": "Lead ID", "created_at": "Created", "source": "Source", "campaign": "Campaign",
+                    "converted_value": "Value"},
+        "outcome_column": "Stage", "converted_values": ["Won"], "lost_values": ["Lost"], "open_values": ["Open"],
+    }  # fmt: skip
+    for _ in range(2):  # the second import of the same file changes nothing
+        job = import_services.import_job_create(file=path, user=None, mapping=mapping)
+        job = import_services.import_job_run(job_id=job.pk)
+        assert job.status == "succeeded", job.error
+        september = {"month_from": date(2026, 9, 1), "month_to": date(2026, 9, 1)}
+        report = channels.channels_report(ChannelFilters(**september, by="campaign"))
+        rows = {r["key"]: r for r in report["channels"]}
+        assert {key: (r["leads"], r["conversions"], r["revenue"]) for key, r in rows.items()} == {
+            ("Google", "spring"): (3, 2, 2_400_000.0),
+            ("Fair", ""): (1, 1, 500.0),
+            ("Fair", "autumn"): (2, 1, 80.25),
+        }
+        assert rows[("Google", "spring")]["roi"] == pytest.approx(1.4)
+        assert report["total"]["revenue"] == pytest.approx(2_400_580.25) and report["total"]["unknown_value"] == 0
+    assert Lead.objects.count() == 6 and job.unchanged_count == 6
+
+
+def test_an_imported_value_on_an_open_lead_counts_once_the_lead_converts_in_the_app(book):
+    ChannelValue.objects.create(source="Fair", campaign="", value=Decimal("250"))
+    imported = LeadFactory(source="Fair", campaign="", converted_value=Decimal("1200.00"))
+    services.lead_status_change(lead=imported, status="contacted", user=None)
+    assert Lead.objects.get(pk=imported.pk).converted_value == Decimal("1200.00")  # still open: kept
+    services.lead_close(lead=imported, outcome="converted", user=None)
+    assert Lead.objects.get(pk=imported.pk).converted_value == Decimal("1200.00")  # not the default 250
+    dropped = LeadFactory(source="Fair", campaign="", converted_value=Decimal("99"))
+    services.lead_close(lead=dropped, outcome="lost", user=None, reason="budget")
+    assert Lead.objects.get(pk=dropped.pk).converted_value is None

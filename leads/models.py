@@ -282,6 +282,14 @@ class FollowUp(models.Model):
     def is_open(self) -> bool:
         return self.done_at is None
 
+    @staticmethod
+    def due_at_problem(due_at, now=None) -> str | None:
+        """The one rule for when a follow-up may be due (the lead page and the queue's bulk form)."""
+        if due_at <= (now or timezone.now()):
+            local = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
+            return f"A follow-up must be due in the future; {local} has passed."
+        return None
+
     def is_overdue(self, now=None) -> bool:
         return self.done_at is None and self.due_at < (now or timezone.now())
 
@@ -685,3 +693,20 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+
+class SavedView(models.Model):
+    """A user's named set of queue filters (the queue's query string, filter names only).
+    Private: only its owner sees, opens or deletes it (leads/saved_views.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_per_user")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,9 +1,11 @@
 """Reads shared by the pages, the API and the reports."""
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, DateTimeField, F, Func, IntegerField, Q, QuerySet, Value
 from django.http import Http404
 from django.utils import timezone
@@ -188,6 +190,56 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
         next_cursor = _cursor_for("s", band[-1]) if band else _cursor_for("o", leads[-1])
     leads.extend(band)
     return QueuePage(leads, next_cursor, now, overdue_ids)
+
+
+def queue_leads_matching(user: User, filters: QueueFilters, *, now: datetime | None = None) -> QuerySet[Lead]:
+    """Every lead of `user`'s queue under `filters`, every page (no cursor, no order): what the
+    queue's count counts and what "all N matching this filter" acts on."""
+    now = now or timezone.now()
+    queryset = _queue_base(user, filters)
+    if filters.due == "today":
+        queryset = queryset.filter(next_follow_up_at__lt=due_today_cutoff(now))
+    elif filters.due == "overdue":
+        queryset = queryset.filter(next_follow_up_at__lt=now)
+    return queryset.order_by()
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    value: int
+    estimated: bool = False
+
+    @property
+    def label(self) -> str:
+        noun = "lead" if self.value == 1 else "leads"
+        return f"about {self.value:,} {noun}" if self.estimated else f"{self.value:,} {noun}"
+
+
+def queue_count_for(user: User, filters: QueueFilters, *, exact_up_to: int, now: datetime | None = None) -> QueueCount:
+    """How many leads match `filters`: exact up to `exact_up_to`, then the planner's estimate.
+
+    The exact count reads at most `exact_up_to` + 1 rows (a COUNT over a LIMITed subquery), so
+    a request never counts a million rows; above it PostgreSQL's EXPLAIN row estimate (one
+    planner call, no rows read) is shown as "about N". SQLite, or a failed estimate, counts."""
+    matching = queue_leads_matching(user, filters, now=now)
+    bounded = matching.values("pk")[: exact_up_to + 1].count()
+    if bounded <= exact_up_to:
+        return QueueCount(bounded)
+    estimate = _planner_row_estimate(matching)
+    if estimate is None:
+        return QueueCount(matching.count())
+    return QueueCount(max(estimate, exact_up_to + 1), estimated=True)
+
+
+def _planner_row_estimate(queryset: QuerySet) -> int | None:
+    """PostgreSQL's estimate of how many rows `queryset` returns (EXPLAIN, nothing executed)."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        plan = json.loads(queryset.values("pk").explain(format="json"))
+        return int(plan[0]["Plan"]["Plan Rows"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 def sources_list() -> list[str]:

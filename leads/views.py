@@ -84,7 +84,8 @@ def _queue_context(request: HttpRequest, params: QueryDict, **bulk_forms) -> dic
         else None,
         "bulk_status_form": bulk_forms.get("status") or StatusForm(auto_id="bulk_%s"),
         "bulk_follow_up_form": bulk_forms.get("follow_up") or FollowUpForm(auto_id="bulk_%s"),
-        "bulk_open": bool(bulk_forms),
+        # Open after a refused change (its errors), or on ?bulk=1 (a link straight to the form).
+        "bulk_open": bool(bulk_forms) or request.GET.get("bulk") == "1",
         "saved_views": saved_views.saved_views_for(request.user),
         "saved_view_form": bulk_forms.get("saved_view") or SavedViewForm(initial={"queue": queue_query}),
     }

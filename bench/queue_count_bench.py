@@ -69,7 +69,9 @@ def main() -> int:
         print(f"{name:28} shows {label!r:24} true {true:>9,}")
         print("   " + format_summary("queue_count_for", count_ms))
         print("   " + format_summary("plain COUNT(*)", full_ms))
-    print(f"worst p95 of the queue count: {worst:.1f} ms (target <= {TARGET_P95_MS} ms): {verdict(worst, TARGET_P95_MS)}")
+    print(
+        f"worst p95 of the queue count: {worst:.1f} ms (target <= {TARGET_P95_MS} ms): {verdict(worst, TARGET_P95_MS)}"
+    )
     return 0 if worst <= TARGET_P95_MS else 1
 
 

@@ -216,16 +216,25 @@ class QueueCount:
 
 
 def queue_count_for(user: User, filters: QueueFilters, *, exact_up_to: int, now: datetime | None = None) -> QueueCount:
-    """How many leads match `filters`: exact up to `exact_up_to`, then the planner's estimate.
+    """How many leads match `filters`: exact up to `exact_up_to`, above it an estimate.
 
-    The exact count reads at most `exact_up_to` + 1 rows (a COUNT over a LIMITed subquery), so
-    a request never counts a million rows; above it PostgreSQL's EXPLAIN row estimate (one
-    planner call, no rows read) is shown as "about N". SQLite, or a failed estimate, counts."""
+    The exact count reads at most `exact_up_to` + 1 rows (a COUNT over a LIMITed subquery), so a
+    request never counts a million rows. Above it, PostgreSQL's planner estimate (EXPLAIN, no
+    rows read) is shown as "about N". A queue over every owner or the pool can hold a million
+    leads, and reading 10,000 rows of one source costs ~130 ms there where the estimate costs
+    ~1 ms (bench/queue_count_bench.py): for those the estimate comes first, and only a figure
+    below twice the limit is counted. A rep's own queue is bounded by what they own: counted
+    first, one query. SQLite has no estimate: it counts."""
     matching = queue_leads_matching(user, filters, now=now)
+    estimate = None
+    if user.is_manager or filters.owner == "pool":
+        estimate = _planner_row_estimate(matching)
+        if estimate is not None and estimate > 2 * exact_up_to:
+            return QueueCount(estimate, estimated=True)
     bounded = matching.values("pk")[: exact_up_to + 1].count()
     if bounded <= exact_up_to:
         return QueueCount(bounded)
-    estimate = _planner_row_estimate(matching)
+    estimate = estimate if estimate is not None else _planner_row_estimate(matching)
     if estimate is None:
         return QueueCount(matching.count())
     return QueueCount(max(estimate, exact_up_to + 1), estimated=True)

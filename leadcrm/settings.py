@@ -421,6 +421,13 @@ SPECTACULAR_SETTINGS = {
 
 # --- LeadCRM knobs ----------------------------------------------------------------------
 QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", 50, minimum=1)
+# The queue's total is exact up to this many leads (it reads at most this many + 1 rows), then
+# PostgreSQL's planner estimate, shown as "about N": a request never counts a million rows.
+QUEUE_COUNT_EXACT_UP_TO = env_int("QUEUE_COUNT_EXACT_UP_TO", 10_000, minimum=1)
+# A bulk change from the queue over "all N matching" asks for confirmation above this many leads,
+# and changes at most QUEUE_BULK_MAX leads in one transaction (narrow the filter for more).
+QUEUE_BULK_CONFIRM_OVER = env_int("QUEUE_BULK_CONFIRM_OVER", 100, minimum=0)
+QUEUE_BULK_MAX = env_int("QUEUE_BULK_MAX", 10_000, minimum=1)
 IMPORT_MAX_FILE_BYTES = env_int("IMPORT_MAX_FILE_BYTES", 200 * 1024 * 1024, minimum=1)
 IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 5000, minimum=1)
 IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20000, minimum=1)

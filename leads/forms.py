@@ -78,7 +78,7 @@ class FollowUpForm(forms.Form):
 
     def clean_due_at(self):
         value = self.cleaned_data["due_at"]
-        if problem := FollowUp.due_problem(value):
+        if problem := FollowUp.due_at_problem(value):
             raise forms.ValidationError(problem)
         return value
 
@@ -256,3 +256,36 @@ class UserDeactivateForm(forms.Form):
         self.fields["reassign_to"].queryset = (
             User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
         )
+
+
+# --- the queue's bulk changes and saved views ------------------------------------------------
+
+
+class BulkSelectionForm(forms.Form):
+    """Which leads a bulk change acts on: the rows ticked (`lead`), or every lead matching the
+    queue's filters (`queue`, the filter query string). The action's own fields are validated by
+    the single-lead forms (AssignForm, StatusForm, FollowUpForm), so both doors share one rule."""
+
+    SELECTED = "selected"
+    MATCHING = "matching"
+
+    scope = forms.ChoiceField(choices=[(SELECTED, "The leads ticked"), (MATCHING, "All leads matching this filter")])
+    lead = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=[])
+    queue = forms.CharField(required=False, max_length=1000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any positive id is a valid choice here; which ones the user may change is the service's call.
+        raw = self.data.getlist("lead") if hasattr(self.data, "getlist") else []
+        self.fields["lead"].choices = [(v, v) for v in raw if v.isascii() and v.isdigit() and len(v) <= 18]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("scope") == self.SELECTED and not data.get("lead"):
+            self.add_error("lead", "Tick at least one lead, or choose all leads matching this filter.")
+        return data
+
+
+class SavedViewForm(forms.Form):
+    name = CleanCharField(max_length=80, label="Name this view")
+    queue = forms.CharField(required=False, max_length=1000)

@@ -282,16 +282,16 @@ class FollowUp(models.Model):
     def is_open(self) -> bool:
         return self.done_at is None
 
-    def is_overdue(self, now=None) -> bool:
-        return self.done_at is None and self.due_at < (now or timezone.now())
-
     @staticmethod
-    def due_problem(due_at, now=None) -> str | None:
-        """The one rule for a new follow-up's time, shared by the pages and the API: in the future."""
+    def due_at_problem(due_at, now=None) -> str | None:
+        """The one rule for when a follow-up may be due: the lead page, the queue's bulk form and the API."""
         if due_at <= (now or timezone.now()):
             local = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
             return f"A follow-up must be due in the future; {local} has passed."
         return None
+
+    def is_overdue(self, now=None) -> bool:
+        return self.done_at is None and self.due_at < (now or timezone.now())
 
 
 class ImportProfile(models.Model):
@@ -699,3 +699,20 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+
+class SavedView(models.Model):
+    """A user's named set of queue filters (the queue's query string, filter names only).
+    Private: only its owner sees, opens or deletes it (leads/saved_views.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_per_user")]
+
+    def __str__(self) -> str:
+        return self.name

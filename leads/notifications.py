@@ -60,10 +60,23 @@ def notify(
 
     With a dedupe_key, a user already told under that key is not told again (safe to call twice).
     Returns the notifications created; their emails are sent after the transaction commits."""
+    return _notifications_create(
+        users=users,
+        kind=kind,
+        messages=[{"title": title, "body": body, "url": url, "lead": lead}],
+        dedupe_key=dedupe_key,
+    )
+
+
+def _notifications_create(
+    *, users: Iterable[User], kind: str, messages: list[dict], dedupe_key: str = ""
+) -> list[Notification]:
+    """Each message to each of `users`, in a fixed number of queries however many there are:
+    one for the preferences, one INSERT (and with a dedupe_key one read before and one after)."""
     if kind not in Kind.values:
         raise ValueError(f"Unknown notification kind {kind!r}")
     users = [u for u in users if u is not None and u.is_active]
-    if not users:
+    if not users or not messages:
         return []
     prefs = {p.user_id: p for p in NotificationPreference.objects.filter(user__in=[u.pk for u in users], kind=kind)}
     wanted = [u for u in users if prefs.get(u.pk) is None or prefs[u.pk].in_app or prefs[u.pk].email]
@@ -79,16 +92,17 @@ def notify(
         Notification(
             user=u,
             kind=kind,
-            title=title[:255],
-            body=body,
-            url=url,
-            lead=lead,
+            title=message["title"][:255],
+            body=message["body"],
+            url=message["url"],
+            lead=message["lead"],
             dedupe_key=dedupe_key,
             created_at=now,
             # Email only: stored as read so the in-app list and badge leave it out.
             read_at=now if prefs.get(u.pk) is not None and not prefs[u.pk].in_app else None,
         )
         for u in wanted
+        for message in messages
     ]
     created = Notification.objects.bulk_create(created, ignore_conflicts=bool(dedupe_key))
     if dedupe_key:  # ignore_conflicts gives no ids back: read them
@@ -103,13 +117,24 @@ def notify(
 
 
 def lead_assigned_notify(*, lead: Lead, rep: User, how: str = "assigned to you") -> None:
-    notify(
+    leads_assigned_notify(leads=[lead], rep=rep, how=how)
+
+
+def leads_assigned_notify(*, leads: list[Lead], rep: User, how: str = "assigned to you") -> None:
+    """One "assigned to you" notification per lead, as a single assignment sends, in a fixed
+    number of queries however many leads (a bulk assignment)."""
+    _notifications_create(
         users=[rep],
         kind=Kind.LEAD_ASSIGNED,
-        title=f"{lead} was {how}",
-        body=f"{lead.get_tier_display()} lead" + (f" from {lead.source}" if lead.source else "") + ".",
-        url=reverse("leads:detail", args=[lead.pk]),
-        lead=lead,
+        messages=[
+            {
+                "title": f"{lead} was {how}",
+                "body": f"{lead.get_tier_display()} lead" + (f" from {lead.source}" if lead.source else "") + ".",
+                "url": reverse("leads:detail", args=[lead.pk]),
+                "lead": lead,
+            }
+            for lead in leads
+        ],
     )
 
 

@@ -1,5 +1,6 @@
 """Reads shared by the pages, the API and the reports."""
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -232,6 +233,67 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
         next_cursor = _cursor_for("s", band[-1]) if band else _cursor_for("o", leads[-1])
     leads.extend(band)
     return QueuePage(leads, next_cursor, now, overdue_ids)
+
+
+def queue_leads_matching(user: User, filters: QueueFilters, *, now: datetime | None = None) -> QuerySet[Lead]:
+    """Every lead of `user`'s queue under `filters`, every page (no cursor, no order): what the
+    queue's count counts and what "all N matching this filter" acts on."""
+    now = now or timezone.now()
+    queryset = _queue_base(user, filters)
+    if filters.q:
+        queryset = queryset.filter(lead_search_q(filters.q))
+    if filters.due == "today":
+        queryset = queryset.filter(next_follow_up_at__lt=due_today_cutoff(now))
+    elif filters.due == "overdue":
+        queryset = queryset.filter(next_follow_up_at__lt=now)
+    return queryset.order_by()
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    value: int
+    estimated: bool = False
+
+    @property
+    def label(self) -> str:
+        noun = "lead" if self.value == 1 else "leads"
+        return f"about {self.value:,} {noun}" if self.estimated else f"{self.value:,} {noun}"
+
+
+def queue_count_for(user: User, filters: QueueFilters, *, exact_up_to: int, now: datetime | None = None) -> QueueCount:
+    """How many leads match `filters`: exact up to `exact_up_to`, above it an estimate.
+
+    The exact count reads at most `exact_up_to` + 1 rows (a COUNT over a LIMITed subquery), so a
+    request never counts a million rows. Above it, PostgreSQL's planner estimate (EXPLAIN, no
+    rows read) is shown as "about N". A queue over every owner or the pool can hold a million
+    leads, and reading 10,000 rows of one source costs ~130 ms there where the estimate costs
+    ~1 ms (bench/queue_count_bench.py): for those the estimate comes first, and only a figure
+    below twice the limit is counted. A rep's own queue is bounded by what they own: counted
+    first, one query. SQLite has no estimate: it counts."""
+    matching = queue_leads_matching(user, filters, now=now)
+    estimate = None
+    if user.is_manager or filters.owner == "pool":
+        estimate = _planner_row_estimate(matching)
+        if estimate is not None and estimate > 2 * exact_up_to:
+            return QueueCount(estimate, estimated=True)
+    bounded = matching.values("pk")[: exact_up_to + 1].count()
+    if bounded <= exact_up_to:
+        return QueueCount(bounded)
+    estimate = estimate if estimate is not None else _planner_row_estimate(matching)
+    if estimate is None:
+        return QueueCount(matching.count())
+    return QueueCount(max(estimate, exact_up_to + 1), estimated=True)
+
+
+def _planner_row_estimate(queryset: QuerySet) -> int | None:
+    """PostgreSQL's estimate of how many rows `queryset` returns (EXPLAIN, nothing executed)."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        plan = json.loads(queryset.values("pk").explain(format="json"))
+        return int(plan[0]["Plan"]["Plan Rows"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 def sources_list() -> list[str]:

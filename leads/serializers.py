@@ -260,7 +260,7 @@ class FollowUpCreateSerializer(StrictJsonTypesMixin, serializers.Serializer):
     )
 
     def validate_due_at(self, due_at):
-        if problem := FollowUp.due_problem(due_at):
+        if problem := FollowUp.due_at_problem(due_at):
             raise serializers.ValidationError(problem)
         return due_at
 

@@ -81,14 +81,8 @@ def lead_assign(*, lead: Lead, rep: User | None, by: User | None = None) -> Lead
         raise PermissionDenied("Only managers can assign leads.")
     previous = lead.owner
     Lead.objects.filter(pk=lead.pk).update(owner=rep, updated_at=timezone.now())
+    assignment_activity(lead=lead, rep=rep, by=by).save()
     lead.owner = rep
-    _owner_change_record(
-        lead,
-        by,
-        "assigned",
-        f"Assigned from {previous or 'pool'} to {rep or 'pool'}",
-        {"from_owner": getattr(previous, "pk", None), "to_owner": getattr(rep, "pk", None)},
-    )
     if rep is not None and rep.pk != getattr(by, "pk", None) and rep.pk != getattr(previous, "pk", None):
         lead_assigned_notify(lead=lead, rep=rep, how=f"assigned to you by {by}" if by else "assigned to you")
     return lead
@@ -106,10 +100,25 @@ def lead_claim(*, lead: Lead, rep: User) -> bool:
     return bool(claimed)
 
 
+def _owner_change_activity(lead: Lead, user: User | None, outcome: str, notes: str, data: dict) -> Activity:
+    """The timeline's record of a lead changing hands (assigned by a manager, claimed by a rep), unsaved."""
+    return Activity(lead=lead, user=user, kind=Activity.Kind.STATUS_CHANGE, outcome=outcome, notes=notes, data=data)
+
+
 def _owner_change_record(lead: Lead, user: User | None, outcome: str, notes: str, data: dict) -> None:
-    """The timeline's record of a lead changing hands (assigned by a manager, claimed by a rep)."""
-    Activity.objects.create(
-        lead=lead, user=user, kind=Activity.Kind.STATUS_CHANGE, outcome=outcome, notes=notes, data=data
+    _owner_change_activity(lead, user, outcome, notes, data).save()
+
+
+def assignment_activity(*, lead: Lead, rep: User | None, by: User | None) -> Activity:
+    """The timeline entry (unsaved) of `lead` going from its current owner to `rep`: one rule for
+    lead_assign and the queue's bulk assignment (leads.bulk_changes), which saves many at once."""
+    previous = lead.owner
+    return _owner_change_activity(
+        lead,
+        by,
+        "assigned",
+        f"Assigned from {previous or 'pool'} to {rep or 'pool'}",
+        {"from_owner": getattr(previous, "pk", None), "to_owner": getattr(rep, "pk", None)},
     )
 
 
@@ -190,8 +199,10 @@ def activity_log(
     return activity
 
 
-def _status_set(*, lead: Lead, status: str, user: User | None, when: datetime, reason: str = "") -> None:
-    Activity.objects.create(
+def status_change_activity(*, lead: Lead, status: str, user: User | None, when: datetime, reason: str = "") -> Activity:
+    """The timeline entry (unsaved) of `lead` moving to `status`: one rule for the single-lead
+    services and the queue's bulk changes (leads.bulk_changes), which save many at once."""
+    return Activity(
         lead=lead,
         user=user,
         kind=Activity.Kind.STATUS_CHANGE,
@@ -200,6 +211,10 @@ def _status_set(*, lead: Lead, status: str, user: User | None, when: datetime, r
         notes=reason,
         data={"from": lead.status, "to": status},
     )
+
+
+def _status_set(*, lead: Lead, status: str, user: User | None, when: datetime, reason: str = "") -> None:
+    status_change_activity(lead=lead, status=status, user=user, when=when, reason=reason).save()
     lead.status = status
 
 

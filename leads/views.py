@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,8 +19,18 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from leads import selectors, services
-from leads.forms import QUEUE_FILTER_NAMES, ActivityForm, AssignForm, FollowUpForm, QueueFilterForm, StatusForm
+from leadcrm.confirm import confirm_page
+from leads import bulk_changes, saved_views, selectors, services
+from leads.forms import (
+    QUEUE_FILTER_NAMES,
+    ActivityForm,
+    AssignForm,
+    BulkSelectionForm,
+    FollowUpForm,
+    QueueFilterForm,
+    SavedViewForm,
+    StatusForm,
+)
 from leads.models import Activity, FollowUp, Lead
 
 
@@ -41,26 +51,197 @@ def _lead_url(pk: int, queue_query: str) -> str:
     return f"{url}?{urlencode({'queue': queue_query})}" if queue_query else url
 
 
-@login_required
-@require_GET
-def queue(request: HttpRequest) -> HttpResponse:
-    form = _queue_filter_form(request, request.GET or None)
+def _queue_url(queue_query: str) -> str:
+    return reverse("leads:queue") + (f"?{queue_query}" if queue_query else "")
+
+
+def _queue_context(request: HttpRequest, params: QueryDict, **bulk_forms) -> dict:
+    """The queue page for the filters in `params`: its rows, the total count, the bulk-change
+    forms (`bulk_forms` carries bound ones with errors after a refused bulk change) and the
+    user's saved views."""
+    form = _queue_filter_form(request, params or None)
     filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
     page = selectors.queue_for(request.user, filters, page_size=settings.QUEUE_PAGE_SIZE)
-    params = request.GET.copy()
+    params = params.copy()
     params.pop("cursor", None)
     queue_query = _queue_query(params.urlencode())
-    context = {
+    if not filters.cursor and page.next_cursor is None:
+        count = selectors.QueueCount(len(page.leads))  # the whole queue is on this page: no query
+    else:
+        count = selectors.queue_count_for(request.user, filters, exact_up_to=settings.QUEUE_COUNT_EXACT_UP_TO)
+    return {
         "form": form,
         "page": page,
         "filters": filters,
+        "count": count,
         "base_query": params.urlencode(),
+        "queue_query": queue_query,
         # Appended to every lead link so the lead page's back link keeps these filters.
         "lead_suffix": f"?{urlencode({'queue': queue_query})}" if queue_query else "",
+        "bulk_selection_form": bulk_forms.get("selection") or BulkSelectionForm(auto_id="bulk_%s"),
+        "bulk_assign_form": (bulk_forms.get("assign") or AssignForm(auto_id="bulk_%s"))
+        if request.user.is_manager
+        else None,
+        "bulk_status_form": bulk_forms.get("status") or StatusForm(auto_id="bulk_%s"),
+        "bulk_follow_up_form": bulk_forms.get("follow_up") or FollowUpForm(auto_id="bulk_%s"),
+        # Open after a refused change (its errors), or on ?bulk=1 (a link straight to the form).
+        "bulk_open": bool(bulk_forms) or request.GET.get("bulk") == "1",
+        "saved_views": saved_views.saved_views_for(request.user),
+        "saved_view_form": bulk_forms.get("saved_view") or SavedViewForm(initial={"queue": queue_query}),
     }
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.GET.get("cursor"):
+        form = _queue_filter_form(request, request.GET)
+        filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
+        page = selectors.queue_for(request.user, filters, page_size=settings.QUEUE_PAGE_SIZE)
+        params = request.GET.copy()
+        params.pop("cursor", None)
+        queue_query = _queue_query(params.urlencode())
+        context = {
+            "page": page,
+            "filters": filters,
+            "base_query": params.urlencode(),
+            "lead_suffix": f"?{urlencode({'queue': queue_query})}" if queue_query else "",
+        }
         return render(request, "leads/_queue_rows.html", context)
-    return render(request, "leads/queue.html", context)
+    return render(request, "leads/queue.html", _queue_context(request, request.GET))
+
+
+_BULK_FORMS = {
+    bulk_changes.ASSIGN: AssignForm,
+    bulk_changes.STATUS: StatusForm,
+    bulk_changes.FOLLOW_UP: FollowUpForm,
+}
+
+
+def _bulk_refused(request: HttpRequest, queue_query: str, forms: dict) -> HttpResponse:
+    """The queue again, the bulk forms bound with their errors beside the fields; nothing changed."""
+    context = _queue_context(request, QueryDict(queue_query), **forms)
+    return render(request, "leads/queue.html", context, status=400)
+
+
+def _bulk_what_happens(action: str, data: dict, count: selectors.QueueCount) -> tuple[str, str]:
+    """(the confirmation page's sentence, its button) for a bulk change of `count` leads."""
+    how_many = count.label
+    if action == bulk_changes.ASSIGN:
+        to = data["owner"] or "the unassigned pool"
+        return f"Assigns {how_many} to {to}.", f"Assign {how_many}"
+    if action == bulk_changes.STATUS:
+        label = Lead.Status(data["status"]).label
+        reason = f" (reason: {data['lost_reason']})" if data["status"] == Lead.Status.LOST else ""
+        return f"Sets {how_many} to {label}{reason}.", f"Change {how_many}"
+    due = timezone.localtime(data["due_at"]).strftime("%Y-%m-%d %H:%M")
+    return f"Schedules a follow-up due {due} on each of {how_many}.", f"Schedule on {how_many}"
+
+
+@login_required
+@require_POST
+def queue_bulk(request: HttpRequest) -> HttpResponse:
+    """A bulk change from the queue: the ticked rows, or all leads matching the queue's filters
+    (above QUEUE_BULK_CONFIRM_OVER leads, after a confirmation page saying how many change)."""
+    action = request.POST.get("action", "")
+    if action not in _BULK_FORMS:
+        return HttpResponse("Choose a bulk action: assign, status or follow_up.", status=400, content_type="text/plain")
+    if action == bulk_changes.ASSIGN and not request.user.is_manager:
+        raise PermissionDenied("Only managers assign leads.")
+    selection = BulkSelectionForm(request.POST, auto_id="bulk_%s")
+    action_form = _BULK_FORMS[action](request.POST, auto_id="bulk_%s")
+    queue_query = _queue_query(request.POST.get("queue", ""))
+    forms = {"selection": selection, action: action_form}
+    if not (selection.is_valid() and action_form.is_valid()):
+        return _bulk_refused(request, queue_query, forms)
+    data = action_form.cleaned_data
+    matching = None
+    lead_ids = None
+    if selection.cleaned_data["scope"] == BulkSelectionForm.MATCHING:
+        filter_form = _queue_filter_form(request, QueryDict(queue_query))
+        filters = selectors.QueueFilters(**filter_form.cleaned_data) if filter_form.is_valid() else None
+        if filters is None:
+            selection.add_error("scope", "The queue's filters are not valid; filter the queue again.")
+            return _bulk_refused(request, queue_query, forms)
+        matching = selectors.queue_leads_matching(request.user, filters)
+        if request.POST.get("confirmed") != "1":
+            count = selectors.queue_count_for(request.user, filters, exact_up_to=settings.QUEUE_COUNT_EXACT_UP_TO)
+            if count.value > settings.QUEUE_BULK_MAX:
+                selection.add_error(
+                    "scope",
+                    f"{count.label} match; change at most {settings.QUEUE_BULK_MAX:,} at once: narrow the filter.",
+                )
+                return _bulk_refused(request, queue_query, forms)
+            if count.value > settings.QUEUE_BULK_CONFIRM_OVER:
+                sentence, button = _bulk_what_happens(action, data, count)
+                fields = {
+                    k: v for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "lead", "confirmed")
+                }
+                return confirm_page(
+                    request,
+                    title=f"Change {count.label}?",
+                    what_happens=[
+                        sentence,
+                        "Each lead's timeline records the change; the audit trail records who did it.",
+                    ],
+                    submit_label=button,
+                    cancel_url=_queue_url(queue_query),
+                    fields=fields,
+                    danger=action == bulk_changes.STATUS and data["status"] == Lead.Status.LOST,
+                )
+    else:
+        lead_ids = selection.cleaned_data["lead"]
+    try:
+        change = bulk_changes.leads_bulk_update(
+            user=request.user,
+            action=action,
+            max_leads=settings.QUEUE_BULK_MAX,
+            lead_ids=lead_ids,
+            matching=matching,
+            owner=data.get("owner"),
+            status=data.get("status", ""),
+            reason=data.get("lost_reason", ""),
+            due_at=data.get("due_at"),
+            note=data.get("note", ""),
+        )
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            target = selection if field in selection.fields else action_form
+            target.add_error(field if field in target.fields else None, errors)
+        return _bulk_refused(request, queue_query, forms)
+    noun = "lead" if change.changed == 1 else "leads"
+    message = f"{change.changed:,} {noun} changed."
+    if change.unchanged:
+        message += f" {change.unchanged:,} already were so."
+    messages.success(request, message)
+    return redirect(_queue_url(queue_query))
+
+
+@login_required
+@require_POST
+def saved_view_create(request: HttpRequest) -> HttpResponse:
+    form = SavedViewForm(request.POST)
+    queue_query = _queue_query(request.POST.get("queue", ""))
+    if form.is_valid():
+        try:
+            view = saved_views.saved_view_create(user=request.user, name=form.cleaned_data["name"], query=queue_query)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Saved the view “{view.name}”.")
+            return redirect(_queue_url(queue_query))
+    return render(
+        request, "leads/queue.html", _queue_context(request, QueryDict(queue_query), saved_view=form), status=400
+    )
+
+
+@login_required
+@require_POST
+def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    if not saved_views.saved_view_delete(user=request.user, view_id=pk):
+        raise Http404("No such saved view.")
+    messages.success(request, "Saved view deleted.")
+    return redirect("leads:queue")
 
 
 @login_required
@@ -86,6 +267,11 @@ def _timeline_for_display(lead: Lead) -> list[Activity]:
     return activities
 
 
+def _log_initial(request: HttpRequest) -> dict:
+    kind = request.GET.get("log", "")
+    return {"kind": kind} if kind in Activity.LOGGABLE_KINDS else {}
+
+
 def _detail_context(request: HttpRequest, lead: Lead, **forms) -> dict:
     can_work = request.user.is_manager or lead.owner_id == request.user.pk
     queue_query = _queue_query(request.GET.get("queue") or request.POST.get("queue") or "")
@@ -96,7 +282,8 @@ def _detail_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "can_work": can_work,
         "activities": _timeline_for_display(lead),
         "follow_ups": selectors.lead_follow_ups(lead),
-        "activity_form": forms.get("activity_form") or ActivityForm(),
+        # ?log=call (the lead's tel: / mailto: links): the log form opens with that kind chosen.
+        "activity_form": forms.get("activity_form") or ActivityForm(initial=_log_initial(request)),
         "follow_up_form": forms.get("follow_up_form") or FollowUpForm(),
         "status_form": forms.get("status_form") or StatusForm(initial={"status": lead.status}),
         "assign_form": (forms.get("assign_form") or AssignForm(initial={"owner": lead.owner_id}))

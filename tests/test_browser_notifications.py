@@ -37,3 +37,31 @@ def test_manager_assigns_three_leads_and_the_rep_is_told(page):
     assert "Pool Lead 2" in page.inner_text("h1")
     # The badge loads after the page (hx-trigger="load"): wait for it to appear, then for its count.
     expect(page.locator("#notifications-badge .badge")).to_have_text("2")
+
+
+def test_manager_bulk_assigns_three_leads_from_the_queue_and_the_rep_opens_one(page):
+    ManagerFactory(username="mona")
+    rep = RepFactory(username="rita", first_name="Rita")
+    leads = [LeadFactory(owner=None, name=f"Bulk Lead {i}", priority=90 - i) for i in (1, 2, 3)]
+    LeadFactory(owner=None, name="Left Alone", priority=10)
+
+    browser_login(page, "mona")
+    page.goto("/?owner=pool")
+    for lead in leads:
+        page.check(f"#queue-rows input.pick[value='{lead.pk}']")
+    page.click("#bulk-actions summary")
+    page.select_option("#bulk-assign select[name=owner]", str(rep.pk))
+    page.click("#bulk-assign button[value=assign]")
+    page.wait_for_selector("#messages >> text=3 leads changed.")
+    expect(page.locator("#queue-rows")).not_to_contain_text("Bulk Lead")  # they left the pool
+    screenshot(page, "queue-bulk-assigned")
+    page.click("header button:has-text('Log out')")
+
+    browser_login(page, "rita")
+    expect(page.locator("#notifications-badge .badge")).to_have_text("3")
+    page.click("#notifications-badge")
+    assert page.locator("#notifications li.unread").count() == 3
+    page.click("#notifications li >> text=Bulk Lead 3 was assigned to you")
+    page.wait_for_url(f"**/leads/{leads[2].pk}/")
+    assert "Bulk Lead 3" in page.inner_text("h1")
+    expect(page.locator("#notifications-badge .badge")).to_have_text("2")

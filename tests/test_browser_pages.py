@@ -49,6 +49,14 @@ def main_pages(crm) -> list[str]:
         "/reports/channels/spend/",
         "/reports/model/",
         "/reports/drift/",
+        # The queue with its bulk-change form open, and the sales team's day (issue 16).
+        "/?owner=&bulk=1",
+        "/leads/new/",
+        "/me/",
+        "/notifications/",
+        "/users/",
+        "/audit/",
+        "/imports/new/",
         "/no/such/page/",
     ]
 

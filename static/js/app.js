@@ -89,4 +89,31 @@
     }
   });
   document.addEventListener("DOMContentLoaded", restoreDrafts);
+
+  /* mailto: and tel: links carry data-log-url (the lead's log form with ?log=email|call). The
+   * browser still opens the mail or phone app; on the lead page the log form's kind is chosen and
+   * scrolled to, elsewhere (the queue) the lead's log form opens a moment later. Without this
+   * script, the "log call" / "log email" links beside them do the same. */
+  document.addEventListener("click", function (evt) {
+    var link = evt.target.closest && evt.target.closest("a[data-log-url]");
+    if (!link) {
+      var all = evt.target.closest && evt.target.closest("#pick-page");
+      if (all) {
+        Array.prototype.forEach.call(document.querySelectorAll("#queue-rows input.pick"), function (box) {
+          box.checked = all.checked;
+        });
+      }
+      return;
+    }
+    var form = document.getElementById("activity-form");
+    var kind = link.getAttribute("data-log-kind");
+    if (form && kind && form.elements.kind) {
+      form.elements.kind.value = kind;
+      var heading = document.getElementById("log");
+      if (heading) heading.scrollIntoView();
+      return;
+    }
+    var url = link.getAttribute("data-log-url");
+    window.setTimeout(function () { window.location.assign(url); }, 300);
+  });
 })();

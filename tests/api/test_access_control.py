@@ -112,12 +112,24 @@ def bobs_notification() -> int:
     return Notification.objects.create(user=bob, kind="lead_assigned", title=MARKER).pk
 
 
+def bobs_saved_view() -> int:
+    from leads.models import SavedView
+    from tests.factories import RepFactory
+
+    return SavedView.objects.create(user=RepFactory(username="rep_bob"), name=MARKER, query="").pk
+
+
 API = "api/v1/"
 
 ROUTES: dict[str, Rule] = {
     # --- pages (leads/urls.py) ---
     "": signed_in("GET"),
     "claim/": signed_in("POST"),
+    # Bulk changes name their leads in the POST body: leads_bulk_update 404s another rep's
+    # (tests/leads/test_bulk_changes.py, test_views.py). Saved views are their owner's only.
+    "bulk/": signed_in("POST"),
+    "views/": signed_in("POST"),
+    "views/<int:pk>/delete/": signed_in("POST", pk=lambda: bobs_saved_view()),
     "leads/<int:pk>/": lead("GET"),
     "leads/<int:pk>/claim/": lead("POST"),
     "leads/<int:pk>/activities/": lead("POST"),

@@ -184,3 +184,55 @@ def test_search_pages_are_the_plain_querys_rows_whichever_way_they_are_found(rep
     expected = _plain_queue_ids(rep, text, now)
     assert _paged_ids(rep, text, now, page_size=7) == expected
     assert len(expected) == {"rossi": 26, "ZED": 2, "nobody-has-this": 0}[text]
+
+
+# --- the queue's total count (issue 16) -----------------------------------------------------------
+
+
+def test_queue_count_is_exact_up_to_the_limit_and_follows_the_filters(rep, other_rep):
+    from leads.selectors import QueueFilters, queue_count_for
+
+    for _ in range(3):
+        LeadFactory(owner=rep, tier="hot")
+    LeadFactory(owner=rep, tier="cold")
+    LeadFactory(owner=other_rep, tier="hot")
+    LeadFactory(owner=rep, tier="hot", status="lost", lost_reason="x")
+    count = queue_count_for(rep, QueueFilters(tier="hot"), exact_up_to=10)
+    assert (count.value, count.estimated, count.label) == (3, False, "3 leads")
+    assert queue_count_for(rep, QueueFilters(), exact_up_to=10).label == "4 leads"
+
+
+def test_queue_count_above_the_limit_is_an_estimate_on_postgresql_never_below_the_limit(rep):
+    from django.db import connection
+
+    from leads.selectors import QueueFilters, queue_count_for
+
+    for _ in range(6):
+        LeadFactory(owner=rep)
+    count = queue_count_for(rep, QueueFilters(), exact_up_to=4)
+    if connection.vendor == "postgresql":
+        assert count.estimated and count.value >= 5 and count.label.startswith("about ")
+    else:
+        assert (count.value, count.estimated) == (6, False)
+
+
+def test_queue_leads_matching_counts_every_page_and_the_due_filters(rep):
+    from leads.selectors import QueueFilters, queue_leads_matching
+
+    now = timezone.now()
+    overdue = LeadFactory(owner=rep, next_follow_up_at=now - timezone.timedelta(hours=1))
+    LeadFactory(owner=rep, next_follow_up_at=now + timezone.timedelta(days=3))
+    LeadFactory(owner=rep)
+    assert queue_leads_matching(rep, QueueFilters()).count() == 3
+    assert list(queue_leads_matching(rep, QueueFilters(due="overdue"))) == [overdue]
+
+
+def test_queue_leads_matching_and_its_count_follow_the_search(rep):
+    """What "all N matching this filter" acts on is what the searched queue shows, every page of it."""
+    from leads.selectors import queue_count_for, queue_leads_matching
+
+    rossis = {LeadFactory(owner=rep, name=f"Ann Rossi {i}").pk for i in range(3)}
+    LeadFactory(owner=rep, name="Bob Other")
+    filters = QueueFilters(q="rossi")
+    assert set(queue_leads_matching(rep, filters).values_list("pk", flat=True)) == rossis
+    assert queue_count_for(rep, filters, exact_up_to=10).value == 3

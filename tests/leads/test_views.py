@@ -345,3 +345,173 @@ def test_every_lead_page_input_has_a_label(manager_client, rep):
     for field_id in re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', page):
         assert f'for="{field_id}"' in page, field_id
     assert page.count("<h1") == 1
+
+
+# --- issue 16: bulk changes, the count, saved views, contact links ------------------------------
+
+
+def _bulk(client, action, **data):
+    return client.post(reverse("leads:bulk"), {"action": action, **data})
+
+
+def test_manager_bulk_assigns_ticked_rows_from_the_queue(manager_client, manager, rep):
+    leads = [LeadFactory(owner=None) for _ in range(3)]
+    response = _bulk(
+        manager_client, "assign", scope="selected", lead=[lead.pk for lead in leads], owner=rep.pk, queue="tier=hot"
+    )
+    assert response.status_code == 302 and response.url == "/?tier=hot"
+    assert Lead.objects.filter(owner=rep).count() == 3
+
+
+def test_a_rep_cannot_bulk_assign_and_nothing_changes(rep_client, rep, other_rep):
+    lead = LeadFactory(owner=rep)
+    response = _bulk(rep_client, "assign", scope="selected", lead=[lead.pk], owner=other_rep.pk)
+    assert response.status_code == 403
+    lead.refresh_from_db()
+    assert lead.owner == rep and not lead.activities.exists()
+
+
+def test_a_rep_bulk_changing_another_reps_lead_gets_404_and_nothing_changes(rep_client, rep, other_rep):
+    mine, theirs = LeadFactory(owner=rep), LeadFactory(owner=other_rep)
+    response = _bulk(rep_client, "status", scope="selected", lead=[mine.pk, theirs.pk], status="qualified")
+    assert response.status_code == 404
+    assert set(Lead.objects.values_list("status", flat=True)) == {"new"}
+
+
+def test_a_rep_bulk_changes_the_status_of_their_own_leads(rep_client, rep):
+    leads = [LeadFactory(owner=rep) for _ in range(2)]
+    response = _bulk(rep_client, "status", scope="selected", lead=[lead.pk for lead in leads], status="qualified")
+    assert response.status_code == 302
+    assert set(Lead.objects.values_list("status", flat=True)) == {"qualified"}
+
+
+def test_bulk_lost_without_a_reason_shows_the_error_beside_the_field(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = _bulk(rep_client, "status", scope="selected", lead=[lead.pk], status="lost")
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="bulk_lost_reason_error"' in html and "Say why the lead was lost." in html
+    lead.refresh_from_db()
+    assert lead.status == "new"
+
+
+def test_bulk_follow_up_in_the_past_is_refused_beside_the_field(rep_client, rep):
+    lead = LeadFactory(owner=rep)
+    response = _bulk(rep_client, "follow_up", scope="selected", lead=[lead.pk], due_at="2020-01-01T10:00")
+    assert response.status_code == 400
+    assert 'id="bulk_due_at_error"' in response.content.decode()
+    assert not FollowUp.objects.exists()
+
+
+def test_bulk_with_nothing_ticked_or_an_unknown_action_is_a_readable_400(rep_client, rep):
+    response = _bulk(rep_client, "status", scope="selected", status="qualified")
+    assert response.status_code == 400 and "Tick at least one lead" in response.content.decode()
+    response = _bulk(rep_client, "explode", scope="selected")
+    assert response.status_code == 400 and b"Choose a bulk action" in response.content
+
+
+def test_bulk_needs_csrf(rep):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(rep)
+    lead = LeadFactory(owner=rep)
+    response = _bulk(csrf_client, "status", scope="selected", lead=[lead.pk], status="qualified")
+    assert response.status_code == 403
+    lead.refresh_from_db()
+    assert lead.status == "new"
+
+
+def test_all_matching_over_the_threshold_asks_for_confirmation_saying_how_many(manager_client, rep, settings):
+    settings.QUEUE_BULK_CONFIRM_OVER = 2
+    for _ in range(3):
+        LeadFactory(owner=rep, tier="hot")
+    LeadFactory(owner=rep, tier="cold")
+    data = {"scope": "matching", "queue": "tier=hot", "status": "qualified"}
+    response = _bulk(manager_client, "status", **data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Sets 3 leads to Qualified." in html and 'name="confirmed"' in html
+    assert Lead.objects.filter(status="qualified").count() == 0
+
+    response = _bulk(manager_client, "status", **data, confirmed="1")
+    assert response.status_code == 302
+    assert Lead.objects.filter(status="qualified").count() == 3
+    assert Lead.objects.get(tier="cold").status == "new"
+
+
+def test_all_matching_under_the_threshold_acts_at_once(rep_client, rep, other_rep):
+    mine = [LeadFactory(owner=rep) for _ in range(2)]
+    theirs = LeadFactory(owner=other_rep)
+    response = _bulk(rep_client, "status", scope="matching", queue="", status="contacted")
+    assert response.status_code == 302
+    assert {lead.status for lead in Lead.objects.filter(pk__in=[m.pk for m in mine])} == {"contacted"}
+    theirs.refresh_from_db()
+    assert theirs.status == "new"
+
+
+def test_queue_shows_the_total_count_of_matching_leads(rep_client, rep, settings):
+    settings.QUEUE_PAGE_SIZE = 2
+    for _ in range(5):
+        LeadFactory(owner=rep, tier="hot")
+    LeadFactory(owner=rep, tier="cold")
+    html = rep_client.get(reverse("leads:queue"), {"tier": "hot"}).content.decode()
+    assert "<strong>5 leads</strong>" in html and "All 5 leads matching this filter" in html
+
+
+def test_queue_count_above_the_exact_limit_is_labelled_about(manager_client, rep, settings):
+    settings.QUEUE_PAGE_SIZE = 1
+    settings.QUEUE_COUNT_EXACT_UP_TO = 2
+    for _ in range(4):
+        LeadFactory(owner=rep)
+    html = manager_client.get(reverse("leads:queue")).content.decode()
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        assert "<strong>about " in html and "(an estimate)" in html
+    else:
+        assert "<strong>4 leads</strong>" in html
+
+
+def test_queue_rows_have_a_checkbox_and_contact_links_to_the_log_form(rep_client, rep):
+    lead = LeadFactory(owner=rep, email="dana@example.com", phone="+1 555 0100")
+    html = rep_client.get(reverse("leads:queue")).content.decode()
+    assert f'name="lead" value="{lead.pk}" form="bulk-form"' in html
+    assert 'href="mailto:dana@example.com"' in html and 'href="tel:+1 555 0100"' in html
+    assert f'data-log-url="/leads/{lead.pk}/?log=call#log"' in html
+    assert f'data-log-url="/leads/{lead.pk}/?log=email#log"' in html
+
+
+def test_lead_page_contact_links_and_the_log_form_prefilled_with_that_kind(rep_client, rep):
+    lead = LeadFactory(owner=rep, email="dana@example.com", phone="555 0100")
+    html = rep_client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    assert 'href="mailto:dana@example.com"' in html and 'href="tel:555 0100"' in html
+    assert 'href="?log=call#log"' in html and 'id="log"' in html
+    html = rep_client.get(reverse("leads:detail", args=[lead.pk]), {"log": "call"}).content.decode()
+    assert '<option value="call" selected>' in html
+    html = rep_client.get(reverse("leads:detail", args=[lead.pk]), {"log": "email"}).content.decode()
+    assert '<option value="email" selected>' in html
+    html = rep_client.get(reverse("leads:detail", args=[lead.pk]), {"log": "<script>"}).content.decode()
+    assert "selected>" not in html.split('id="activity-form"')[1].split("</form>")[0]
+
+
+def test_saved_views_are_listed_opened_and_deleted_by_their_owner_only(client, rep, other_rep):
+    client.force_login(rep)
+    response = client.post(reverse("leads:saved_view_create"), {"name": "Hot ones", "queue": "tier=hot&cursor=s.1.2"})
+    assert response.status_code == 302 and response.url == "/?tier=hot"
+    html = client.get(reverse("leads:queue")).content.decode()
+    assert 'href="/?tier=hot">Hot ones</a>' in html
+    duplicate = client.post(reverse("leads:saved_view_create"), {"name": "Hot ones", "queue": ""})
+    assert duplicate.status_code == 400 and "already have a view named" in duplicate.content.decode()
+
+    from leads.models import SavedView
+
+    view = SavedView.objects.get(user=rep)
+    client.force_login(other_rep)
+    assert "Hot ones" not in client.get(reverse("leads:queue")).content.decode()
+    assert client.post(reverse("leads:saved_view_delete", args=[view.pk])).status_code == 404
+    assert SavedView.objects.filter(pk=view.pk).exists()
+
+    client.force_login(rep)
+    assert client.post(reverse("leads:saved_view_delete", args=[view.pk])).status_code == 302
+    assert not SavedView.objects.exists()

@@ -28,8 +28,9 @@ def test_rep_works_a_lead_from_the_queue(page):
     browser_login(page, "walter")
     rows = page.locator("#queue-rows tr.lead-row")
     assert rows.count() == 3
-    assert rows.nth(0).inner_text().startswith("Late Lead")  # overdue first
-    assert rows.nth(1).inner_text().startswith("Top Lead")  # then by score
+    # The first cell holds the row's tick box, then the lead's name.
+    assert rows.nth(0).locator("td.c-name a").inner_text() == "Late Lead"  # overdue first
+    assert rows.nth(1).locator("td.c-name a").inner_text() == "Top Lead"  # then by score
     assert "Lead Source = Referral (+22)" in rows.nth(1).inner_text()
     screenshot(page, "queue")
 

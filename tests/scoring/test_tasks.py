@@ -57,9 +57,16 @@ def test_two_real_workers_share_a_full_rescores_partitions_and_score_with_the_ru
     celery_worker_process.env.update(env)
     celery_worker_process.restart()
     second = WorkerHandle(celery_worker_process.env["REDIS_URL"], _database_url_for_subprocess())
+    second.command = (*WorkerHandle.command, "--hostname=second@%h")  # a node name of its own
     second.env.update(env)
     second.start()
     try:
+        # start() returns once any worker answers; the partitions go out only when both are taking tasks.
+        wait_for(
+            lambda: any(name.startswith("second@") for reply in celery_app.control.ping(timeout=0.5) for name in reply),
+            timeout=60,
+            what="the second worker to answer",
+        )
         run = rescoring.rescore_all_request()
         wait_for(
             lambda: RescoreRun.objects.get(pk=run.pk).status != RescoreRun.Status.RUNNING,

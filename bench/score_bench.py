@@ -154,6 +154,8 @@ def step_train(n: int) -> ModelVersion:
     say("  chosen candidate", version.params["candidate"])
     say("  CV ROC AUC", f"{cv['roc_auc']['mean']:.4f} ± {cv['roc_auc']['std']:.4f}")
     say("  holdout ROC AUC / ECE", f"{version.metrics['holdout']['roc_auc']} / {version.metrics['holdout']['ece']}")
+    say("  stage times (s)", json.dumps(version.metrics.get("timings", {})))
+    say("  load average at end", os.getloadavg())
     return version
 
 

@@ -3,8 +3,9 @@
 DRF's CursorPagination keys on one column and breaks ties with an OFFSET capped at 1,000, so
 on a sort key with many equal values (every unscored lead has priority -1) it cannot walk
 past the first thousand ties. Here the cursor is the (key, id) pair of the last row, and the
-next page is `WHERE (key, id) < (k, i)` written as `key < k OR (key = k AND id < i)`: one
-index range per page whatever the depth, on SQLite and PostgreSQL alike.
+next page is `WHERE (key, id) < (k, i)`, a row-value comparison (leadcrm.row_values): one
+index range per page whatever the depth, on SQLite and PostgreSQL alike. (Written out as
+`key < k OR (key = k AND id < i)` PostgreSQL cannot use it as an index bound.)
 
 A view chooses its sort keys with `cursor_orderings` ({"public name": "model field"}, fields
 NOT NULL) and `default_cursor_ordering` ("-name" for descending). Without them the list is
@@ -17,14 +18,20 @@ import json
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from leadcrm.row_values import keyset_after
+
 _BIGINT = 2**63
+
+
+def _comparable(key_field: models.Field) -> models.Field:
+    """The output field of the (key, id) row value: what the cursor's key was decoded as."""
+    return models.DateTimeField() if isinstance(key_field, models.DateTimeField) else models.BigIntegerField()
 
 
 class KeysetCursorPagination(BasePagination):
@@ -122,7 +129,14 @@ class KeysetCursorPagination(BasePagination):
             if field_name in ("id", "pk"):
                 queryset = queryset.filter(**{f"pk__{lt}": pk})
             else:
-                queryset = queryset.filter(Q(**{f"{field_name}__{lt}": key}) | Q(**{field_name: key, f"pk__{lt}": pk}))
+                queryset = keyset_after(
+                    queryset,
+                    key=field_name,
+                    key_value=key,
+                    pk_value=pk,
+                    descending=descending,
+                    output_field=_comparable(key_field),
+                )
         sign = "-" if descending else ""
         order = [f"{sign}{field_name}", f"{sign}pk"] if field_name not in ("id", "pk") else [f"{sign}pk"]
         rows = list(queryset.order_by(*order)[: page_size + 1])

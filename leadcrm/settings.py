@@ -467,6 +467,9 @@ SCORING_RETRAIN_AFTER_OUTCOMES = env_int("SCORING_RETRAIN_AFTER_OUTCOMES", 50, m
 SCORING_EXCLUDED_COLUMNS = env_list("SCORING_EXCLUDED_COLUMNS", [])
 # OpenMP/BLAS threads per process for training and scoring; raise it only on a dedicated host.
 SCORING_THREADS = env_int("SCORING_THREADS", 1, minimum=1)
+# Threads a training fits its independent models on (CV folds, the winner's calibration fits),
+# each held to one OpenMP thread: the cores a retrain may use. 1 = one fit at a time.
+SCORING_TRAINING_JOBS = env_int("SCORING_TRAINING_JOBS", 2, minimum=1)
 
 # --- Hardening: hostile input, brute force, sessions, audit, data protection (issue 18) ---
 # Every JSON a client or a file sends (leadcrm/json_limits.py): larger or deeper is a 400.

@@ -6,23 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, DateTimeField, F, Func, IntegerField, Q, QuerySet, Value
+from django.db.models import Count, DateTimeField, F, IntegerField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, StrIndex, Upper
 from django.http import Http404
 from django.utils import timezone
 
 from leadcrm.inputs import is_ascii_int
+from leadcrm.row_values import keyset_after
 from leads.models import Activity, FollowUp, Lead, User
 
 SOURCES_CACHE_KEY = "leads:sources:v1"
 SOURCES_CACHE_SECONDS = 300
-
-
-class _Row(Func):
-    """A SQL row value, `(a, b)`, so keyset pagination compares (key, id) in one index range."""
-
-    function = ""
-    template = "(%(expressions)s)"
 
 
 def leads_visible_to(user: User) -> QuerySet[Lead]:
@@ -206,8 +200,13 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
         overdue = base.filter(next_follow_up_at__lt=now)
         if cursor is not None:
             after = datetime.fromtimestamp(cursor[1] / 1_000_000, tz=UTC)
-            overdue = overdue.alias(k=_Row(F("next_follow_up_at"), F("id"), output_field=DateTimeField())).filter(
-                k__gt=_Row(Value(after), Value(cursor[2]), output_field=DateTimeField())
+            overdue = keyset_after(
+                overdue,
+                key="next_follow_up_at",
+                key_value=after,
+                pk_value=cursor[2],
+                descending=False,
+                output_field=DateTimeField(),
             )
         band = _band_rows(overdue, ("next_follow_up_at", "id"), page_size + 1, filters.q)
         if len(band) > page_size:
@@ -223,8 +222,13 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
     remaining = page_size - len(leads)
     scored = base if closed else base.filter(Q(next_follow_up_at__isnull=True) | Q(next_follow_up_at__gte=now))
     if cursor is not None and cursor[0] == "s":
-        scored = scored.alias(k=_Row(F("priority"), F("id"), output_field=IntegerField())).filter(
-            k__lt=_Row(Value(cursor[1]), Value(cursor[2]), output_field=IntegerField())
+        scored = keyset_after(
+            scored,
+            key="priority",
+            key_value=cursor[1],
+            pk_value=cursor[2],
+            descending=True,
+            output_field=IntegerField(),
         )
     band = _band_rows(scored, ("-priority", "-id"), remaining + 1, filters.q)
     next_cursor = None

@@ -5,6 +5,11 @@ One validation protocol for every candidate and for calibration: shuffled strati
 fixed seed (a file sorted by time must not give folds that each see one era), and the figures that
 judge a model are those of the calibrated pipeline that will score leads.
 
+No fit is done twice: the candidates' CV fits are the winner's per-fold models and their
+out-of-fold scores calibrate the holdout (= shipped) model, whose estimator is the one new fit;
+each CV fold's sigmoid is fitted on scores from a ring of fits that never saw that fold. The
+independent fits run on n_jobs threads (SCORING_TRAINING_JOBS).
+
 Pure functions over a feature frame and outcomes; the database work lives in training_runs.py.
 
 May import scoring.features and scoring.scorer only.
@@ -17,7 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV, _fit_calibrator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_selection import RFE
@@ -35,6 +42,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from scoring import features as F
 
@@ -291,18 +299,110 @@ def folds_split(n_splits: int) -> StratifiedKFold:
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=RANDOM_STATE)
 
 
+def _calibration_folds(n_rows: int) -> int:
+    return 5 if n_rows < 50_000 else 3
+
+
 def _calibrated(estimator, n_rows: int) -> CalibratedClassifierCV:
     """Platt (sigmoid) calibration fitted on out-of-fold predictions, then the estimator refitted
     on every row (ensemble=False: one estimator, so reasons stay exact). Sigmoid beat isotonic on
     held-out expected calibration error on X Education and keeps scores smooth (no ties); 5 folds
     while fits are cheap, 3 above 50k rows to keep a 100k-lead training within a minute."""
-    cv = folds_split(5 if n_rows < 50_000 else 3)
+    cv = folds_split(_calibration_folds(n_rows))
     return CalibratedClassifierCV(estimator, method="sigmoid", cv=cv, ensemble=False)
 
 
-def pipeline_build(types: dict, candidate: Candidate, n_rows: int, n_columns: int) -> Pipeline:
-    estimator = candidate.build(n_columns)
-    return Pipeline([("prep", preprocessor_build(types, n_rows)), ("model", _calibrated(estimator, n_rows))])
+def raw_scores(estimator, x: np.ndarray) -> np.ndarray:
+    """What the sigmoid calibrates: the decision function, as CalibratedClassifierCV takes it
+    (every candidate has one; predict_proba's positive column otherwise)."""
+    if hasattr(estimator, "decision_function"):
+        return np.asarray(estimator.decision_function(x), dtype=float)
+    return estimator.predict_proba(x)[:, 1]
+
+
+def calibrated_assemble(
+    prep: ColumnTransformer, estimator, oof_scores: np.ndarray, y: np.ndarray, *, folds: int
+) -> Pipeline:
+    """The calibrated pipeline from parts already fitted: `prep` and `estimator` fitted on the
+    same rows, and a sigmoid fitted on `oof_scores`, out-of-fold raw scores of that estimator's
+    recipe for those rows (each from a fit that did not see the row). The result is what
+    CalibratedClassifierCV(ensemble=False) builds when its folds are the ones that gave
+    `oof_scores` (tests/scoring/test_training.py checks they agree), without refitting anything."""
+    model = CalibratedClassifierCV(clone(estimator), method="sigmoid", cv=folds_split(folds), ensemble=False)
+    classes = np.array([0, 1])
+    model.calibrated_classifiers_ = [
+        _fit_calibrator(estimator, np.asarray(oof_scores, dtype=float).reshape(-1, 1), y, classes, "sigmoid", xp=np)
+    ]
+    model.classes_ = classes
+    model.n_features_in_ = estimator.n_features_in_
+    return Pipeline([("prep", prep), ("model", model)])
+
+
+# --- parallel fits --------------------------------------------------------------------------
+# Fits run on `n_jobs` threads (joblib's threading backend: nothing to pickle, works inside a
+# Celery worker whose processes may not fork children). The estimators release the GIL in their
+# numeric loops; each thread is held to one OpenMP thread, so n_jobs is the cores training uses.
+
+
+def _one_thread(function, *args):
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return function(*args)
+
+
+def _parallel(n_jobs: int, jobs: list[tuple], *, sizes: list[int] | None = None) -> list:
+    """Run [(function, *args), ...] and return the results in the jobs' order. With `sizes`, the
+    largest jobs start first, so two threads do not end with one of them idle on the biggest."""
+    if n_jobs <= 1 or len(jobs) <= 1:
+        return [job[0](*job[1:]) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -sizes[i]) if sizes else list(range(len(jobs)))
+    runner = Parallel(n_jobs=min(n_jobs, len(jobs)), backend="threading")
+    done = runner(delayed(_one_thread)(*jobs[i]) for i in order)
+    results: list = [None] * len(jobs)
+    for i, result in zip(order, done, strict=True):
+        results[i] = result
+    return results
+
+
+def _fit_scores(frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, fit_rows, score_rows):
+    """`candidate` (with its own preprocessing) fitted on fit_rows; its raw scores for score_rows."""
+    prep = preprocessor_build(types, len(fit_rows))
+    x_fit = prep.fit_transform(frame.iloc[fit_rows])
+    estimator = candidate.build(x_fit.shape[1]).fit(x_fit, y[fit_rows])
+    return raw_scores(estimator, prep.transform(frame.iloc[score_rows]))
+
+
+def _fit_prep_estimator(frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, rows, n_columns: int):
+    prep = preprocessor_build(types, len(rows))
+    x = prep.fit_transform(frame.iloc[rows])
+    return prep, candidate.build(n_columns).fit(x, y[rows])
+
+
+def calibrated_fit_jobs(frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, n_columns: int):
+    """The fits of a calibrated pipeline on every row of `frame` (the estimator on all rows, and
+    for the sigmoid, out-of-fold scores over _calibration_folds shuffled folds), and the function
+    that assembles their results: (jobs, their sizes, finish). Run them with others in one _parallel."""
+    n_folds = _calibration_folds(len(y))
+    splits = list(folds_split(n_folds).split(np.zeros(len(y)), y))
+    jobs = [(_fit_prep_estimator, frame, y, types, candidate, np.arange(len(y)), n_columns)]
+    jobs += [(_fit_scores, frame, y, types, candidate, fit_idx, score_idx) for fit_idx, score_idx in splits]
+    sizes = [len(y), *[len(fit_idx) for fit_idx, _ in splits]]
+
+    def finish(results: list) -> Pipeline:
+        (prep, estimator), oof = results[0], np.zeros(len(y))
+        for (_, score_idx), scores in zip(splits, results[1:], strict=True):
+            oof[score_idx] = scores
+        return calibrated_assemble(prep, estimator, oof, y, folds=n_folds)
+
+    return jobs, sizes, finish
+
+
+def calibrated_fit(
+    frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, n_columns: int, *, n_jobs: int = 1
+) -> Pipeline:
+    """The calibrated pipeline fitted on every row of `frame`: what fitting preprocessing then
+    _calibrated(candidate) would give, its fits in parallel."""
+    jobs, sizes, finish = calibrated_fit_jobs(frame, y, types, candidate, n_columns)
+    return finish(_parallel(n_jobs, jobs, sizes=sizes))
 
 
 def base_estimator(pipeline: Pipeline):
@@ -505,6 +605,39 @@ def shuffled_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     return np.sort(train), np.sort(hold), "stratified 20 %"
 
 
+@dataclass
+class CandidateFolds:
+    """What the candidates' cross-validation fitted, kept for the winner's calibration: per fold
+    its rows (positions in the CV frame), and per candidate the fitted estimator and its raw
+    scores for the fold's validation rows."""
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    estimators: list[dict] = field(default_factory=list)
+    scores: list[dict] = field(default_factory=list)
+
+    def oof_scores(self, name: str, n_rows: int) -> np.ndarray:
+        """Candidate `name`'s out-of-fold raw score for every row of the CV frame."""
+        oof = np.zeros(n_rows)
+        for (_, val_idx), scores in zip(self.splits, self.scores, strict=True):
+            oof[val_idx] = scores[name]
+        return oof
+
+
+def _fold_candidates(frame: pd.DataFrame, y: np.ndarray, types: dict, candidates: list[Candidate], fit_idx, val_idx):
+    """One fold: the preprocessing fitted on its training part (shared by the candidates), every
+    candidate fitted there and scored on the validation part."""
+    prep = preprocessor_build(types, len(fit_idx))
+    x_fit = prep.fit_transform(frame.iloc[fit_idx])
+    x_val = prep.transform(frame.iloc[val_idx])
+    estimators, scores, probabilities = {}, {}, {}
+    for candidate in candidates:
+        estimator = candidate.build(x_fit.shape[1]).fit(x_fit, y[fit_idx])
+        estimators[candidate.name] = estimator
+        scores[candidate.name] = raw_scores(estimator, x_val)
+        probabilities[candidate.name] = estimator.predict_proba(x_val)[:, 1]
+    return estimators, scores, probabilities, x_fit.shape[1]
+
+
 def cross_validate(
     frame: pd.DataFrame,
     y: np.ndarray,
@@ -514,30 +647,45 @@ def cross_validate(
     folds: int,
     progress: Progress | None = None,
     start: int = 10,
-    end: int = 70,
-) -> dict[str, dict]:
-    """Every candidate on the same stratified folds. The (unsupervised) preprocessing is fitted
-    once per fold on that fold's training part and shared by the candidates."""
-    splitter = folds_split(folds)
+    end: int = 60,
+    n_jobs: int = 1,
+) -> tuple[dict[str, dict], CandidateFolds]:
+    """Every candidate on the same stratified folds (the folds in parallel on n_jobs threads).
+    The (unsupervised) preprocessing is fitted once per fold on that fold's training part and
+    shared by the candidates. Returns the summary per candidate and the fitted folds."""
+    fitted = CandidateFolds(list(folds_split(folds).split(np.zeros(len(y)), y)))
     scores: dict[str, dict[str, list]] = {c.name: {"roc_auc": [], "log_loss": []} for c in candidates}
-    steps = folds * len(candidates)
-    done = 0
     n_columns = 0
-    for fold, (fit_idx, val_idx) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
-        prep = preprocessor_build(types, len(fit_idx))
-        x_fit = prep.fit_transform(frame.iloc[fit_idx])
-        x_val = prep.transform(frame.iloc[val_idx])
-        n_columns = x_fit.shape[1]
+    # On several threads a boosted model (the slowest fit by far) is a job of its own, beside one
+    # job for the linear candidates of the same fold; each job fits the fold's preprocessing.
+    slow = [[c] for c in candidates if c.algorithm == "hist_gradient_boosting"]
+    fast = [c for c in candidates if c.algorithm != "hist_gradient_boosting"]
+    groups = [*slow, *([fast] if fast else [])] if n_jobs > 1 else [candidates]
+    jobs = [
+        (_fold_candidates, frame, y, types, group, fit_idx, val_idx)
+        for fit_idx, val_idx in fitted.splits
+        for group in groups
+    ]
+    sizes = [len(fit_idx) * (4 if group in slow else 1) for fit_idx, _ in fitted.splits for group in groups]
+    if progress:
+        progress(start, f"cross-validating {len(candidates)} candidates on {folds} folds")
+    results = iter(_parallel(n_jobs, jobs, sizes=sizes))
+    for fold, (_, val_idx) in enumerate(fitted.splits, start=1):
+        estimators, raw, probabilities = {}, {}, {}
+        for _ in groups:
+            part = next(results)
+            estimators.update(part[0])
+            raw.update(part[1])
+            probabilities.update(part[2])
+            n_columns = part[3]
+        fitted.estimators.append(estimators)
+        fitted.scores.append(raw)
         for candidate in candidates:
-            estimator = candidate.build(x_fit.shape[1])
-            estimator.fit(x_fit, y[fit_idx])
-            p = estimator.predict_proba(x_val)[:, 1]
+            p = probabilities[candidate.name]
             scores[candidate.name]["roc_auc"].append(roc_auc_score(y[val_idx], p))
             scores[candidate.name]["log_loss"].append(log_loss(y[val_idx], np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
-            done += 1
-            if progress:
-                stage = f"cross-validation fold {fold}/{folds}: {candidate.name}"
-                progress(start + (end - start) * done // steps, stage)
+        if progress:
+            progress(start + (end - start) * fold // folds, f"cross-validation: fold {fold}/{folds} done")
     summary = {}
     for candidate in candidates:
         auc, ll = np.array(scores[candidate.name]["roc_auc"]), np.array(scores[candidate.name]["log_loss"])
@@ -548,20 +696,60 @@ def cross_validate(
             "n_columns": n_columns,
             **candidate.as_dict(),
         }
-    return summary
+    return summary, fitted
 
 
-def calibrated_cross_validate(
-    frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, *, folds: int, n_columns: int
+def _inner_calibration_jobs(splits: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray) -> list[tuple]:
+    """Fits whose out-of-fold scores calibrate each outer fold's model without its rows:
+    [(fit_rows, score_rows, {outer fold: positions in score_rows it may calibrate on}), ...].
+
+    With 3+ folds, a ring of pairs: fold k and fold k+1 are left out together, and the fit on
+    the rest scores both, giving fold k's calibration the rows of fold k+1 and fold k+1's the
+    rows of fold k (k folds fits instead of an inner CV per fold; with 3 folds each fold is
+    calibrated on all of its training part). With 2 folds, each training part is split in two."""
+    k = len(splits)
+    jobs = []
+    if k >= 3:
+        for a in range(k):
+            b = (a + 1) % k
+            left_out = np.concatenate([splits[a][1], splits[b][1]])
+            fit_rows = np.setdiff1d(np.arange(len(y)), left_out)
+            n_a = len(splits[a][1])
+            # Outer fold a calibrates on fold b's rows, outer fold b on fold a's.
+            jobs.append((fit_rows, left_out, {a: np.arange(n_a, len(left_out)), b: np.arange(n_a)}))
+        return jobs
+    for outer, (fit_idx, _) in enumerate(splits):
+        for inner_fit, inner_score in folds_split(2).split(np.zeros(len(fit_idx)), y[fit_idx]):
+            jobs.append((fit_idx[inner_fit], fit_idx[inner_score], {outer: np.arange(len(inner_score))}))
+    return jobs
+
+
+def _calibrated_cv_metrics(
+    fitted: CandidateFolds, name: str, y: np.ndarray, inner: list[tuple], inner_scores: list[np.ndarray]
 ) -> dict:
-    """The calibrated pipeline that will score leads, cross-validated on the candidates' folds:
-    per fold it is built, calibrated and fitted on the fold's training part only."""
+    """The calibrated model cross-validated on the candidates' folds: fold k's model is the
+    candidate's fold-k fit (the same fit CalibratedClassifierCV would refit on the fold's
+    training part) with a sigmoid fitted on out-of-fold scores of rows of that training part
+    only; it is measured on fold k's validation rows, which nothing in it was fitted on."""
     p = np.zeros(len(y))
     aucs, losses = [], []
-    for fit_idx, val_idx in folds_split(folds).split(np.zeros(len(y)), y):
-        pipe = pipeline_build(types, candidate, len(fit_idx), n_columns)
-        pipe.fit(frame.iloc[fit_idx], y[fit_idx])
-        p[val_idx] = pipe.predict_proba(frame.iloc[val_idx])[:, 1]
+    classes = np.array([0, 1])
+    for outer, (_, val_idx) in enumerate(fitted.splits):
+        rows, raw = [], []
+        for (_, score_rows, uses), scores in zip(inner, inner_scores, strict=True):
+            if outer in uses:
+                rows.append(score_rows[uses[outer]])
+                raw.append(scores[uses[outer]])
+        calibration_rows, calibration_scores = np.concatenate(rows), np.concatenate(raw)
+        calibrated = _fit_calibrator(
+            fitted.estimators[outer][name],
+            calibration_scores.reshape(-1, 1),
+            y[calibration_rows],
+            classes,
+            "sigmoid",
+            xp=np,
+        )
+        p[val_idx] = calibrated.calibrators[0].predict(fitted.scores[outer][name])
         aucs.append(roc_auc_score(y[val_idx], p[val_idx]))
         losses.append(log_loss(y[val_idx], np.clip(p[val_idx], 1e-6, 1 - 1e-6), labels=[0, 1]))
     ece, _ = expected_calibration_error(y, p)
@@ -571,16 +759,6 @@ def calibrated_cross_validate(
         "ece": _r(ece),
         "folds": [_r(a) for a in aucs],
     }
-
-
-def _holdout_measure(
-    frame: pd.DataFrame, y: np.ndarray, types: dict, candidate: Candidate, split: tuple, n_columns: int
-) -> tuple[Pipeline, np.ndarray]:
-    """The calibrated pipeline fitted on the split's training part, and its holdout probabilities."""
-    train_idx, hold_idx, _ = split
-    pipe = pipeline_build(types, candidate, len(train_idx), n_columns)
-    pipe.fit(frame.iloc[train_idx], y[train_idx])
-    return pipe, pipe.predict_proba(frame.iloc[hold_idx])[:, 1]
 
 
 def train(
@@ -595,8 +773,10 @@ def train(
     champion: Candidate | None = None,
     candidates: list[Candidate] | None = None,
     progress: Progress | None = None,
+    n_jobs: int = 1,
 ) -> TrainResult:
-    """Screen, cross-validate, calibrate, measure; returns the pipeline refitted on all rows."""
+    """Screen, cross-validate, calibrate, measure; returns the pipeline refitted on all rows.
+    Independent fits run on n_jobs threads (one numeric thread each)."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     progress = progress or (lambda pct, stage: None)
@@ -621,49 +801,66 @@ def train(
             champion_name = "champion"
     folds = max(2, min(folds, int(min(y_train.sum(), len(y_train) - y_train.sum()))))
     clock = time.perf_counter()
-    cv = cross_validate(x_train, y_train, used, candidates, folds=folds, progress=progress)
+    cv, fitted = cross_validate(x_train, y_train, used, candidates, folds=folds, progress=progress, n_jobs=n_jobs)
     timings["cv"] = time.perf_counter() - clock
     best = max(candidates, key=lambda c: (cv[c.name]["roc_auc"]["mean"], -cv[c.name]["log_loss"]["mean"]))
-
     n_columns = cv[best.name]["n_columns"]
-    progress(72, f"cross-validating the calibrated {best.name}")
-    clock = time.perf_counter()
-    calibrated_cv = calibrated_cross_validate(x_train, y_train, used, best, folds=folds, n_columns=n_columns)
-    timings["calibrated_cv"] = time.perf_counter() - clock
 
-    progress(80, f"calibrating {best.name} and measuring it on the holdout")
+    # Every remaining fit of the winner at once (they are independent): the fits that calibrate
+    # each CV fold's model, the holdout model's estimator (its sigmoid comes from the CV's
+    # out-of-fold scores, which never saw the holdout) and, when the holdout is the newest leads,
+    # a whole calibrated pipeline on a shuffled split.
+    progress(62, f"cross-validating the calibrated {best.name} and measuring it on the holdout")
     clock = time.perf_counter()
-    split = (train_idx, hold_idx, holdout_kind)
-    holdout_pipe, p_hold = _holdout_measure(frame, y, used, best, split, n_columns)
+    inner = _inner_calibration_jobs(fitted.splits, y_train)
+    jobs: list[tuple] = [(_fit_scores, x_train, y_train, used, best, fit_rows, rows) for fit_rows, rows, _ in inner]
+    jobs.append((_fit_prep_estimator, frame, y, used, best, train_idx, n_columns))
+    shuffled = shuffled_split(y) if holdout_kind.startswith("time-ordered") else None
+    sizes = [len(fit_rows) for fit_rows, _, _ in inner] + [len(train_idx)]
+    if shuffled is not None:
+        shuffled_jobs, shuffled_sizes, shuffled_finish = calibrated_fit_jobs(
+            frame.iloc[shuffled[0]], y[shuffled[0]], used, best, n_columns
+        )
+        jobs += shuffled_jobs
+        sizes += shuffled_sizes
+    results = _parallel(n_jobs, jobs, sizes=sizes)
+    timings["winner_fits"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    calibrated_cv = _calibrated_cv_metrics(fitted, best.name, y_train, inner, results[: len(inner)])
+
+    prep, estimator = results[len(inner)]
+    oof = fitted.oof_scores(best.name, len(y_train))
+    holdout_pipe = calibrated_assemble(prep, estimator, oof, y_train, folds=folds)
+    p_hold = holdout_pipe.predict_proba(frame.iloc[hold_idx])[:, 1]
     holdout = holdout_metrics(y[hold_idx], p_hold)
     holdout_shuffled = None
-    if holdout_kind.startswith("time-ordered"):
+    if shuffled is not None:
         # Both are reported: the newest leads (as the model will be used) and a shuffled split
         # (the same population as the folds); a large gap between them means the data drifts.
-        shuffled = shuffled_split(y)
-        _, p_shuffled = _holdout_measure(frame, y, used, best, shuffled, n_columns)
-        measured = holdout_metrics(y[shuffled[1]], p_shuffled)
+        shuffled_pipe = shuffled_finish(results[len(inner) + 1 :])
+        measured = holdout_metrics(y[shuffled[1]], shuffled_pipe.predict_proba(frame.iloc[shuffled[1]])[:, 1])
         holdout_shuffled = {
             **{key: measured[key] for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece")},
             "split": shuffled[2],
             "n": len(shuffled[1]),
         }
+    del fitted, results
     timings["holdout"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     if len(y) < REFIT_ALL_BELOW:
         # Small data: the last 20 % matter, refit on every outcome (the holdout measured the recipe).
         progress(88, "refitting on every outcome")
-        final = pipeline_build(used, best, len(y), n_columns)
-        final.fit(frame, y)
+        final = calibrated_fit(frame, y, used, best, n_columns, n_jobs=n_jobs)
     else:
         # Plenty of data: ship exactly the pipeline the holdout measured.
         final = holdout_pipe
-    p_all = final.predict_proba(frame)[:, 1]
-    timings["final_fit"] = time.perf_counter() - clock
     prep = final.named_steps["prep"]
-    blocks = column_blocks(prep)
     transformed = prep.transform(frame)
+    p_all = final.named_steps["model"].predict_proba(transformed)[:, 1]
+    timings["final_fit"] = time.perf_counter() - clock
+    blocks = column_blocks(prep)
     baseline = typical_row(transformed, blocks)
 
     metrics = {
@@ -675,7 +872,10 @@ def train(
             "log_loss": calibrated_cv["log_loss"],
             "ece": calibrated_cv["ece"],
             "calibrated_folds": calibrated_cv["folds"],
-            "protocol": f"{folds} shuffled stratified folds (seed {RANDOM_STATE}), calibration on shuffled folds too",
+            "protocol": (
+                f"{folds} shuffled stratified folds (seed {RANDOM_STATE}), calibration on shuffled folds too "
+                "(each fold's sigmoid fitted on out-of-fold scores from its training part only)"
+            ),
             "folds": folds,
             "candidates": cv,
             "best": best.name,

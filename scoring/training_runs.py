@@ -94,6 +94,7 @@ def model_train(
         kept=options.kept_columns or [],
         champion=champion,
         progress=progress,
+        n_jobs=settings.SCORING_TRAINING_JOBS,
     )
     lead_ids = np.array([r[0] for r in rows], dtype=np.int64)
     progress(92, "comparing with the active model")

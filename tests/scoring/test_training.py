@@ -223,3 +223,54 @@ def test_leak_check_keeps_a_suspiciously_predictive_column_and_flags_it():
     warning = result.metrics["leak_warnings"]["tag"]
     assert warning.startswith("suspiciously predictive — known before the outcome?")
     assert set(result.metrics["leak_warnings"]) == {"tag"}
+
+
+def test_calibration_assembled_from_out_of_fold_scores_equals_calibrated_classifier_cv():
+    # The holdout (and shipped) model reuses fits instead of refitting: it must be the model
+    # CalibratedClassifierCV(ensemble=False) would build on the same folds.
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_predict
+
+    frame, y, types = _synthetic(n=600)
+    prep = training.preprocessor_build(types, len(y)).fit(frame)
+    x = prep.transform(frame)
+    for candidate in training.default_candidates():
+        estimator = candidate.build(x.shape[1])
+        oof = cross_val_predict(clone(estimator), x, y, cv=training.folds_split(5), method="decision_function")
+        assembled = training.calibrated_assemble(prep, clone(estimator).fit(x, y), oof, y, folds=5)
+        reference = training._calibrated(clone(estimator), len(y)).fit(x, y)
+
+        np.testing.assert_allclose(
+            assembled.predict_proba(frame)[:, 1], reference.predict_proba(x)[:, 1], rtol=1e-9, atol=1e-12
+        )
+
+
+@pytest.mark.parametrize("folds", [2, 3, 5])
+def test_each_cv_folds_calibration_never_saw_that_folds_rows(folds):
+    y = np.array([0, 0, 1] * 100)
+    splits = list(training.folds_split(folds).split(np.zeros(len(y)), y))
+
+    jobs = training._inner_calibration_jobs(splits, y)
+
+    for outer, (fit_idx, val_idx) in enumerate(splits):
+        used = [(fit_rows, score_rows[uses[outer]]) for fit_rows, score_rows, uses in jobs if outer in uses]
+        calibration_rows = np.concatenate([rows for _, rows in used])
+        assert len(calibration_rows) >= len(fit_idx) // 2
+        assert set(calibration_rows) <= set(fit_idx)  # calibrated on its own training part only
+        for fit_rows, rows in used:
+            assert not set(fit_rows) & set(val_idx)  # no fit behind its sigmoid saw the measured rows
+            assert not set(fit_rows) & set(rows)  # and each score is out of fold
+        if folds == 3:
+            assert sorted(calibration_rows) == sorted(fit_idx)
+
+
+def test_parallel_training_gives_the_same_model_as_one_fit_at_a_time():
+    frame, y, types = _synthetic(n=500)
+    created = pd.date_range("2024-01-01", periods=len(y), freq="D", tz="UTC").to_numpy()
+
+    one = training.train(frame, y, types, created=created, folds=3, n_jobs=1)
+    two = training.train(frame, y, types, created=created, folds=3, n_jobs=2)
+
+    for key in ("cv", "holdout", "holdout_shuffled"):
+        assert one.metrics[key] == two.metrics[key], key
+    np.testing.assert_array_equal(one.pipeline.predict_proba(frame), two.pipeline.predict_proba(frame))

@@ -6,6 +6,7 @@ app_name = "leads"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("count/", views.queue_count, name="queue_count"),
     path("claim/", views.claim_next, name="claim_next"),
     path("bulk/", views.queue_bulk, name="bulk"),
     path("views/", views.saved_view_create, name="saved_view_create"),

@@ -124,6 +124,7 @@ API = "api/v1/"
 ROUTES: dict[str, Rule] = {
     # --- pages (leads/urls.py) ---
     "": signed_in("GET"),
+    "count/": signed_in("GET"),  # the user's own queue only (selectors.queue_leads_matching)
     "claim/": signed_in("POST"),
     # Bulk changes name their leads in the POST body: leads_bulk_update 404s another rep's
     # (tests/leads/test_bulk_changes.py, test_views.py). Saved views are their owner's only.

@@ -455,8 +455,27 @@ def test_queue_shows_the_total_count_of_matching_leads(rep_client, rep, settings
     for _ in range(5):
         LeadFactory(owner=rep, tier="hot")
     LeadFactory(owner=rep, tier="cold")
-    html = rep_client.get(reverse("leads:queue"), {"tier": "hot"}).content.decode()
+    page = rep_client.get(reverse("leads:queue"), {"tier": "hot"}).content.decode()
+    # More than one page: the page loads its count after its rows, for the same filters.
+    assert f'hx-get="{reverse("leads:queue_count")}?tier=hot"' in page and "<strong>5 leads</strong>" not in page
+    html = rep_client.get(reverse("leads:queue_count"), {"tier": "hot"}).content.decode()
     assert "<strong>5 leads</strong>" in html and "All 5 leads matching this filter" in html
+
+
+def test_a_queue_that_fits_on_its_page_is_counted_without_a_second_request(rep_client, rep):
+    for _ in range(3):
+        LeadFactory(owner=rep)
+    html = rep_client.get(reverse("leads:queue")).content.decode()
+    assert "<strong>3 leads</strong>" in html and "All 3 leads matching this filter" in html
+    assert reverse("leads:queue_count") not in html
+
+
+def test_the_queue_count_is_of_the_users_own_queue(rep_client, rep, other_rep):
+    LeadFactory(owner=rep, tier="hot")
+    for _ in range(4):
+        LeadFactory(owner=other_rep, tier="hot")
+    html = rep_client.get(reverse("leads:queue_count"), {"tier": "hot", "owner": str(other_rep.pk)}).content.decode()
+    assert "<strong>1 lead</strong>" in html
 
 
 def test_queue_count_above_the_exact_limit_is_labelled_about(manager_client, rep, settings):
@@ -464,7 +483,7 @@ def test_queue_count_above_the_exact_limit_is_labelled_about(manager_client, rep
     settings.QUEUE_COUNT_EXACT_UP_TO = 2
     for _ in range(4):
         LeadFactory(owner=rep)
-    html = manager_client.get(reverse("leads:queue")).content.decode()
+    html = manager_client.get(reverse("leads:queue_count")).content.decode()
     from django.db import connection
 
     if connection.vendor == "postgresql":

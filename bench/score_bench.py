@@ -119,8 +119,10 @@ def synthetic_leads_copy(n: int, *, closed: bool, seed: int, start: int = 0) -> 
 
     _copy("leads_lead", lead_columns, leads())
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM leads_lead WHERE external_id >= %s ORDER BY id", [f"B-{start}"])
-        ids = [r[0] for r in cursor.fetchall()][-n:]
+        # The rows just copied are the newest ids (comparing external ids as text is no help: "B-20000" >
+        # "B-100000", so a batch that starts at 20,000 would miss its own rows from 100,000 on).
+        cursor.execute("SELECT id FROM leads_lead ORDER BY id DESC LIMIT %s", [n])
+        ids = [r[0] for r in cursor.fetchall()][::-1]
 
     def activities():
         for lead_id, (created, status) in zip(ids, plans, strict=True):

@@ -11,14 +11,14 @@ from scoring import drift, rescoring, retraining, training_runs
 from scoring.models import RescorePartition, RescoreRun
 
 _TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
+# Work that must survive a lost worker or a dropped connection: acknowledged after it ran, requeued
+# when its worker dies, retried with backoff on a transient database or broker error.
+_DURABLE = {"acks_late": True, "reject_on_worker_lost": True, "autoretry_for": _TRANSIENT, "retry_backoff": True}
 
 
 @shared_task(
     name=retraining.RESCORE_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=_TRANSIENT,
-    retry_backoff=True,
+    **_DURABLE,
     retry_backoff_max=120,
     max_retries=5,
 )
@@ -37,10 +37,7 @@ def rescore_leads(lead_ids: list[int] | None = None, run_id: int | None = None, 
 
 @shared_task(
     name=retraining.RESCORE_PARTITION_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=_TRANSIENT,
-    retry_backoff=True,
+    **_DURABLE,
     retry_backoff_max=120,
     max_retries=5,
 )
@@ -55,10 +52,7 @@ def rescore_partition(partition_id: int) -> int:
 
 @shared_task(
     name=retraining.RETRAIN_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=_TRANSIENT,
-    retry_backoff=True,
+    **_DURABLE,
     max_retries=3,
 )
 def retrain_model(run_id: int | None = None, folds: int = 5, trigger: str = "schedule") -> str:

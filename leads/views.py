@@ -32,6 +32,7 @@ from leads.forms import (
     StatusForm,
 )
 from leads.models import Activity, FollowUp, Lead
+from leads.queue_rows import queue_rows
 
 
 def _queue_filter_form(request: HttpRequest, data: QueryDict | None) -> QueueFilterForm:
@@ -68,15 +69,16 @@ def _queue_context(request: HttpRequest, params: QueryDict, **bulk_forms) -> dic
     # The whole queue on this page: counted already. Otherwise the page loads its count after it
     # (queue_count, htmx): a count may read thousands of rows where the page reads fifty.
     count = selectors.QueueCount(len(page.leads)) if not filters.cursor and page.next_cursor is None else None
+    # Appended to every lead link so the lead page's back link keeps these filters.
+    lead_suffix = f"?{urlencode({'queue': queue_query})}" if queue_query else ""
     return {
         "form": form,
         "page": page,
+        "rows": queue_rows(page, lead_suffix=lead_suffix),
         "filters": filters,
         "count": count,
         "base_query": params.urlencode(),
         "queue_query": queue_query,
-        # Appended to every lead link so the lead page's back link keeps these filters.
-        "lead_suffix": f"?{urlencode({'queue': queue_query})}" if queue_query else "",
         "bulk_selection_form": bulk_forms.get("selection") or BulkSelectionForm(auto_id="bulk_%s"),
         "bulk_assign_form": (bulk_forms.get("assign") or AssignForm(auto_id="bulk_%s"))
         if request.user.is_manager
@@ -100,11 +102,12 @@ def queue(request: HttpRequest) -> HttpResponse:
         params = request.GET.copy()
         params.pop("cursor", None)
         queue_query = _queue_query(params.urlencode())
+        lead_suffix = f"?{urlencode({'queue': queue_query})}" if queue_query else ""
         context = {
             "page": page,
+            "rows": queue_rows(page, lead_suffix=lead_suffix),
             "filters": filters,
             "base_query": params.urlencode(),
-            "lead_suffix": f"?{urlencode({'queue': queue_query})}" if queue_query else "",
         }
         return render(request, "leads/_queue_rows.html", context)
     return render(request, "leads/queue.html", _queue_context(request, request.GET))

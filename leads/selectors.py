@@ -182,14 +182,16 @@ def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search:
 def _in_index_order(queryset: QuerySet[Lead]) -> list[Lead]:
     """The probe's rows, read with bitmap scans off: the window must walk the band's index in queue
     order. After a cursor the planner may guess the band at about the window's size and then read all of
-    it through a bitmap and sort it (214 ms at 1M leads for a manager's second page). SET LOCAL holds to
-    the end of the transaction, so the setting is put back right after, even inside a longer one."""
+    it through a bitmap and sort it (214 ms at 1M leads for a manager's second page). SET LOCAL ends with
+    the transaction; inside a longer one (a test, a service) the setting is put back right after."""
+    nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_bitmapscan = off")
         try:
             return list(queryset)
         finally:
-            cursor.execute("RESET enable_bitmapscan")
+            if nested:
+                cursor.execute("RESET enable_bitmapscan")
 
 
 def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: datetime | None = None) -> QueuePage:

@@ -236,3 +236,15 @@ def test_queue_leads_matching_and_its_count_follow_the_search(rep):
     filters = QueueFilters(q="rossi")
     assert set(queue_leads_matching(rep, filters).values_list("pk", flat=True)) == rossis
     assert queue_count_for(rep, filters, exact_up_to=10).value == 3
+
+
+def test_the_search_probe_leaves_bitmap_scans_on_for_the_rest_of_the_transaction(rep, requires_postgres):
+    """The probe turns bitmap scans off for its own query only: the trigram fallback (a GIN index is read
+    by bitmap scans alone) and everything after it in the same transaction keep them."""
+    from django.db import connection
+
+    LeadFactory(owner=rep, name="Ann Rossi")
+    queue_for(rep, QueueFilters(q="rossi"))
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_bitmapscan")
+        assert cursor.fetchone()[0] == "on"

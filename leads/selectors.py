@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, DateTimeField, F, IntegerField, Q, QuerySet, Value
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, StrIndex, Upper
 from django.http import Http404
 from django.utils import timezone
@@ -170,13 +171,15 @@ def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search:
     found = _in_index_order(probe.order_by(*order)[:limit])
     if len(found) == limit:
         return found
-    unindexed = [
-        Coalesce(F(name.lstrip("-")), F(name.lstrip("-"))).desc()
-        if name.startswith("-")
-        else Coalesce(F(name), F(name)).asc()
-        for name in order
-    ]
-    return list(band.filter(lead_search_q(search)).order_by(*unindexed)[:limit])
+    return list(band.filter(lead_search_q(search)).order_by(*map(_order_no_index_gives, order))[:limit])
+
+
+def _order_no_index_gives(name: str) -> OrderBy:
+    """`name` as an ORDER BY term (a leading "-": descending) that no index can provide: the same
+    order, so PostgreSQL must sort the matches instead of walking an index for them."""
+    field = name.removeprefix("-")
+    value = Coalesce(F(field), F(field))
+    return value.desc() if name.startswith("-") else value.asc()
 
 
 def _in_index_order(queryset: QuerySet[Lead]) -> list[Lead]:

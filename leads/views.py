@@ -47,38 +47,55 @@ def _queue_query(raw: str) -> str:
     return urlencode([(name, params[name]) for name in QUEUE_FILTER_NAMES if params.get(name)])
 
 
+def _lead_suffix(queue_query: str) -> str:
+    """Appended to a lead link so the lead page's back link keeps the queue's filters."""
+    return f"?{urlencode({'queue': queue_query})}" if queue_query else ""
+
+
 def _lead_url(pk: int, queue_query: str) -> str:
-    url = reverse("leads:detail", args=[pk])
-    return f"{url}?{urlencode({'queue': queue_query})}" if queue_query else url
+    return reverse("leads:detail", args=[pk]) + _lead_suffix(queue_query)
 
 
 def _queue_url(queue_query: str) -> str:
     return reverse("leads:queue") + (f"?{queue_query}" if queue_query else "")
 
 
-def _queue_context(request: HttpRequest, params: QueryDict, **bulk_forms) -> dict:
-    """The queue page for the filters in `params`: its rows, the total count, the bulk-change
-    forms (`bulk_forms` carries bound ones with errors after a refused bulk change) and the
-    user's saved views."""
+def _queue_filters(form: QueueFilterForm) -> selectors.QueueFilters:
+    """The filters of a queue filter form; not valid, the whole queue."""
+    return selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
+
+
+def _queue_rows_context(request: HttpRequest, params: QueryDict) -> dict:
+    """One page of the queue's rows for the filters (and cursor) in `params`: what the rows
+    template needs, and the filter form and `queue_query` the whole page adds to."""
     form = _queue_filter_form(request, params or None)
-    filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
+    filters = _queue_filters(form)
     page = selectors.queue_for(request.user, filters, page_size=settings.QUEUE_PAGE_SIZE)
     params = params.copy()
     params.pop("cursor", None)
     queue_query = _queue_query(params.urlencode())
-    # The whole queue on this page: counted already. Otherwise the page loads its count after it
-    # (queue_count, htmx): a count may read thousands of rows where the page reads fifty.
-    count = selectors.QueueCount(len(page.leads)) if not filters.cursor and page.next_cursor is None else None
-    # Appended to every lead link so the lead page's back link keeps these filters.
-    lead_suffix = f"?{urlencode({'queue': queue_query})}" if queue_query else ""
     return {
         "form": form,
         "page": page,
-        "rows": queue_rows(page, lead_suffix=lead_suffix),
+        "rows": queue_rows(page, lead_suffix=_lead_suffix(queue_query)),
         "filters": filters,
-        "count": count,
         "base_query": params.urlencode(),
         "queue_query": queue_query,
+    }
+
+
+def _queue_context(request: HttpRequest, params: QueryDict, **bulk_forms) -> dict:
+    """The queue page for the filters in `params`: its rows, the total count, the bulk-change
+    forms (`bulk_forms` carries bound ones with errors after a refused bulk change) and the
+    user's saved views."""
+    context = _queue_rows_context(request, params)
+    page, queue_query = context["page"], context["queue_query"]
+    # The whole queue on this page: counted already. Otherwise the page loads its count after it
+    # (queue_count, htmx): a count may read thousands of rows where the page reads fifty.
+    whole_queue = not context["filters"].cursor and page.next_cursor is None
+    return {
+        **context,
+        "count": selectors.QueueCount(len(page.leads)) if whole_queue else None,
         "bulk_selection_form": bulk_forms.get("selection") or BulkSelectionForm(auto_id="bulk_%s"),
         "bulk_assign_form": (bulk_forms.get("assign") or AssignForm(auto_id="bulk_%s"))
         if request.user.is_manager
@@ -96,20 +113,7 @@ def _queue_context(request: HttpRequest, params: QueryDict, **bulk_forms) -> dic
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.GET.get("cursor"):
-        form = _queue_filter_form(request, request.GET)
-        filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
-        page = selectors.queue_for(request.user, filters, page_size=settings.QUEUE_PAGE_SIZE)
-        params = request.GET.copy()
-        params.pop("cursor", None)
-        queue_query = _queue_query(params.urlencode())
-        lead_suffix = f"?{urlencode({'queue': queue_query})}" if queue_query else ""
-        context = {
-            "page": page,
-            "rows": queue_rows(page, lead_suffix=lead_suffix),
-            "filters": filters,
-            "base_query": params.urlencode(),
-        }
-        return render(request, "leads/_queue_rows.html", context)
+        return render(request, "leads/_queue_rows.html", _queue_rows_context(request, request.GET))
     return render(request, "leads/queue.html", _queue_context(request, request.GET))
 
 
@@ -117,8 +121,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_GET
 def queue_count(request: HttpRequest) -> HttpResponse:
     """How many leads the queue's filters match (the queue page loads it after its rows)."""
-    form = _queue_filter_form(request, request.GET)
-    filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
+    filters = _queue_filters(_queue_filter_form(request, request.GET))
     count = selectors.queue_count_for(request.user, filters, exact_up_to=settings.QUEUE_COUNT_EXACT_UP_TO)
     return render(request, "leads/_queue_count.html", {"count": count, "oob": True})
 
@@ -290,7 +293,7 @@ def _detail_context(request: HttpRequest, lead: Lead, **forms) -> dict:
     context = {
         "lead": lead,
         "queue_query": queue_query,
-        "queue_url": reverse("leads:queue") + (f"?{queue_query}" if queue_query else ""),
+        "queue_url": _queue_url(queue_query),
         "can_work": can_work,
         "activities": _timeline_for_display(lead),
         "follow_ups": selectors.lead_follow_ups(lead),
@@ -324,8 +327,7 @@ def _after_action(request: HttpRequest, lead_pk: int, message: str) -> HttpRespo
 def _next_lead_after(request: HttpRequest, closed: Lead, queue_query: str) -> HttpResponse:
     """After closing `closed`: open the top lead of the queue the rep came from (same filters),
     else take the next lead from the pool, else go back to the queue."""
-    form = _queue_filter_form(request, QueryDict(queue_query))
-    filters = selectors.QueueFilters(**form.cleaned_data) if form.is_valid() else selectors.QueueFilters()
+    filters = _queue_filters(_queue_filter_form(request, QueryDict(queue_query)))
     page = selectors.queue_for(request.user, filters, page_size=2)
     lead = next((candidate for candidate in page.leads if candidate.pk != closed.pk), None)
     if lead is None:
@@ -334,7 +336,7 @@ def _next_lead_after(request: HttpRequest, closed: Lead, queue_query: str) -> Ht
             messages.info(request, f"Your queue is done; {lead} came from the pool.")
     if lead is None:
         messages.info(request, "Your queue and the unassigned pool are empty.")
-        url = reverse("leads:queue") + (f"?{queue_query}" if queue_query else "")
+        url = _queue_url(queue_query)
     else:
         url = _lead_url(lead.pk, queue_query)
     if request.htmx:

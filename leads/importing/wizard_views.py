@@ -5,6 +5,9 @@ The uploaded file waits under MEDIA_ROOT/imports/wizard/ and the mapping built s
 session; every step reads a sample of the file again (cheap) and validates on the server.
 """
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -61,6 +64,35 @@ def _start_over(request: HttpRequest, message: str) -> HttpResponse:
     return redirect("imports:new")
 
 
+def _back_to_map(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    messages.error(request, " ".join(exc.messages))
+    return redirect("imports:new_map")
+
+
+StepView = Callable[[HttpRequest, dict, wizard.Sample], HttpResponse]
+
+
+def _draft_step(view: StepView) -> Callable[[HttpRequest], HttpResponse]:
+    """A step after the upload, for admins: called with the wizard's state and a fresh sample of
+    the uploaded file; without a draft the wizard starts at the upload, and a file that no longer
+    reads starts it over with the reason."""
+
+    @admin_required
+    @require_http_methods(["GET", "POST"])
+    @wraps(view)
+    def step(request: HttpRequest) -> HttpResponse:
+        state = _state(request)
+        if state is None:
+            return redirect("imports:new")
+        try:
+            sample = _sample(state)
+        except ImportFileError as exc:
+            return _start_over(request, str(exc))
+        return view(request, state, sample)
+
+    return step
+
+
 @admin_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
@@ -85,16 +117,8 @@ def upload(request: HttpRequest) -> HttpResponse:
     return _render(request, "upload", {"form": form})
 
 
-@admin_required
-@require_http_methods(["GET", "POST"])
-def map_columns(request: HttpRequest) -> HttpResponse:
-    state = _state(request)
-    if state is None:
-        return redirect("imports:new")
-    try:
-        sample = _sample(state)
-    except ImportFileError as exc:
-        return _start_over(request, str(exc))
+@_draft_step
+def map_columns(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpResponse:
     spec = state["spec"]
     initial = {
         **spec.get("mapping", {}),
@@ -105,7 +129,7 @@ def map_columns(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         chosen = form.mapping()
         outcome_columns = [c for c in (chosen["outcome_column"], chosen["second_outcome_column"]) if c]
-        before = [c for c in (spec.get("outcome_column"), *spec.get("extra_outcomes", {})) if c]
+        before = _outcome_columns(spec)
         spec["mapping"] = chosen["mapping"]
         spec["outcome_column"] = chosen["outcome_column"]
         if outcome_columns != before:  # the values ticked belonged to other columns
@@ -123,20 +147,12 @@ def _outcome_columns(spec: dict) -> list[str]:
     return [c for c in (spec.get("outcome_column"), *spec.get("extra_outcomes", {})) if c]
 
 
-@admin_required
-@require_http_methods(["GET", "POST"])
-def outcomes(request: HttpRequest) -> HttpResponse:
-    state = _state(request)
-    if state is None:
-        return redirect("imports:new")
+@_draft_step
+def outcomes(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpResponse:
     spec = state["spec"]
     columns = _outcome_columns(spec)
     if not columns:
         return redirect("imports:new_columns")
-    try:
-        sample = _sample(state)
-    except ImportFileError as exc:
-        return _start_over(request, str(exc))
     saved = {}
     main = {key: spec.get(f"{key}_values", []) for key in ("converted", "lost", "open")}
     rules = {spec["outcome_column"]: main, **spec.get("extra_outcomes", {})}
@@ -158,21 +174,13 @@ def outcomes(request: HttpRequest) -> HttpResponse:
     return _render(request, "outcomes", {"form": form, "sample": sample})
 
 
-@admin_required
-@require_http_methods(["GET", "POST"])
-def columns(request: HttpRequest) -> HttpResponse:
-    state = _state(request)
-    if state is None:
-        return redirect("imports:new")
+@_draft_step
+def columns(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpResponse:
     spec = state["spec"]
     try:
-        sample = _sample(state)
         parsed = spec_from_dict(spec)
-    except ImportFileError as exc:
-        return _start_over(request, str(exc))
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("imports:new_map")
+        return _back_to_map(request, exc)
     used = {*parsed.mapping.values(), *parsed.outcome_columns} - {parsed.mapping.get(f) for f in ("source", "origin")}
     remaining = [c for c in sample.header if c not in used]
     hints = wizard.leak_hints(sample, parsed)
@@ -184,24 +192,16 @@ def columns(request: HttpRequest) -> HttpResponse:
     return _render(request, "columns", {"form": form, "sample": sample, "hints_available": bool(hints)})
 
 
-@admin_required
-@require_http_methods(["GET", "POST"])
-def preview(request: HttpRequest) -> HttpResponse:
-    state = _state(request)
-    if state is None:
-        return redirect("imports:new")
+@_draft_step
+def preview(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpResponse:
     spec_data = state["spec"]
     try:
-        sample = _sample(state)
         spec = spec_from_dict(spec_data)
         missing = spec.missing_columns(sample.header)
         if missing:
             raise ValidationError(f"The file lacks the mapped column(s) {', '.join(missing)}.")
-    except ImportFileError as exc:
-        return _start_over(request, str(exc))
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("imports:new_map")
+        return _back_to_map(request, exc)
     form = SaveForm(request.POST or None, spec_data=spec_data)
     if request.method == "POST" and form.is_valid():
         try:

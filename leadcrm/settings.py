@@ -280,62 +280,48 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TIMEZONE = TIME_ZONE
 # Workers log through Django's LOGGING (LOG_FORMAT, with the task id on every line).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+
+def _beat_entry(task: str, every: int, *, expires: int | None = None, **entry) -> dict:
+    """A beat schedule entry whose message expires (by default at its next run) rather than pile
+    up while no worker listens."""
+    return {"task": task, "schedule": every, "options": {"expires": every if expires is None else expires}, **entry}
+
+
 CELERY_BEAT_SCHEDULE: dict = {
     # Nightly retrain (single-flight; a new version is activated, and every lead rescored, only
     # when it beats the active one), and a daily full rescore: "days since last activity" ages.
-    "scoring-nightly-retrain": {
-        "task": "scoring.retrain_model",
-        "schedule": env_int("SCORING_RETRAIN_EVERY_SECONDS", 24 * 3600, minimum=60),
-        "kwargs": {"trigger": "schedule"},
-        "options": {"expires": 6 * 3600},
-    },
-    "scoring-daily-rescore": {
-        "task": "scoring.rescore_leads",
-        "schedule": env_int("SCORING_RESCORE_EVERY_SECONDS", 24 * 3600, minimum=60),
-        "options": {"expires": 6 * 3600},
-    },
+    "scoring-nightly-retrain": _beat_entry(
+        "scoring.retrain_model",
+        env_int("SCORING_RETRAIN_EVERY_SECONDS", 24 * 3600, minimum=60),
+        expires=6 * 3600,
+        kwargs={"trigger": "schedule"},
+    ),
+    "scoring-daily-rescore": _beat_entry(
+        "scoring.rescore_leads", env_int("SCORING_RESCORE_EVERY_SECONDS", 24 * 3600, minimum=60), expires=6 * 3600
+    ),
     # Work recorded while the broker was down (leadcrm.dispatch), and rescores whose worker died.
-    "redispatch-queued": {
-        "task": "scoring.redispatch_queued",
-        "schedule": env_int("REDISPATCH_EVERY_SECONDS", 60, minimum=5),
-        "options": {"expires": 60},
-    },
-    "imports-redispatch-queued": {
-        "task": "leads.import_redispatch_queued",
-        "schedule": env_int("REDISPATCH_EVERY_SECONDS", 60, minimum=5),
-        "options": {"expires": 60},
-    },
+    "redispatch-queued": _beat_entry(
+        "scoring.redispatch_queued", env_int("REDISPATCH_EVERY_SECONDS", 60, minimum=5), expires=60
+    ),
+    "imports-redispatch-queued": _beat_entry(
+        "leads.import_redispatch_queued", env_int("REDISPATCH_EVERY_SECONDS", 60, minimum=5), expires=60
+    ),
     # An import whose worker died (no heartbeat for IMPORT_STALE_SECONDS) is resumed or failed.
-    "imports-recover-stale": {
-        "task": "leads.import_recover_stale",
-        "schedule": env_int("IMPORT_RECOVER_EVERY_SECONDS", 300, minimum=30),
-        "options": {"expires": 300},
-    },
+    "imports-recover-stale": _beat_entry(
+        "leads.import_recover_stale", env_int("IMPORT_RECOVER_EVERY_SECONDS", 300, minimum=30), expires=300
+    ),
     # Uploaded import files past IMPORT_FILE_RETENTION_DAYS, and uploads a crash left behind.
-    "imports-prune-files": {
-        "task": "leads.imports_prune_files",
-        "schedule": env_int("IMPORT_PRUNE_EVERY_SECONDS", 24 * 3600, minimum=60),
-        "options": {"expires": 6 * 3600},
-    },
+    "imports-prune-files": _beat_entry(
+        "leads.imports_prune_files", env_int("IMPORT_PRUNE_EVERY_SECONDS", 24 * 3600, minimum=60), expires=6 * 3600
+    ),
     # Manager reports read cached summaries; recompute the unfiltered ones ahead of time.
-    "reports-refresh-summaries": {
-        "task": "reports.refresh_summaries",
-        "schedule": REPORT_REFRESH_SECONDS,
-        "options": {"expires": REPORT_REFRESH_SECONDS},
-    },
+    "reports-refresh-summaries": _beat_entry("reports.refresh_summaries", REPORT_REFRESH_SECONDS),
     # The active model's observed conversion per tier and drift, which the model pages read cached.
-    "scoring-refresh-monitoring": {
-        "task": "scoring.refresh_monitoring",
-        "schedule": REPORT_REFRESH_SECONDS,
-        "options": {"expires": REPORT_REFRESH_SECONDS},
-    },
+    "scoring-refresh-monitoring": _beat_entry("scoring.refresh_monitoring", REPORT_REFRESH_SECONDS),
     # The open leads' forecast, stored once a month (the first run of a month takes it) so the
     # channels report can set last month's forecast beside what those leads did.
-    "reports-forecast-snapshot": {
-        "task": "reports.forecast_snapshot",
-        "schedule": 3600,
-        "options": {"expires": 3600},
-    },
+    "reports-forecast-snapshot": _beat_entry("reports.forecast_snapshot", 3600),
 }
 
 
@@ -497,11 +483,9 @@ SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_SECONDS
 # Closed leads older than this many months are anonymised by a daily beat task; 0 = never.
 RETENTION_ANONYMISE_CLOSED_MONTHS = env_int("RETENTION_ANONYMISE_CLOSED_MONTHS", 0, minimum=0)
 AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 100, minimum=1)
-CELERY_BEAT_SCHEDULE["leads-retention-anonymise"] = {
-    "task": "leads.retention_anonymise",
-    "schedule": 24 * 3600,
-    "options": {"expires": 6 * 3600},
-}
+CELERY_BEAT_SCHEDULE["leads-retention-anonymise"] = _beat_entry(
+    "leads.retention_anonymise", 24 * 3600, expires=6 * 3600
+)
 
 # --- Pages: error pages and expired sessions (issue 17) ----------------------------------
 # `make run` serves with DEBUG off over plain http on 127.0.0.1, so a newcomer never sees Django's
@@ -548,21 +532,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LeadCRM <leadcrm@localhost>"
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CELERY_BEAT_SCHEDULE.update(
     {
-        "leads-route-pool": {
-            "task": "leads.route_pool",
-            "schedule": ROUTING_EVERY_SECONDS,
-            "options": {"expires": ROUTING_EVERY_SECONDS},
-        },
-        "leads-sla-escalate": {
-            "task": "leads.sla_escalate",
-            "schedule": SLA_CHECK_EVERY_SECONDS,
-            "options": {"expires": SLA_CHECK_EVERY_SECONDS},
-        },
-        "leads-follow-ups-due-notify": {
-            "task": "leads.follow_ups_due_notify",
-            "schedule": 3600,
-            "options": {"expires": 3600},
-        },
+        "leads-route-pool": _beat_entry("leads.route_pool", ROUTING_EVERY_SECONDS),
+        "leads-sla-escalate": _beat_entry("leads.sla_escalate", SLA_CHECK_EVERY_SECONDS),
+        "leads-follow-ups-due-notify": _beat_entry("leads.follow_ups_due_notify", 3600),
     }
 )
 

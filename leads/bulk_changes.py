@@ -177,13 +177,16 @@ def _status_change(leads: list[Lead], *, status: str, reason: str, user: User, n
         status_change_activity(lead=lead, status=status, user=user, when=now, reason=reason) for lead in changed
     ]
     ids = [lead.pk for lead in changed]
-    fields: dict = {"status": status, "converted_at": None, "converted_value": None, "updated_at": now}
+    fields: dict = {"status": status, "converted_at": None, "updated_at": now}
     if status == Lead.Status.LOST:
         fields.update(lost_reason=reason, next_follow_up_at=None)
         FollowUp.objects.filter(lead_id__in=ids, done_at__isnull=True).update(done_at=now)
     else:
         fields["lost_reason"] = ""
     Lead.objects.filter(pk__in=ids).update(**fields)
+    valueless = [lead.pk for lead in changed if not Lead.keeps_converted_value(lead.status, status)]
+    if valueless:
+        Lead.objects.filter(pk__in=valueless).update(converted_value=None)
     Activity.objects.bulk_create(activities)
     for lead in changed:
         lead.status = status

@@ -200,6 +200,13 @@ class Lead(models.Model):
             return "Say why the lead was lost."
         return None
 
+    @staticmethod
+    def keeps_converted_value(from_status: str, to_status: str) -> bool:
+        """The one rule for a lead's value when it moves to an open status or is lost: a lost lead
+        has none, reopening a conversion drops the conversion's value, and an open lead keeps the
+        value it carries (an import may give one). Closing as converted sets it (lead_close)."""
+        return to_status in Lead.OPEN_STATUSES and from_status != Lead.Status.CONVERTED
+
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES

@@ -283,12 +283,12 @@ def lead_status_change(
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
     if lead.status == status:
         return lead
-    reopened_conversion = lead.status == Lead.Status.CONVERTED
+    keeps_value = Lead.keeps_converted_value(lead.status, status)
     _status_set(lead=lead, status=status, user=user, when=timezone.now(), reason=reason)
     if lead.status in Lead.OPEN_STATUSES:
         lead.converted_at = None
         lead.lost_reason = ""
-        if reopened_conversion:  # the value was the conversion's; an open lead's imported value stays
+        if not keeps_value:
             lead.converted_value = None
     lead.save(update_fields=["status", "converted_at", "converted_value", "lost_reason", "updated_at"])
     leads_changed_send([lead.pk])
@@ -317,12 +317,14 @@ def lead_close(
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
     if lead.status == outcome:
         return lead
+    previous_status = lead.status
     _status_set(lead=lead, status=outcome, user=user, when=when, reason=reason)
     if value is not None and value < 0:
         raise ValidationError({"value": "A value cannot be negative."})
     lead.converted_at = when if outcome == Lead.Status.CONVERTED else None
     if outcome != Lead.Status.CONVERTED:
-        lead.converted_value = None
+        if not Lead.keeps_converted_value(previous_status, outcome):
+            lead.converted_value = None
     elif value is not None:
         lead.converted_value = value
     elif lead.converted_value is None:

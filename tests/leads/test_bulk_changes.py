@@ -93,6 +93,22 @@ def test_close_as_lost_needs_a_reason_and_records_it_closing_follow_ups(manager,
     assert Activity.objects.get(lead=lead).notes == "Too expensive"
 
 
+def test_a_bulk_status_change_keeps_or_drops_values_as_one_lead_does(manager, rep):
+    """Lead.keeps_converted_value, as lead_status_change and lead_close apply it: an open lead keeps
+    an imported value, a reopened conversion and a lost lead have none."""
+    imported = LeadFactory(owner=rep, converted_value=500)
+    won = LeadFactory(owner=rep, status=Lead.Status.CONVERTED, converted_value=900)
+    _update(user=manager, action="status", lead_ids=[imported.pk, won.pk], status="qualified")
+    imported.refresh_from_db()
+    won.refresh_from_db()
+    assert (imported.status, imported.converted_value) == ("qualified", 500)
+    assert (won.status, won.converted_value) == ("qualified", None)
+
+    _update(user=manager, action="status", lead_ids=[imported.pk], status="lost", reason="Budget")
+    imported.refresh_from_db()
+    assert (imported.status, imported.converted_value) == ("lost", None)
+
+
 def test_converted_is_refused_in_bulk(manager, rep):
     lead = LeadFactory(owner=rep)
     with pytest.raises(ValidationError):

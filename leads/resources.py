@@ -1,6 +1,7 @@
 """django-import-export resources for the admin's export.
 
-LeadExportResource exports leads with score, tier, owner and status: CSV cells through csv_safe(),
+LeadExportResource exports leads with their channel (source, origin, campaign), score, tier, owner, status
+and converted value: CSV cells through csv_safe(),
 XLSX cells typed as text (leads.exports.xlsx_bytes). The admin's import does not use a resource:
 it runs the import pipeline (leads.importing), like every other door.
 """
@@ -26,8 +27,9 @@ class LeadExportResource(resources.ModelResource):
     class Meta:
         model = Lead
         fields = (
-            "id", "external_id", "name", "email", "phone", "company", "source", "origin", "status", "score",
-            "probability", "tier", "priority", "owner", "created_at", "converted_at", "lost_reason",
+            "id", "external_id", "name", "email", "phone", "company", "source", "origin", "campaign", "status",
+            "score", "probability", "tier", "priority", "owner", "created_at", "converted_at", "converted_value",
+            "lost_reason",
         )  # fmt: skip
         export_order = fields
 

@@ -122,6 +122,22 @@ def test_export_neutralises_formula_injection(admin_client_crm, rep):
     assert "rep_alice" in body and "71" in body
 
 
+def test_export_carries_the_channel_and_the_converted_value(admin_client_crm):
+    LeadFactory(
+        name="Won Lead", email="w@x.io", source="Google", campaign="=spring", status="converted",
+        converted_value=Decimal("1200.50"),
+    )  # fmt: skip
+    response = admin_client_crm.post(
+        "/admin/leads/lead/export/",
+        {"format": "0", **{f"leadexportresource_{f}": "on" for f in ("name", "source", "campaign",
+                                                                     "converted_value")}},
+    )  # fmt: skip
+    assert response.status_code == 200, response.content[:500]
+    header, row = response.content.decode().splitlines()[:2]
+    assert header.split(",") == ["name", "source", "campaign", "converted_value"]
+    assert row.split(",") == ["Won Lead", "Google", "'=spring", "1200.50"]
+
+
 def test_merge_action_folds_the_newer_lead_into_the_older(admin_client_crm):
     older = LeadFactory(external_id="a", email="same@x.io")
     newer = LeadFactory(external_id="b", email="same@x.io")

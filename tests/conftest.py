@@ -325,6 +325,26 @@ def browser_login(page, username: str, password: str = "pw") -> None:
     page.wait_for_url("**/")
 
 
+PHONE = {"width": 390, "height": 844}
+
+
+def sideways_overflow(page) -> int:
+    """How many pixels the page is wider than the screen (0 or less: it does not scroll sideways)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def axe_serious_problems(page) -> list:
+    """axe-core's serious and critical violations on the page: (rule, impact, first nodes)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -4,17 +4,14 @@
 from datetime import timedelta
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 
 from leads.models import Lead
 from scoring.models import ModelVersion
-from tests.conftest import browser_login, screenshot
+from tests.conftest import PHONE, axe_serious_problems, browser_login, screenshot, sideways_overflow
 from tests.reports.conftest import contract_metrics, report_data  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -61,20 +58,16 @@ def main_pages(crm) -> list[str]:
     ]
 
 
-def _overflow(page) -> int:
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-
-
 def test_no_page_scrolls_sideways_on_a_390px_phone(browser, live_server, admin_user, crm):
     context = browser.new_context(base_url=live_server.url, viewport=PHONE)
     page = context.new_page()
     try:
         page.goto("/login/")
-        assert _overflow(page) <= 0, "/login/"
+        assert sideways_overflow(page) <= 0, "/login/"
         browser_login(page, admin_user.username)
         for path in main_pages(crm):
             page.goto(path)
-            assert _overflow(page) <= 0, f"{path} is {_overflow(page)} px wider than the screen"
+            assert sideways_overflow(page) <= 0, f"{path} is {sideways_overflow(page)} px wider than the screen"
         page.goto("/?owner=")
         card = page.locator("#queue-rows tr.lead-row").first
         box = card.bounding_box()
@@ -91,7 +84,6 @@ def test_no_page_scrolls_sideways_on_a_390px_phone(browser, live_server, admin_u
 
 
 def test_axe_finds_no_serious_or_critical_violations(page, admin_user, crm):
-    axe = Axe()
     page.goto("/login/")
     pages = ["/login/", *[p for p in main_pages(crm) if p not in ("/models/retrain/", "/no/such/page/")]]
     problems = {}
@@ -100,10 +92,9 @@ def test_axe_finds_no_serious_or_critical_violations(page, admin_user, crm):
             browser_login(page, admin_user.username)
         page.goto(path)
         assert page.locator("h1").count() == 1, path
-        results = axe.run(page)
-        bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+        bad = axe_serious_problems(page)
         if bad:
-            problems[path] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in bad]
+            problems[path] = bad
     assert problems == {}
 
 

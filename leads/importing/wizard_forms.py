@@ -138,6 +138,17 @@ class OutcomeForm(forms.Form):
         return [(column, [self[name] for name in names]) for column, names in self.groups]
 
 
+# What each input of a column's row asks, as its accessible name says it ("Budget: minimum").
+ROW_INPUT_NAMES = {
+    "type": "type",
+    "min": "minimum",
+    "max": "maximum",
+    "date_order": "date order",
+    "exclude": "leave out of scoring",
+    "reason": "why it is left out",
+}
+
+
 class ColumnsForm(forms.Form):
     """Step 4: each remaining column's type, number limits, date order, and whether scoring uses it."""
 
@@ -169,6 +180,9 @@ class ColumnsForm(forms.Form):
                 choices=[("", "detect" if suggested != "?" else "— choose —"), *DATE_ORDERS.items()],
                 initial=orders.get(column, suggested if suggested in DATE_ORDERS else ""),
             )
+            for key, words in ROW_INPUT_NAMES.items():
+                # The inputs sit in a table row with no <label>: a screen reader names each one.
+                self.fields[prefix + key].widget.attrs["aria-label"] = f"{column}: {words}"
             self.rows.append({"column": column, "prefix": prefix, "facts": facts, "auc": auc, "leak": leak})
         self.fields["placeholder_values"] = forms.CharField(
             required=False, initial=", ".join(saved.get("placeholder_values", [])),

@@ -139,6 +139,33 @@ def lead_search_q(text: str) -> Q:
 
 # How many of a band's first rows the search probe reads (see _band_rows).
 SEARCH_PROBE_ROWS = 2000
+# A search with at most this many matches in the whole queue is rare: its matches are listed once
+# from the trigram index and every band's rows come from that list (see QueueSearch).
+SEARCH_RARE_MATCHES = 1000
+
+
+class QueueSearch:
+    """The search text of one queue page, and what the page has learnt about how common it is.
+
+    Both bands of a page search the same queue, so whether a term is rare is asked at most once:
+    listing the matches from the trigram index without an order stops after SEARCH_RARE_MATCHES + 1
+    (a few ms for a rare term), where searching each band apart read and sorted every match twice."""
+
+    def __init__(self, text: str, queue: QuerySet[Lead]):
+        self.text = text.strip()
+        self._queue = queue
+        self._rare_ids: list[int] | None = None
+        self.asked = False
+
+    def rare_match_ids(self) -> list[int] | None:
+        """Every lead of the queue matching the text when there are at most SEARCH_RARE_MATCHES of
+        them, else None (a common term, whose rows the probe finds)."""
+        if not self.asked:
+            matches = self._queue.filter(lead_search_q(self.text)).order_by().values_list("pk", flat=True)
+            ids = list(matches[: SEARCH_RARE_MATCHES + 1])
+            self._rare_ids = ids if len(ids) <= SEARCH_RARE_MATCHES else None
+            self.asked = True
+        return self._rare_ids
 
 
 def _search_positions(text: str) -> dict[str, StrIndex]:
@@ -152,26 +179,32 @@ def _search_positions(text: str) -> dict[str, StrIndex]:
 _SEARCH_FOUND = Q(_at_name__gt=0) | Q(_at_email__gt=0) | Q(_at_company__gt=0)
 
 
-def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search: str) -> list[Lead]:
-    """The first `limit` rows of a queue band in `order`, matching the search text when there is one.
+def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search: QueueSearch | None) -> list[Lead]:
+    """The first `limit` rows of a queue band in `order`, matching the search when there is one.
 
     PostgreSQL misjudges how many leads a substring matches (a surname matching 83k leads is estimated
     at 320 rows, a string matching none at 11k), so left to itself it reads tens of thousands of rows
     through the trigram index and sorts them, or walks the whole priority index for a string nobody has.
     So the queue decides instead: first a probe reads the band's first SEARCH_PROBE_ROWS rows in queue
-    order (an index range) and keeps the matches; a common term fills the page from them. A rarer term has
-    few matches in all: they come from the trigram index and are sorted by an order no index provides,
-    so PostgreSQL cannot choose the index walk. Both steps return exactly the rows of the plain query."""
-    if not search.strip():
+    order (an index range) and keeps the matches; a common term fills the page from them. Otherwise the
+    page asks once whether the term is rare in the queue (QueueSearch): a rare term's rows come from its
+    short list of matches, in every band. A term that is neither has its band's matches read from the
+    trigram index and sorted by an order no index provides, so PostgreSQL cannot choose the index walk.
+    Every way returns exactly the rows of the plain query."""
+    if search is None:
         return list(band.order_by(*order)[:limit])
     if connection.vendor != "postgresql":
-        return list(band.filter(lead_search_q(search)).order_by(*order)[:limit])
-    window = band.order_by(*order).values("pk")[:SEARCH_PROBE_ROWS]
-    probe = band.filter(pk__in=window).alias(**_search_positions(search)).filter(_SEARCH_FOUND)
-    found = _in_index_order(probe.order_by(*order)[:limit])
-    if len(found) == limit:
-        return found
-    return list(band.filter(lead_search_q(search)).order_by(*map(_order_no_index_gives, order))[:limit])
+        return list(band.filter(lead_search_q(search.text)).order_by(*order)[:limit])
+    if not search.asked:
+        window = band.order_by(*order).values("pk")[:SEARCH_PROBE_ROWS]
+        probe = band.filter(pk__in=window).alias(**_search_positions(search.text)).filter(_SEARCH_FOUND)
+        found = _in_index_order(probe.order_by(*order)[:limit])
+        if len(found) == limit:
+            return found
+    rare_ids = search.rare_match_ids()
+    if rare_ids is not None:
+        return list(band.filter(pk__in=rare_ids).order_by(*order)[:limit])
+    return list(band.filter(lead_search_q(search.text)).order_by(*map(_order_no_index_gives, order))[:limit])
 
 
 def _order_no_index_gives(name: str) -> OrderBy:
@@ -206,6 +239,7 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
     base = _queue_base(user, filters)
     if filters.due == "today":
         base = base.filter(next_follow_up_at__lt=due_today_cutoff(now))
+    search = QueueSearch(filters.q, base) if filters.q.strip() else None
 
     cursor = _parse_cursor(filters.cursor)
     leads: list[Lead] = []
@@ -226,7 +260,7 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
                 descending=False,
                 output_field=DateTimeField(),
             )
-        band = _band_rows(overdue, ("next_follow_up_at", "id"), page_size + 1, filters.q)
+        band = _band_rows(overdue, ("next_follow_up_at", "id"), page_size + 1, search)
         if len(band) > page_size:
             band = band[:page_size]
             overdue_ids = {lead.pk for lead in band}
@@ -248,7 +282,7 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
             descending=True,
             output_field=IntegerField(),
         )
-    band = _band_rows(scored, ("-priority", "-id"), remaining + 1, filters.q)
+    band = _band_rows(scored, ("-priority", "-id"), remaining + 1, search)
     next_cursor = None
     if len(band) > remaining:
         band = band[:remaining]

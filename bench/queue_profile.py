@@ -28,7 +28,7 @@ from common import (
     machine_print,
     static_collect,
 )
-from queue_bench import CURSOR_RE, random_filters
+from queue_bench import CURSOR_RE, clients_warm, random_filters
 
 # CPU time (ms) of the named parts of the request being served, filled by the wrappers below.
 PARTS: Counter = Counter()
@@ -89,6 +89,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url")
+    parser.add_argument("--default-gc", action="store_true", help="Python's GC thresholds, not a web worker's")
     parser.add_argument("--cprofile", action="store_true", help="also profile the measured requests (slows them)")
     parser.add_argument("--top", type=int, default=25, help="cProfile lines to print")
     args = parser.parse_args()
@@ -101,6 +102,7 @@ def main() -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from leadcrm.gc_tuning import long_lived_freeze, worker_thresholds_set
     from leads.models import Lead, User
     from leads.selectors import sources_list
 
@@ -135,8 +137,14 @@ def main() -> int:
             gc_full[0] += info["generation"] == 2
 
     gc.callbacks.append(gc_callback)
-    gc.collect()
-    gc.freeze()
+    clients_warm(clients.values())
+    # As queue_bench.py does (a gunicorn worker's collector), unless told to keep Python's defaults.
+    if not args.default_gc:
+        long_lived_freeze()
+        worker_thresholds_set()
+    else:
+        gc.collect()
+        gc.freeze()
     profiler = cProfile.Profile()
     samples: list[dict] = []
     total = args.warmup + args.requests

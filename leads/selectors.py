@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, DateTimeField, F, IntegerField, Q, QuerySet, Value
-from django.db.models.expressions import OrderBy
-from django.db.models.functions import Coalesce, StrIndex, Upper
+from django.db.models.expressions import OrderBy, RawSQL
+from django.db.models.functions import Coalesce, Greatest, StrIndex, Upper
 from django.http import Http404
 from django.utils import timezone
 
@@ -142,14 +142,19 @@ SEARCH_PROBE_ROWS = 2000
 # A search with at most this many matches in the whole queue is rare: its matches are listed once
 # from the trigram index and every band's rows come from that list (see QueueSearch).
 SEARCH_RARE_MATCHES = 1000
+# A queue PostgreSQL estimates at most this many rows has its matches listed by reading its rows
+# (strpos), not the trigram index: a surname's trigram bitmap covers 83k leads at 1M, 30-100 ms, where
+# reading a few thousand rows of a narrow queue costs a few ms. The estimate only picks between two
+# ways of listing the same matches; for the queue's own filters (owner, status, tier, source) it is good.
+SEARCH_SCAN_QUEUE_ROWS = 5000
 
 
 class QueueSearch:
     """The search text of one queue page, and what the page has learnt about how common it is.
 
     Both bands of a page search the same queue, so whether a term is rare is asked at most once:
-    listing the matches from the trigram index without an order stops after SEARCH_RARE_MATCHES + 1
-    (a few ms for a rare term), where searching each band apart read and sorted every match twice."""
+    listing the matches without an order stops after SEARCH_RARE_MATCHES + 1 (a few ms for a rare
+    term in the trigram index), where searching each band apart read and sorted every match twice."""
 
     def __init__(self, text: str, queue: QuerySet[Lead]):
         self.text = text.strip()
@@ -161,22 +166,43 @@ class QueueSearch:
         """Every lead of the queue matching the text when there are at most SEARCH_RARE_MATCHES of
         them, else None (a common term, whose rows the probe finds)."""
         if not self.asked:
-            matches = self._queue.filter(lead_search_q(self.text)).order_by().values_list("pk", flat=True)
-            ids = list(matches[: SEARCH_RARE_MATCHES + 1])
+            queue = self._queue.order_by()
+            estimate = _planner_row_estimate(queue)
+            if estimate is not None and estimate <= SEARCH_SCAN_QUEUE_ROWS:
+                matches = queue.alias(_at=_search_at(self.text)).filter(_at__gt=0)
+            else:
+                matches = queue.filter(lead_search_q(self.text))
+            ids = list(matches.values_list("pk", flat=True)[: SEARCH_RARE_MATCHES + 1])
             self._rare_ids = ids if len(ids) <= SEARCH_RARE_MATCHES else None
             self.asked = True
         return self._rare_ids
 
 
-def _search_positions(text: str) -> dict[str, StrIndex]:
-    """Where the search text sits in name, email and company (0: absent), for the same matches as
+def _search_at(text: str) -> Greatest:
+    """Where the search text sits in name, email or company (0: in none), for the same matches as
     lead_search_q written so that no index can serve them (strpos instead of LIKE): the probe must
     read the band's rows in queue order, never the trigram index."""
     needle = Upper(Value(text.strip()))
-    return {f"_at_{name}": StrIndex(Upper(name), needle) for name in ("name", "email", "company")}
+    return Greatest(*(StrIndex(Upper(name), needle) for name in ("name", "email", "company")))
 
 
-_SEARCH_FOUND = Q(_at_name__gt=0) | Q(_at_email__gt=0) | Q(_at_company__gt=0)
+def _probe(band: QuerySet[Lead], order: tuple[str, ...], limit: int, text: str) -> QuerySet[Lead]:
+    """The first `limit` matches among the band's first SEARCH_PROBE_ROWS rows, in `order`.
+
+    The window is a subquery with its own LIMIT, read lazily in queue order: a common term stops it
+    after the few hundred rows that hold `limit` matches, a rare one after SEARCH_PROBE_ROWS; each row
+    is read once. (Django has no subquery in FROM, so the window's compiled SQL is wrapped here; the
+    search text stays a query parameter.)"""
+    keys = [name.removeprefix("-") for name in order]
+    window = band.order_by(*order).annotate(_probe_at=_search_at(text)).values_list(*keys, "_probe_at")
+    window_sql, window_params = window[:SEARCH_PROBE_ROWS].query.sql_with_params()
+    window_order = ", ".join(f'"{name.removeprefix("-")}" {"DESC" if name[0] == "-" else "ASC"}' for name in order)
+    # Column names come from the code (`order`), the SQL from Django; every value is a parameter.
+    found_ids = RawSQL(  # noqa: S611
+        f'SELECT "id" FROM ({window_sql}) AS "window" WHERE "_probe_at" > 0 ORDER BY {window_order} LIMIT %s',  # noqa: S608
+        (*window_params, limit),
+    )
+    return band.filter(pk__in=found_ids).order_by(*order)[:limit]
 
 
 def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search: QueueSearch | None) -> list[Lead]:
@@ -196,9 +222,7 @@ def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search:
     if connection.vendor != "postgresql":
         return list(band.filter(lead_search_q(search.text)).order_by(*order)[:limit])
     if not search.asked:
-        window = band.order_by(*order).values("pk")[:SEARCH_PROBE_ROWS]
-        probe = band.filter(pk__in=window).alias(**_search_positions(search.text)).filter(_SEARCH_FOUND)
-        found = _in_index_order(probe.order_by(*order)[:limit])
+        found = _in_index_order(_probe(band, order, limit, search.text))
         if len(found) == limit:
             return found
     rare_ids = search.rare_match_ids()

@@ -106,6 +106,17 @@ def _cursor_for(band: str, lead: Lead) -> str:
     return f"s.{lead.priority}.{lead.pk}"
 
 
+# What a queue page reads of each lead: the row's values (leads/queue_rows.py), its name for messages
+# (Lead.__str__) and the keyset cursor's keys; of its owner, the name. At fifty rows a page, turning
+# the other columns (six more timestamps, the imported attributes, the owner's whole row) into Python
+# objects was a third of the selector's CPU time.
+QUEUE_ROW_FIELDS = (
+    *("name", "email", "external_id", "company", "phone", "status", "created_at", "last_activity_at"),
+    *("score", "score_override", "tier", "score_reasons", "priority", "next_follow_up_at", "owner"),
+    *("owner__first_name", "owner__last_name", "owner__username"),
+)
+
+
 def _queue_base(user: User, filters: QueueFilters) -> QuerySet[Lead]:
     if filters.owner == "pool":
         queryset = Lead.objects.filter(owner__isnull=True)
@@ -260,7 +271,7 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
     the page number, so page 1,000 costs what page 1 costs.
     """
     now = now or timezone.now()
-    base = _queue_base(user, filters)
+    base = _queue_base(user, filters).only(*QUEUE_ROW_FIELDS)
     if filters.due == "today":
         base = base.filter(next_follow_up_at__lt=due_today_cutoff(now))
     search = QueueSearch(filters.q, base) if filters.q.strip() else None

@@ -291,8 +291,8 @@ def test_queue_leads_matching_and_its_count_follow_the_search(rep):
 
 
 def test_the_search_probe_leaves_bitmap_scans_on_for_the_rest_of_the_transaction(rep, requires_postgres):
-    """The probe turns bitmap scans off for its own query only: the trigram fallback (a GIN index is read
-    by bitmap scans alone) and everything after it in the same transaction keep them."""
+    """The probe never changes the planner's settings: the trigram search (a GIN index is read by bitmap
+    scans alone) and everything after it in the same transaction keep bitmap scans."""
     from django.db import connection
 
     LeadFactory(owner=rep, name="Ann Rossi")

@@ -20,6 +20,7 @@ Exits non-zero when p95, the query count or the Sort check misses its target.
 
 import argparse
 import json
+import os
 import random
 import re
 import sys
@@ -304,7 +305,8 @@ def main() -> int:
                 break
     measured = samples[args.warmup :]
     times = [s["ms"] for s in measured]
-    print()
+    # A quiet start says little on a shared machine: the load during the run is what the figures carry.
+    print(f"\nload average after the measured requests: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(format_summary("queue view (keyset), all requests", times))
     print(format_summary("  as reps", [s["ms"] for s in measured if s["user"] == "rep"]))
     print(format_summary("  as the manager", [s["ms"] for s in measured if s["user"] == "manager"]))

@@ -150,8 +150,8 @@ def lead_search_q(text: str) -> Q:
 
 # How many of a band's first rows the search probe reads (see _band_rows).
 SEARCH_PROBE_ROWS = 2000
-# A search with at most this many matches in the whole queue is rare: its matches are listed once
-# from the trigram index and every band's rows come from that list (see QueueSearch).
+# A search with at most this many matches in the whole queue is rare: its matches are listed once per
+# page and every band's rows come from that list (see QueueSearch).
 SEARCH_RARE_MATCHES = 1000
 # A queue PostgreSQL estimates at most this many rows has its matches listed by reading its rows
 # (strpos), not the trigram index: a surname's trigram bitmap covers 83k leads at 1M, 30-100 ms, where

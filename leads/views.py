@@ -32,7 +32,7 @@ from leads.forms import (
     StatusForm,
 )
 from leads.models import Activity, FollowUp, Lead
-from leads.queue_rows import queue_rows
+from leads.queue_rows import queue_rows, queue_rows_html
 
 
 def _queue_filter_form(request: HttpRequest, data: QueryDict | None) -> QueueFilterForm:
@@ -74,10 +74,12 @@ def _queue_rows_context(request: HttpRequest, params: QueryDict) -> dict:
     params = params.copy()
     params.pop("cursor", None)
     queue_query = _queue_query(params.urlencode())
+    rows = queue_rows(page, lead_suffix=_lead_suffix(queue_query))
     return {
         "form": form,
         "page": page,
-        "rows": queue_rows(page, lead_suffix=_lead_suffix(queue_query)),
+        "rows": rows,
+        "rows_html": queue_rows_html(rows),
         "filters": filters,
         "base_query": params.urlencode(),
         "queue_query": queue_query,

@@ -166,12 +166,19 @@ def _paged_ids(user, text: str, now, page_size: int) -> list[int]:
         cursor = page.next_cursor
 
 
+@pytest.mark.parametrize("scan_queue_rows", [0, 10**9])
+@pytest.mark.parametrize("rare_matches", [0, 1000])
 @pytest.mark.parametrize("probe_rows", [5, 2000])
 @pytest.mark.parametrize("text", ["rossi", "ZED", "nobody-has-this"])
-def test_search_pages_are_the_plain_querys_rows_whichever_way_they_are_found(rep, monkeypatch, probe_rows, text):
-    """Common terms fill a page from the probe of the band's first rows, rare ones come from the trigram
-    index sorted apart (leads.selectors._band_rows): either way the pages are the plain query's rows."""
+def test_search_pages_are_the_plain_querys_rows_whichever_way_they_are_found(
+    rep, monkeypatch, probe_rows, rare_matches, scan_queue_rows, text
+):
+    """Common terms fill a page from the probe of the band's first rows, rare ones from their list of
+    matches, the others from the trigram index sorted apart (leads.selectors._band_rows): whichever way,
+    the pages are the plain query's rows."""
     monkeypatch.setattr(selectors, "SEARCH_PROBE_ROWS", probe_rows)
+    monkeypatch.setattr(selectors, "SEARCH_RARE_MATCHES", rare_matches)
+    monkeypatch.setattr(selectors, "SEARCH_SCAN_QUEUE_ROWS", scan_queue_rows)
     now = timezone.now()
     for i in range(40):
         LeadFactory(
@@ -184,6 +191,51 @@ def test_search_pages_are_the_plain_querys_rows_whichever_way_they_are_found(rep
     expected = _plain_queue_ids(rep, text, now)
     assert _paged_ids(rep, text, now, page_size=7) == expected
     assert len(expected) == {"rossi": 26, "ZED": 2, "nobody-has-this": 0}[text]
+
+
+def _searched_statements(rep, monkeypatch, probe_rows: int) -> list[str]:
+    """The statements of a searched queue page: an overdue band (Dee, then Ann) and a score band (Cy,
+    then Bob), Ann and Bob matching "rossi"."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(selectors, "SEARCH_PROBE_ROWS", probe_rows)
+    now = timezone.now()
+    LeadFactory(owner=rep, name="Dee Other", next_follow_up_at=now - timezone.timedelta(hours=2))
+    overdue = LeadFactory(owner=rep, name="Ann Rossi", next_follow_up_at=now - timezone.timedelta(hours=1))
+    scored = LeadFactory(owner=rep, name="Bob Rossi", priority=90)
+    LeadFactory(owner=rep, name="Cy Other", priority=95)
+    with CaptureQueriesContext(connection) as ctx:
+        page = queue_for(rep, QueueFilters(q="rossi"), now=now)
+    assert [lead.pk for lead in page.leads] == [overdue.pk, scored.pk]
+    return [query["sql"].upper() for query in ctx.captured_queries]
+
+
+def test_a_rare_term_is_looked_up_once_per_page_for_both_bands(rep, monkeypatch, requires_postgres):
+    """A term the probe can't fill the page with is listed once from the trigram index; the score band
+    then takes its rows from that list, with no probe and no trigram search of its own."""
+    monkeypatch.setattr(selectors, "SEARCH_SCAN_QUEUE_ROWS", 0)  # a big queue: the trigram index
+    statements = _searched_statements(rep, monkeypatch, probe_rows=1)
+    assert sum("STRPOS" in sql for sql in statements) == 1  # the overdue band's probe only
+    assert sum("LIKE" in sql for sql in statements) == 1  # the one list of matches
+
+
+def test_a_small_queue_lists_a_terms_matches_by_reading_its_rows(rep, monkeypatch, requires_postgres):
+    """In a queue estimated at a few thousand leads the matches are listed by reading them (strpos),
+    never through the trigram index, whose bitmap for a common surname covers the whole table."""
+    monkeypatch.setattr(selectors, "SEARCH_SCAN_QUEUE_ROWS", 10**9)
+    statements = _searched_statements(rep, monkeypatch, probe_rows=1)
+    assert sum("STRPOS" in sql for sql in statements) == 2  # the probe, then the list
+    assert not any("LIKE" in sql for sql in statements)
+
+
+def test_a_band_the_probe_read_whole_needs_no_other_search(rep, monkeypatch, requires_postgres):
+    """Bands no longer than the probe's window give all their matches from the probe: no list of
+    matches, no trigram search, no estimate."""
+    statements = _searched_statements(rep, monkeypatch, probe_rows=2000)
+    assert sum("STRPOS" in sql for sql in statements) == 2  # one probe per band
+    assert not any("LIKE" in sql or sql.startswith("EXPLAIN") for sql in statements)
+    assert not any(sql.startswith(("BEGIN", "SET", "SAVEPOINT")) for sql in statements)
 
 
 # --- the queue's total count (issue 16) -----------------------------------------------------------
@@ -239,8 +291,8 @@ def test_queue_leads_matching_and_its_count_follow_the_search(rep):
 
 
 def test_the_search_probe_leaves_bitmap_scans_on_for_the_rest_of_the_transaction(rep, requires_postgres):
-    """The probe turns bitmap scans off for its own query only: the trigram fallback (a GIN index is read
-    by bitmap scans alone) and everything after it in the same transaction keep them."""
+    """The probe never changes the planner's settings: the trigram search (a GIN index is read by bitmap
+    scans alone) and everything after it in the same transaction keep bitmap scans."""
     from django.db import connection
 
     LeadFactory(owner=rep, name="Ann Rossi")

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+import numpy as np
 from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
@@ -142,12 +143,22 @@ def leads_score(lead_ids: Sequence[int], *, as_of: datetime, version, loaded, cu
     if frame.empty:
         return []
     probabilities, impacts = scorer.score_frame(loaded, frame)
-    reasons = scorer.reasons_for_frame(loaded, frame, impacts)
-    scores = [scorer.score_from_probability(p) for p in probabilities]
+    reasons = scorer.reasons_json_for_frame(loaded, frame, impacts)
+    return scored_rows(frame.index, probabilities, reasons, cutoffs)
+
+
+def scored_rows(lead_ids, probabilities, reasons: list, cutoffs: dict) -> list[Scored]:
+    """Each lead's score (0-100) and tier from its probability, as Scored rows (scorer's
+    score_from_probability and tier_for, applied to the whole chunk at once)."""
+    scores = scorer.scores_from_probabilities(probabilities)
+    tiers = scorer.tiers_for(scores, cutoffs)
     return [
-        Scored(int(lead_id), float(p), score, scorer.tier_for(score, cutoffs), r)
-        for lead_id, p, score, r in zip(frame.index, probabilities, scores, reasons, strict=True)
-    ]
+        Scored(lead_id, p, score, tier, r)
+        for lead_id, p, score, tier, r in zip(
+            np.asarray(lead_ids).tolist(), np.asarray(probabilities, dtype=float).tolist(), scores.tolist(),
+            tiers.tolist(), reasons, strict=True,
+        )
+    ]  # fmt: skip
 
 
 def leads_rescore(*, lead_ids: Sequence[int]) -> int:

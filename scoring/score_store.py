@@ -26,7 +26,10 @@ class Scored:
     probability: float
     score: int
     tier: str
-    reasons: list
+    reasons: list | str  # the reasons, or their JSON text (a rescore builds that directly)
+
+    def reasons_json(self) -> str:
+        return self.reasons if isinstance(self.reasons, str) else json.dumps(self.reasons)
 
 
 def scores_write(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:
@@ -57,7 +60,7 @@ def _scores_write_postgres(rows: list[Scored], *, version_id: int | None, scored
         cursor.execute("TRUNCATE scoring_incoming")
         with cursor.copy("COPY scoring_incoming (id, score, probability, tier, reasons) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row((row.lead_id, row.score, row.probability, row.tier, json.dumps(row.reasons)))
+                copy.write_row((row.lead_id, row.score, row.probability, row.tier, row.reasons_json()))
         # Statistics for the planner, and an id range, so both joins use the primary key index
         # instead of scanning the whole lead table for every chunk.
         cursor.execute("ANALYZE scoring_incoming")
@@ -100,7 +103,7 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
         )
         for pk, score, probability, tier, reasons, current_version, override, priority in current:
             row = by_id[pk]
-            new_reasons = json.loads(json.dumps(row.reasons))
+            new_reasons = json.loads(row.reasons_json())
             new_priority = override if override is not None else row.score
             new_tier = row.tier if override is None else tier
             unchanged = (score, probability, tier, reasons, current_version, priority) == (

@@ -13,6 +13,7 @@ frame building, predict (transform + decision + contributions), reasons, the sco
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import sys
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--first-id", type=int, default=None, help="default: the middle of the table")
     parser.add_argument("--write", action="store_true", help="commit the scores (default: roll back)")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions too")
+    parser.add_argument("--gc-off", action="store_true", help="no cyclic garbage collection while scoring")
     args = parser.parse_args()
     version, loaded = selectors.model_in_use()
     if loaded is None:
@@ -99,6 +101,8 @@ def main() -> None:
     total_cpu, total_wall = time.process_time(), time.perf_counter()
     if profile:
         profile.enable()
+    if args.gc_off:
+        gc.disable()
     for i in range(0, len(ids), chunk):
         chunk_run(ids[i : i + chunk], version=version, loaded=loaded, cutoffs=cutoffs, as_of=as_of, write=args.write)
     if profile:

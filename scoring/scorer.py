@@ -173,11 +173,14 @@ def reasons_json_for_frame(loaded: LoadedModel, frame: pd.DataFrame, impacts: np
     """reasons_for_frame() as each lead's JSON text, built without a dict per reason: what the
     rescore writes (json.dumps of a million lists of dicts cost more than choosing the reasons)."""
     parts: list[list[str]] = [[] for _ in range(len(frame))]
-    quoted: dict[str, str] = {}
+    # Each distinct column and text JSON-quoted once; the text's closing quote comes after the
+    # impact, which needs no escaping.
+    features: dict[str, str] = {}
+    texts: dict[str, str] = {}
     for i, column, text, impact in _reason_picks(loaded, frame, impacts):
-        feature = quoted.get(column) or quoted.setdefault(column, json.dumps(column))
-        words = json.dumps(f"{text} ({impact:+.0f})")
-        parts[i].append(f'{{"feature": {feature}, "text": {words}, "impact": {impact!r}}}')
+        feature = features.get(column) or features.setdefault(column, json.dumps(column))
+        words = texts.get(text) or texts.setdefault(text, json.dumps(text)[:-1])
+        parts[i].append(f'{{"feature": {feature}, "text": {words} ({impact:+.0f})", "impact": {impact!r}}}')
     return ["[" + ", ".join(p) + "]" for p in parts]
 
 

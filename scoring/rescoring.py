@@ -195,7 +195,7 @@ def leads_rescore(*, lead_ids: Sequence[int]) -> int:
     ids = sorted({int(i) for i in lead_ids})
     for i in range(0, len(ids), chunk):
         rows = leads_score(ids[i : i + chunk], as_of=as_of, version=version, loaded=loaded, cutoffs=cutoffs)
-        changed += scores_write(rows, version_id=version.pk if loaded else None, scored_at=as_of)
+        changed += scores_write(rows, version_id=version.pk if loaded else None, scored_at=as_of, stamp_unchanged=True)
     return changed
 
 
@@ -366,7 +366,7 @@ def _partition_stop(partition: RescorePartition, *, message: str) -> bool:
 
 
 def _chunk_commit(
-    partition_id: int, run_id: int, after_id: int, rows: list[Scored], last_id: int, version_id, as_of
+    partition_id: int, run_id: int, after_id: int, rows: list[Scored], last_id: int, version_id, as_of, only_stale
 ) -> bool:
     """Write one chunk, move the partition past it (renewing its claim) and count it on the run,
     in one transaction. False (nothing written) when the run was superseded or someone else moved
@@ -375,7 +375,7 @@ def _chunk_commit(
     with transaction.atomic():
         if not RescoreRun.objects.filter(pk=run_id, status=RescoreRun.Status.RUNNING).exists():
             return False
-        changed = scores_write(rows, version_id=version_id, scored_at=as_of)
+        changed = scores_write(rows, version_id=version_id, scored_at=as_of, stamp_unchanged=only_stale)
         moved = RescorePartition.objects.filter(
             pk=partition_id, status=RescorePartition.Status.PENDING, last_lead_id=after_id
         ).update(
@@ -492,7 +492,7 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
                 _partition_finish(partition.pk, run.pk, position)
                 finished = True
                 break
-            args = (partition.pk, run.pk, position, rows, ids[-1], version_id, run.as_of)
+            args = (partition.pk, run.pk, position, rows, ids[-1], version_id, run.as_of, run.only_stale)
             if writer is not None:
                 pending = writer.submit(_chunk_commit_in_thread, *args)
             elif not _chunk_commit(*args):

@@ -32,17 +32,28 @@ class Scored:
         return self.reasons if isinstance(self.reasons, str) else json.dumps(self.reasons)
 
 
-def scores_write(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:
+def scores_write(
+    rows: list[Scored], *, version_id: int | None, scored_at: datetime, stamp_unchanged: bool = False
+) -> int:
     """Write scores in bulk; only leads whose score, tier, reasons or version change are
     touched, and each score change gets a ScoreHistory row. Re-running with the same rows
-    changes nothing. Keeps Lead.priority = override or score. Returns how many leads changed."""
+    changes nothing. Keeps Lead.priority = override or score. Returns how many leads changed.
+
+    `stamp_unchanged`: also move scored_at on the leads whose score did not change, so a lead
+    rescored because it changed (an activity, an edit) is no longer stale (see
+    rescoring._stale_filter) and a reader sees it was scored after the change. For the few leads
+    of a request or a stale-only run; a full run leaves unchanged rows alone, since any write
+    to the wide lead row costs a new row version."""
     if not rows:
         return 0
     metrics.counter_add("leads_scored", len(rows))  # /metrics: rate() of it is leads scored per second
-    if connection.vendor == "postgresql":
-        changed = _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
-    else:
-        changed = _scores_write_generic(rows, version_id=version_id, scored_at=scored_at)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            changed = _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
+        else:
+            changed = _scores_write_generic(rows, version_id=version_id, scored_at=scored_at)
+        if stamp_unchanged:
+            _scored_at_stamp([row.lead_id for row in rows], scored_at)
     if changed:
         # New tiers and scores may match the CRM's routing rules (leads routes after commit).
         leads_scored_send([row.lead_id for row in rows])
@@ -139,6 +150,14 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
                 )
         ScoreHistory.objects.bulk_create(history, batch_size=1000)
     return len(updates)
+
+
+def _scored_at_stamp(lead_ids: list[int], scored_at: datetime) -> None:
+    """scored_at = `scored_at` on the given leads that do not have it yet (the changed ones do);
+    an unindexed column, so PostgreSQL can update the row in place (HOT)."""
+    Lead.objects.filter(pk__in=lead_ids).filter(Q(scored_at__isnull=True) | Q(scored_at__lt=scored_at)).update(
+        scored_at=scored_at
+    )
 
 
 def tiers_apply(cutoffs: dict) -> int:

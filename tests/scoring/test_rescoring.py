@@ -135,6 +135,28 @@ def test_a_logged_activity_rescores_the_lead_at_once_in_eager_mode(trained, rep,
 
 
 @pytest.mark.django_db
+def test_a_lead_rescored_after_a_change_that_keeps_its_score_is_no_longer_stale(
+    trained, rep, django_capture_on_commit_callbacks
+):
+    lead = LeadFactory(owner=rep, attributes={"plan": "pro", "visits": 3})
+    rescoring.leads_rescore(lead_ids=[lead.pk])
+    scored = Lead.objects.get(pk=lead.pk)
+    Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())  # changed, as an edit would
+    assert Lead.objects.filter(rescoring._stale_filter(trained.pk), pk=lead.pk).exists()
+
+    assert rescoring.leads_rescore(lead_ids=[lead.pk]) == 0  # the same features: the same score
+
+    again = Lead.objects.get(pk=lead.pk)
+    assert (again.score, again.probability, again.score_reasons) == (
+        scored.score,
+        scored.probability,
+        scored.score_reasons,
+    )
+    assert again.scored_at > scored.scored_at
+    assert not Lead.objects.filter(rescoring._stale_filter(trained.pk), pk=lead.pk).exists()
+
+
+@pytest.mark.django_db
 def test_rescore_requests_are_debounced_with_a_worker(
     trained, settings, django_capture_on_commit_callbacks, monkeypatch
 ):

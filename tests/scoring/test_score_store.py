@@ -32,3 +32,19 @@ def test_scores_write_touches_only_changes_and_priority_follows_an_override(rep)
 @pytest.mark.django_db
 def test_scores_write_with_no_rows_writes_nothing():
     assert scores_write([], version_id=None, scored_at=timezone.now()) == 0
+
+
+@pytest.mark.django_db
+def test_an_unchanged_score_moves_scored_at_only_when_asked(rep):
+    lead = LeadFactory(owner=rep)
+    rows = [Scored(lead.pk, 0.4, 40, "warm", [])]
+    first = timezone.now()
+    scores_write(rows, version_id=None, scored_at=first)
+    later = first + timezone.timedelta(minutes=5)
+
+    assert scores_write(rows, version_id=None, scored_at=later) == 0
+    assert Lead.objects.get(pk=lead.pk).scored_at == first  # a full run leaves an unchanged row alone
+
+    assert scores_write(rows, version_id=None, scored_at=later, stamp_unchanged=True) == 0  # no score changed
+    assert Lead.objects.get(pk=lead.pk).scored_at == later
+    assert ScoreHistory.objects.filter(lead=lead).count() == 1

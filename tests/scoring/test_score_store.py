@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Lead
-from scoring.models import ScoreHistory
+from scoring.models import ModelVersion, ScoreHistory
 from scoring.score_store import Scored, scores_write
 from tests.factories import LeadFactory
 
@@ -48,3 +48,17 @@ def test_an_unchanged_score_moves_scored_at_only_when_asked(rep):
     assert scores_write(rows, version_id=None, scored_at=later, stamp_unchanged=True) == 0  # no score changed
     assert Lead.objects.get(pk=lead.pk).scored_at == later
     assert ScoreHistory.objects.filter(lead=lead).count() == 1
+
+
+@pytest.mark.django_db
+def test_score_history_follows_a_deleted_lead_and_version_without_database_constraints(rep):
+    version = ModelVersion.objects.create(algorithm="lr", artifact_path="x.skops")
+    kept, deleted = LeadFactory(owner=rep), LeadFactory(owner=rep)
+    rows = [Scored(kept.pk, 0.4, 40, "warm", []), Scored(deleted.pk, 0.5, 50, "warm", [])]
+    scores_write(rows, version_id=version.pk, scored_at=timezone.now())
+
+    deleted.delete()
+    version.delete()
+
+    assert not ScoreHistory.objects.filter(lead_id=deleted.pk).exists()
+    assert list(ScoreHistory.objects.filter(lead=kept).values_list("model_version_id", flat=True)) == [None]

@@ -17,6 +17,8 @@ from leads.models import Lead
 from leads.signals import leads_scored_send
 from scoring.models import ScoreHistory
 
+STAMP_BATCH = 10_000
+
 
 @dataclass
 class Scored:
@@ -154,10 +156,11 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
 
 def _scored_at_stamp(lead_ids: list[int], scored_at: datetime) -> None:
     """scored_at = `scored_at` on the given leads that do not have it yet (the changed ones do);
-    an unindexed column, so PostgreSQL can update the row in place (HOT)."""
-    Lead.objects.filter(pk__in=lead_ids).filter(Q(scored_at__isnull=True) | Q(scored_at__lt=scored_at)).update(
-        scored_at=scored_at
-    )
+    an unindexed column, so PostgreSQL can update the row in place (HOT). In batches: SQLite
+    limits the parameters of one statement."""
+    not_yet = Q(scored_at__isnull=True) | Q(scored_at__lt=scored_at)
+    for i in range(0, len(lead_ids), STAMP_BATCH):
+        Lead.objects.filter(not_yet, pk__in=lead_ids[i : i + STAMP_BATCH]).update(scored_at=scored_at)
 
 
 def tiers_apply(cutoffs: dict) -> int:

@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Lead
+from scoring import score_store
 from scoring.models import ModelVersion, ScoreHistory
 from scoring.score_store import Scored, scores_write
 from tests.factories import LeadFactory
@@ -35,9 +36,10 @@ def test_scores_write_with_no_rows_writes_nothing():
 
 
 @pytest.mark.django_db
-def test_an_unchanged_score_moves_scored_at_only_when_asked(rep):
-    lead = LeadFactory(owner=rep)
-    rows = [Scored(lead.pk, 0.4, 40, "warm", [])]
+def test_an_unchanged_score_moves_scored_at_only_when_asked(rep, monkeypatch):
+    monkeypatch.setattr(score_store, "STAMP_BATCH", 1)
+    lead, other = LeadFactory(owner=rep), LeadFactory(owner=rep)
+    rows = [Scored(lead.pk, 0.4, 40, "warm", []), Scored(other.pk, 0.3, 30, "warm", [])]
     first = timezone.now()
     scores_write(rows, version_id=None, scored_at=first)
     later = first + timezone.timedelta(minutes=5)
@@ -46,7 +48,7 @@ def test_an_unchanged_score_moves_scored_at_only_when_asked(rep):
     assert Lead.objects.get(pk=lead.pk).scored_at == first  # a full run leaves an unchanged row alone
 
     assert scores_write(rows, version_id=None, scored_at=later, stamp_unchanged=True) == 0  # no score changed
-    assert Lead.objects.get(pk=lead.pk).scored_at == later
+    assert list(Lead.objects.filter(pk__in=[lead.pk, other.pk]).values_list("scored_at", flat=True)) == [later] * 2
     assert ScoreHistory.objects.filter(lead=lead).count() == 1
 
 

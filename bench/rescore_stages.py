@@ -41,7 +41,21 @@ from scoring import features as F  # noqa: E402
 from scoring import rescoring, scorer, selectors  # noqa: E402
 from scoring.score_store import scores_write  # noqa: E402
 
-TIMES: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+TIMES: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu() -> float:
+    """CPU seconds (user + system) of this connection's PostgreSQL backend so far, from /proc:
+    the database's share of a stage, whatever the load (same host only; 0 when unreadable)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 class stage:
@@ -49,11 +63,13 @@ class stage:
         self.name = name
 
     def __enter__(self):
+        self.db = backend_cpu()
         self.cpu, self.wall = time.process_time(), time.perf_counter()
 
     def __exit__(self, *exc):
         TIMES[self.name][0] += time.process_time() - self.cpu
         TIMES[self.name][1] += time.perf_counter() - self.wall
+        TIMES[self.name][2] += backend_cpu() - self.db
 
 
 def chunk_run(ids: list[int], *, version, loaded, cutoffs, as_of, write: bool) -> None:
@@ -108,12 +124,14 @@ def main() -> None:
     if profile:
         profile.disable()
     total_cpu, total_wall = time.process_time() - total_cpu, time.perf_counter() - total_wall
-    print(f"{'stage':<34} {'CPU s':>7} {'wall s':>7}")
-    for name, (cpu, wall) in TIMES.items():
-        print(f"{name:<34} {cpu:7.2f} {wall:7.2f}")
-    print(f"{'total':<34} {total_cpu:7.2f} {total_wall:7.2f}")
-    print(f"per 1M leads (x{1_000_000 / max(len(ids), 1):.0f}): CPU {total_cpu * 1e6 / len(ids):.1f} s, "
-          f"wall {total_wall * 1e6 / len(ids):.1f} s; load average {os.getloadavg()}")  # fmt: skip
+    print(f"{'stage':<34} {'CPU s':>7} {'wall s':>7} {'DB CPU s':>9}")
+    for name, (cpu, wall, db) in TIMES.items():
+        print(f"{name:<34} {cpu:7.2f} {wall:7.2f} {db:9.2f}")
+    db_total = sum(t[2] for t in TIMES.values())
+    print(f"{'total':<34} {total_cpu:7.2f} {total_wall:7.2f} {db_total:9.2f}")
+    scale = 1e6 / max(len(ids), 1)
+    print(f"per 1M leads (x{scale:.0f}): CPU {total_cpu * scale:.1f} s + DB CPU {db_total * scale:.1f} s, "
+          f"wall {total_wall * scale:.1f} s; load average {os.getloadavg()}")  # fmt: skip
     if profile:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
     connection.close()

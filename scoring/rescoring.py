@@ -18,8 +18,9 @@ import gc
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -366,16 +367,31 @@ def _partition_stop(partition: RescorePartition, *, message: str) -> bool:
 
 
 def _chunk_commit(
-    partition_id: int, run_id: int, after_id: int, rows: list[Scored], last_id: int, version_id, as_of, only_stale
+    partition_id: int,
+    run_id: int,
+    after_id: int,
+    rows: list[Scored],
+    last_id: int,
+    version_id,
+    as_of,
+    only_stale: bool,
+    previous: Future | None = None,
 ) -> bool:
     """Write one chunk, move the partition past it (renewing its claim) and count it on the run,
     in one transaction. False (nothing written) when the run was superseded or someone else moved
     the partition. Rows are locked partition first, run last (as everywhere): the run's row, which
-    every partition's chunks update, stays locked only for the end of the transaction."""
+    every partition's chunks update, stays locked only for the end of the transaction.
+
+    `previous`: the write of the chunk before, still in flight on another connection. This chunk's
+    scores are written meanwhile (other leads, so no lock is shared), but the partition moves
+    only after that write committed, and not at all when it failed: chunks land in order."""
     with transaction.atomic():
         if not RescoreRun.objects.filter(pk=run_id, status=RescoreRun.Status.RUNNING).exists():
             return False
         changed = scores_write(rows, version_id=version_id, scored_at=as_of, stamp_unchanged=only_stale)
+        if previous is not None and not previous.result():
+            transaction.set_rollback(True)
+            return False
         moved = RescorePartition.objects.filter(
             pk=partition_id, status=RescorePartition.Status.PENDING, last_lead_id=after_id
         ).update(
@@ -439,9 +455,10 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
     When the active model changes, or the run's version no longer loads, the partition stops
     and says so (on the partition and the run) instead of scoring with another version.
 
-    On PostgreSQL, outside a transaction, chunk N is written by a second thread (its own
-    connection) while chunk N+1 is computed: the database's index maintenance and Python's
-    scoring then overlap instead of taking turns.
+    On PostgreSQL, outside a transaction, chunks are written by SCORING_RESCORE_WRITERS threads
+    (each its own connection) while the next chunk is computed: the database's index maintenance
+    and Python's scoring overlap instead of taking turns, and when every lead changes (the write
+    then costs the database about three times the scoring) two writes share the cores.
     """
     worker = _worker_name()
     if not _partition_claim(partition, worker):
@@ -462,8 +479,17 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
     cutoffs = run.tier_cutoffs or tier_cutoffs(version if loaded else None)
     chunk = settings.SCORING_RESCORE_CHUNK
     pipelined = connection.vendor == "postgresql" and not connection.in_atomic_block
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer") if pipelined else None
-    pending = None
+    writers = settings.SCORING_RESCORE_WRITERS if pipelined else 0
+    pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="rescore-writer") if writers else None
+    pending: deque[Future] = deque()  # chunk writes in flight, oldest first
+
+    def writes_ok(in_flight: int) -> bool:
+        """Wait until at most `in_flight` writes are pending; False when one of them failed."""
+        while len(pending) > in_flight:
+            if not pending.popleft().result():
+                return False
+        return True
+
     done_chunks = 0
     position = partition.last_lead_id
     finished = False
@@ -471,9 +497,7 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
         while True:
             stop = _version_changed_message(run)
             if stop is not None:
-                if pending is not None:
-                    pending.result()
-                    pending = None
+                writes_ok(0)
                 _partition_stop(partition, message=stop)
                 finished = True
                 break
@@ -484,17 +508,16 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
                 queryset = queryset.filter(_stale_filter(version_id))
             ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:chunk])
             rows = leads_score(ids, as_of=run.as_of, version=version, loaded=loaded, cutoffs=cutoffs) if ids else []
-            if pending is not None and not pending.result():
+            if not writes_ok(max(writers - 1, 0) if ids else 0):
                 finished = True  # lost the partition or the run: someone else goes on
                 break
-            pending = None
             if not ids:
                 _partition_finish(partition.pk, run.pk, position)
                 finished = True
                 break
             args = (partition.pk, run.pk, position, rows, ids[-1], version_id, run.as_of, run.only_stale)
-            if writer is not None:
-                pending = writer.submit(_chunk_commit_in_thread, *args)
+            if pool is not None:
+                pending.append(pool.submit(_chunk_commit_in_thread, *args, pending[-1] if pending else None))
             elif not _chunk_commit(*args):
                 finished = True
                 break
@@ -502,11 +525,11 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
             done_chunks += 1
             if max_chunks is not None and done_chunks >= max_chunks:
                 break
-        if pending is not None and not pending.result():
+        if not writes_ok(0):
             finished = True
     finally:
-        if writer is not None:
-            writer.shutdown(wait=True)
+        if pool is not None:
+            pool.shutdown(wait=True)
         if not finished:
             try:
                 _partition_release(partition.pk, worker)

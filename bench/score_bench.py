@@ -14,6 +14,10 @@ Steps (each wipes the bench database's leads first, so only run it against a ben
            (the broker of REDIS_URL, else the filesystem spool under LEADCRM_VAR_DIR) share the run's
            partitions (SCORING_RESCORE_PARTITION_SIZE) as in production.
 - single:  p50/p95 of scoring one unsaved lead in-process (selectors.score_unsaved, warm).
+- activity: new activity -> the queue shows the new score, with one real scoring worker: log a call
+           through leads.services.activity_log on an open lead (commit), poll the lead's row until
+           its scored_at moves; --activity-repeat times, p50 / max (includes the debounce,
+           SCORING_RESCORE_DEBOUNCE_SECONDS).
 - xedu:    import_leads X Education CSV --profile x_education, then train_model --cv 5 --json.
 """
 
@@ -278,6 +282,49 @@ def _rescore_on_workers(workers: int, n: int) -> None:
     say("peak RSS per worker (MB)", " / ".join(f"{mb:.0f}" for mb in peaks.values()))
 
 
+def step_activity(repeat: int) -> None:
+    """Seconds from an activity's commit to the lead's new score being on its row (what the queue
+    reads), with one real scoring worker taking the debounced rescore task."""
+    from django.db import transaction
+
+    from leads.services import activity_log
+
+    if not ModelVersion.objects.filter(status="active").exists():
+        sys.exit("No active model: run --steps train first.")
+    # A worker that starts continues unfinished runs: none should stand before the timed tasks.
+    RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).update(status=RescoreRun.Status.SUPERSEDED)
+    settings.SCORING_RETRAIN_AFTER_OUTCOMES = 10**9
+    started = _workers_start(1)
+    latencies = []
+    try:
+        open_ids = list(
+            Lead.objects.filter(status__in=["new", "contacted"], scored_at__isnull=False)
+            .order_by("?")
+            .values_list("pk", flat=True)[:repeat]
+        )
+        for lead_id in open_ids:
+            before = Lead.objects.values_list("scored_at", flat=True).get(pk=lead_id)
+            with transaction.atomic():
+                activity_log(lead=Lead.objects.get(pk=lead_id), user=None, kind="call", outcome="connected")
+            t = time.perf_counter()
+            while time.perf_counter() - t < 30:
+                if Lead.objects.values_list("scored_at", flat=True).get(pk=lead_id) != before:
+                    latencies.append(time.perf_counter() - t)
+                    break
+                time.sleep(0.05)
+            else:
+                say(f"  lead {lead_id}", "no new score within 30 s")
+    finally:
+        _workers_stop(started)
+    if latencies:
+        say(
+            f"activity -> new score on the lead row, 1 worker, n={len(latencies)} (s)",
+            f"p50 {statistics.median(latencies):.2f}, max {max(latencies):.2f} "
+            f"(debounce {settings.SCORING_RESCORE_DEBOUNCE_SECONDS} s)",
+        )
+    say("  load average at end", os.getloadavg())
+
+
 def step_single(repeat: int = 2000) -> None:
     if not ModelVersion.objects.filter(status="active").exists():
         step_train(20_000)
@@ -333,6 +380,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="rescore on N real scoring worker processes (default: in this process)"
     )
+    parser.add_argument("--activity-repeat", type=int, default=10)
     parser.add_argument("--xedu", default=str(ROOT.parent / "shared" / "data" / "x_education_leads.csv"))
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -349,6 +397,8 @@ def main() -> None:
         step_train(args.train_leads)
     if "rescore" in steps:
         step_rescore(args.rescore_leads, workers=args.workers)
+    if "activity" in steps:
+        step_activity(args.activity_repeat)
     if "single" in steps:
         step_single()
     if "xedu" in steps:

@@ -438,6 +438,9 @@ SCORING_RESCORE_CHUNK = env_int("SCORING_RESCORE_CHUNK", 20000, minimum=1)
 # renews the claim with every chunk, so the lease must outlast one chunk's scoring and write.
 SCORING_RESCORE_PARTITION_SIZE = env_int("SCORING_RESCORE_PARTITION_SIZE", 50_000, minimum=1)
 SCORING_RESCORE_LEASE_SECONDS = env_int("SCORING_RESCORE_LEASE_SECONDS", 60, minimum=1)
+# Database connections that write a partition's chunks in parallel (PostgreSQL) while the worker
+# scores the next one; each scoring worker holds this many connections more.
+SCORING_RESCORE_WRITERS = env_int("SCORING_RESCORE_WRITERS", 2, minimum=1)
 SCORING_HOT_THRESHOLD = env_float("SCORING_HOT_THRESHOLD", 0.6)
 SCORING_WARM_THRESHOLD = env_float("SCORING_WARM_THRESHOLD", 0.3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1)

@@ -51,8 +51,15 @@ class ModelVersion(models.Model):
 class ScoreHistory(models.Model):
     """Every score a lead has been given, for audit and reports."""
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="score_history")
-    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+    # No database constraints on the two keys a rescore writes (deletes still cascade / set null
+    # through Django): their deferred checks were two queries per history row at commit, ~10 s of a
+    # full rescore of 1M leads. The lead's key is indexed by scorehist_lead_time (its first column).
+    lead = models.ForeignKey(
+        "leads.Lead", on_delete=models.CASCADE, related_name="score_history", db_index=False, db_constraint=False
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False
+    )
     score = models.SmallIntegerField()
     probability = models.FloatField(null=True, blank=True)
     tier = models.CharField(max_length=16)

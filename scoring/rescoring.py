@@ -14,13 +14,17 @@ scoring's selectors, score_store, features, scorer, registry and retraining (req
 activation and training modules import this one, never the other way round.
 """
 
+import gc
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import numpy as np
 from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
@@ -129,8 +133,28 @@ def _model_in_use():
 # --- scoring and the rescore pipeline -----------------------------------------------------
 
 
+@contextmanager
+def _without_cyclic_gc():
+    """Scoring a chunk allocates millions of small objects (row tuples, reason texts) and makes no
+    reference cycles, so Python's cyclic collector only re-scans them: with it paused, building
+    the reasons took half the CPU time (bench/rescore_stages.py --gc-off). Freed by reference
+    counting as usual; a collection runs again once the chunk is scored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def leads_score(lead_ids: Sequence[int], *, as_of: datetime, version, loaded, cutoffs: dict) -> list[Scored]:
     """Score stored leads (no writes)."""
+    with _without_cyclic_gc():
+        return _leads_score(lead_ids, as_of=as_of, loaded=loaded, cutoffs=cutoffs)
+
+
+def _leads_score(lead_ids: Sequence[int], *, as_of: datetime, loaded, cutoffs: dict) -> list[Scored]:
     ids = list(lead_ids)
     if loaded is None:
         p = cold_start_probability()
@@ -142,12 +166,22 @@ def leads_score(lead_ids: Sequence[int], *, as_of: datetime, version, loaded, cu
     if frame.empty:
         return []
     probabilities, impacts = scorer.score_frame(loaded, frame)
-    reasons = scorer.reasons_for_frame(loaded, frame, impacts)
-    scores = [scorer.score_from_probability(p) for p in probabilities]
+    reasons = scorer.reasons_json_for_frame(loaded, frame, impacts)
+    return scored_rows(frame.index, probabilities, reasons, cutoffs)
+
+
+def scored_rows(lead_ids, probabilities, reasons: list, cutoffs: dict) -> list[Scored]:
+    """Each lead's score (0-100) and tier from its probability, as Scored rows (scorer's
+    score_from_probability and tier_for, applied to the whole chunk at once)."""
+    scores = scorer.scores_from_probabilities(probabilities)
+    tiers = scorer.tiers_for(scores, cutoffs)
     return [
-        Scored(int(lead_id), float(p), score, scorer.tier_for(score, cutoffs), r)
-        for lead_id, p, score, r in zip(frame.index, probabilities, scores, reasons, strict=True)
-    ]
+        Scored(lead_id, p, score, tier, r)
+        for lead_id, p, score, tier, r in zip(
+            np.asarray(lead_ids).tolist(), np.asarray(probabilities, dtype=float).tolist(), scores.tolist(),
+            tiers.tolist(), reasons, strict=True,
+        )
+    ]  # fmt: skip
 
 
 def leads_rescore(*, lead_ids: Sequence[int]) -> int:
@@ -162,7 +196,7 @@ def leads_rescore(*, lead_ids: Sequence[int]) -> int:
     ids = sorted({int(i) for i in lead_ids})
     for i in range(0, len(ids), chunk):
         rows = leads_score(ids[i : i + chunk], as_of=as_of, version=version, loaded=loaded, cutoffs=cutoffs)
-        changed += scores_write(rows, version_id=version.pk if loaded else None, scored_at=as_of)
+        changed += scores_write(rows, version_id=version.pk if loaded else None, scored_at=as_of, stamp_unchanged=True)
     return changed
 
 
@@ -333,16 +367,31 @@ def _partition_stop(partition: RescorePartition, *, message: str) -> bool:
 
 
 def _chunk_commit(
-    partition_id: int, run_id: int, after_id: int, rows: list[Scored], last_id: int, version_id, as_of
+    partition_id: int,
+    run_id: int,
+    after_id: int,
+    rows: list[Scored],
+    last_id: int,
+    version_id,
+    as_of,
+    only_stale: bool,
+    previous: Future | None = None,
 ) -> bool:
     """Write one chunk, move the partition past it (renewing its claim) and count it on the run,
     in one transaction. False (nothing written) when the run was superseded or someone else moved
     the partition. Rows are locked partition first, run last (as everywhere): the run's row, which
-    every partition's chunks update, stays locked only for the end of the transaction."""
+    every partition's chunks update, stays locked only for the end of the transaction.
+
+    `previous`: the write of the chunk before, still in flight on another connection. This chunk's
+    scores are written meanwhile (other leads, so no lock is shared), but the partition moves
+    only after that write committed, and not at all when it failed: chunks land in order."""
     with transaction.atomic():
         if not RescoreRun.objects.filter(pk=run_id, status=RescoreRun.Status.RUNNING).exists():
             return False
-        changed = scores_write(rows, version_id=version_id, scored_at=as_of)
+        changed = scores_write(rows, version_id=version_id, scored_at=as_of, stamp_unchanged=only_stale)
+        if previous is not None and not previous.result():
+            transaction.set_rollback(True)
+            return False
         moved = RescorePartition.objects.filter(
             pk=partition_id, status=RescorePartition.Status.PENDING, last_lead_id=after_id
         ).update(
@@ -406,9 +455,10 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
     When the active model changes, or the run's version no longer loads, the partition stops
     and says so (on the partition and the run) instead of scoring with another version.
 
-    On PostgreSQL, outside a transaction, chunk N is written by a second thread (its own
-    connection) while chunk N+1 is computed: the database's index maintenance and Python's
-    scoring then overlap instead of taking turns.
+    On PostgreSQL, outside a transaction, chunks are written by SCORING_RESCORE_WRITERS threads
+    (each its own connection) while the next chunk is computed: the database's index maintenance
+    and Python's scoring overlap instead of taking turns, and when every lead changes (the write
+    then costs the database about three times the scoring) two writes share the cores.
     """
     worker = _worker_name()
     if not _partition_claim(partition, worker):
@@ -429,8 +479,17 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
     cutoffs = run.tier_cutoffs or tier_cutoffs(version if loaded else None)
     chunk = settings.SCORING_RESCORE_CHUNK
     pipelined = connection.vendor == "postgresql" and not connection.in_atomic_block
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer") if pipelined else None
-    pending = None
+    writers = settings.SCORING_RESCORE_WRITERS if pipelined else 0
+    pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="rescore-writer") if writers else None
+    pending: deque[Future] = deque()  # chunk writes in flight, oldest first
+
+    def writes_ok(in_flight: int) -> bool:
+        """Wait until at most `in_flight` writes are pending; False when one of them failed."""
+        while len(pending) > in_flight:
+            if not pending.popleft().result():
+                return False
+        return True
+
     done_chunks = 0
     position = partition.last_lead_id
     finished = False
@@ -438,9 +497,7 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
         while True:
             stop = _version_changed_message(run)
             if stop is not None:
-                if pending is not None:
-                    pending.result()
-                    pending = None
+                writes_ok(0)
                 _partition_stop(partition, message=stop)
                 finished = True
                 break
@@ -451,17 +508,16 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
                 queryset = queryset.filter(_stale_filter(version_id))
             ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:chunk])
             rows = leads_score(ids, as_of=run.as_of, version=version, loaded=loaded, cutoffs=cutoffs) if ids else []
-            if pending is not None and not pending.result():
+            if not writes_ok(max(writers - 1, 0) if ids else 0):
                 finished = True  # lost the partition or the run: someone else goes on
                 break
-            pending = None
             if not ids:
                 _partition_finish(partition.pk, run.pk, position)
                 finished = True
                 break
-            args = (partition.pk, run.pk, position, rows, ids[-1], version_id, run.as_of)
-            if writer is not None:
-                pending = writer.submit(_chunk_commit_in_thread, *args)
+            args = (partition.pk, run.pk, position, rows, ids[-1], version_id, run.as_of, run.only_stale)
+            if pool is not None:
+                pending.append(pool.submit(_chunk_commit_in_thread, *args, pending[-1] if pending else None))
             elif not _chunk_commit(*args):
                 finished = True
                 break
@@ -469,11 +525,11 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
             done_chunks += 1
             if max_chunks is not None and done_chunks >= max_chunks:
                 break
-        if pending is not None and not pending.result():
+        if not writes_ok(0):
             finished = True
     finally:
-        if writer is not None:
-            writer.shutdown(wait=True)
+        if pool is not None:
+            pool.shutdown(wait=True)
         if not finished:
             try:
                 _partition_release(partition.pk, worker)

@@ -17,6 +17,8 @@ from leads.models import Lead
 from leads.signals import leads_scored_send
 from scoring.models import ScoreHistory
 
+STAMP_BATCH = 10_000
+
 
 @dataclass
 class Scored:
@@ -26,20 +28,34 @@ class Scored:
     probability: float
     score: int
     tier: str
-    reasons: list
+    reasons: list | str  # the reasons, or their JSON text (a rescore builds that directly)
+
+    def reasons_json(self) -> str:
+        return self.reasons if isinstance(self.reasons, str) else json.dumps(self.reasons)
 
 
-def scores_write(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:
+def scores_write(
+    rows: list[Scored], *, version_id: int | None, scored_at: datetime, stamp_unchanged: bool = False
+) -> int:
     """Write scores in bulk; only leads whose score, tier, reasons or version change are
     touched, and each score change gets a ScoreHistory row. Re-running with the same rows
-    changes nothing. Keeps Lead.priority = override or score. Returns how many leads changed."""
+    changes nothing. Keeps Lead.priority = override or score. Returns how many leads changed.
+
+    `stamp_unchanged`: also move scored_at on the leads whose score did not change, so a lead
+    rescored because it changed (an activity, an edit) is no longer stale (see
+    rescoring._stale_filter) and a reader sees it was scored after the change. For the few leads
+    of a request or a stale-only run; a full run leaves unchanged rows alone, since any write
+    to the wide lead row costs a new row version."""
     if not rows:
         return 0
     metrics.counter_add("leads_scored", len(rows))  # /metrics: rate() of it is leads scored per second
-    if connection.vendor == "postgresql":
-        changed = _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
-    else:
-        changed = _scores_write_generic(rows, version_id=version_id, scored_at=scored_at)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            changed = _scores_write_postgres(rows, version_id=version_id, scored_at=scored_at)
+        else:
+            changed = _scores_write_generic(rows, version_id=version_id, scored_at=scored_at)
+        if stamp_unchanged:
+            _scored_at_stamp([row.lead_id for row in rows], scored_at)
     if changed:
         # New tiers and scores may match the CRM's routing rules (leads routes after commit).
         leads_scored_send([row.lead_id for row in rows])
@@ -57,7 +73,7 @@ def _scores_write_postgres(rows: list[Scored], *, version_id: int | None, scored
         cursor.execute("TRUNCATE scoring_incoming")
         with cursor.copy("COPY scoring_incoming (id, score, probability, tier, reasons) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row((row.lead_id, row.score, row.probability, row.tier, json.dumps(row.reasons)))
+                copy.write_row((row.lead_id, row.score, row.probability, row.tier, row.reasons_json()))
         # Statistics for the planner, and an id range, so both joins use the primary key index
         # instead of scanning the whole lead table for every chunk.
         cursor.execute("ANALYZE scoring_incoming")
@@ -100,7 +116,7 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
         )
         for pk, score, probability, tier, reasons, current_version, override, priority in current:
             row = by_id[pk]
-            new_reasons = json.loads(json.dumps(row.reasons))
+            new_reasons = json.loads(row.reasons_json())
             new_priority = override if override is not None else row.score
             new_tier = row.tier if override is None else tier
             unchanged = (score, probability, tier, reasons, current_version, priority) == (
@@ -136,6 +152,15 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
                 )
         ScoreHistory.objects.bulk_create(history, batch_size=1000)
     return len(updates)
+
+
+def _scored_at_stamp(lead_ids: list[int], scored_at: datetime) -> None:
+    """scored_at = `scored_at` on the given leads that do not have it yet (the changed ones do);
+    an unindexed column, so PostgreSQL can update the row in place (HOT). In batches: SQLite
+    limits the parameters of one statement."""
+    not_yet = Q(scored_at__isnull=True) | Q(scored_at__lt=scored_at)
+    for i in range(0, len(lead_ids), STAMP_BATCH):
+        Lead.objects.filter(not_yet, pk__in=lead_ids[i : i + STAMP_BATCH]).update(scored_at=scored_at)
 
 
 def tiers_apply(cutoffs: dict) -> int:

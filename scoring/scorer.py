@@ -13,6 +13,7 @@ that a lead's impacts add up to (its score - the baseline's score).
 May import scoring.features and scoring.registry only: no database work here.
 """
 
+import json
 import math
 import warnings
 
@@ -160,18 +161,78 @@ def reason_words(loaded: LoadedModel) -> F.ReasonWords:
 
 
 def reasons_for_frame(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndarray) -> list[list[dict]]:
-    columns = [b[0] for b in loaded.blocks]
-    arrays = [frame[c].to_numpy() for c in columns]
-    orders = np.argsort(-impacts, axis=1, kind="stable")
-    words = reason_words(loaded)
-    out = []
-    for i in range(len(frame)):
-        out.append(
-            reasons_for(
-                impacts[i], columns, lambda j, i=i: _plain(arrays[j][i]), orders[i], kinds=loaded.types, words=words
-            )
-        )
+    """reasons_for() for every lead of a frame (tests check they are equal), computed column by
+    column (see _reason_picks)."""
+    out: list[list[dict]] = [[] for _ in range(len(frame))]
+    for i, column, text, impact in _reason_picks(loaded, frame, impacts):
+        out[i].append({"feature": column, "text": f"{text} ({impact:+.0f})", "impact": impact})
     return out
+
+
+def reasons_json_for_frame(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndarray) -> list[str]:
+    """reasons_for_frame() as each lead's JSON text, built without a dict per reason: what the
+    rescore writes (json.dumps of a million lists of dicts cost more than choosing the reasons)."""
+    parts: list[list[str]] = [[] for _ in range(len(frame))]
+    # Each distinct column and text JSON-quoted once; the text's closing quote comes after the
+    # impact, which needs no escaping.
+    features: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    for i, column, text, impact in _reason_picks(loaded, frame, impacts):
+        feature = features.get(column) or features.setdefault(column, json.dumps(column))
+        words = texts.get(text) or texts.setdefault(text, json.dumps(text)[:-1])
+        parts[i].append(f'{{"feature": {feature}, "text": {words} ({impact:+.0f})", "impact": {impact!r}}}')
+    return ["[" + ", ".join(p) + "]" for p in parts]
+
+
+def _reason_picks(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndarray):
+    """(lead position, column, words, shown impact) of every reason of every lead, each lead's in
+    reasons_for's order. At a million leads a Python loop per lead was a third of a rescore: here
+    which factors show is decided with numpy, and each distinct value of a column is put in words
+    once (ReasonWords.describe, the one rule)."""
+    columns = [b[0] for b in loaded.blocks]
+    if len(frame) == 0 or not columns:
+        return []
+    rounded = np.round(impacts)  # half to even, as Python's round()
+    texts = _candidate_texts(loaded, frame, columns, (rounded >= 1) | (rounded <= -1))
+    has_text = texts != None  # noqa: E711 (elementwise)
+    order = np.argsort(-impacts, axis=1, kind="stable")
+    up_rows, up_pos, up_cols = _first_shown(order, (rounded >= 1) & has_text)
+    down_rows, down_pos, down_cols = _first_shown(order[:, ::-1], (rounded <= -1) & has_text)
+    rows = np.concatenate([up_rows, down_rows])
+    cols = np.concatenate([up_cols, down_cols])
+    shown = np.array([round(x, 1) for x in impacts[rows, cols].tolist()], dtype=float)
+    # reasons_for lists the ups then the downs, each in its own order, then sorts stably by |impact|.
+    side = np.concatenate([np.zeros(len(up_rows), dtype=int), np.ones(len(down_rows), dtype=int)])
+    by = np.lexsort((np.concatenate([up_pos, down_pos]), side, -np.abs(shown), rows))
+    rows, cols = rows[by].tolist(), cols[by].tolist()
+    return zip(rows, (columns[j] for j in cols), texts[rows, cols].tolist(), shown[by].tolist(), strict=True)
+
+
+def _candidate_texts(loaded: LoadedModel, frame: pd.DataFrame, columns: list[str], candidate: np.ndarray):
+    """(n x columns) the words of each value that may become a reason (None: it says nothing or
+    is not a candidate); each distinct value of a column described once."""
+    words = reason_words(loaded)
+    texts = np.full(candidate.shape, None, dtype=object)
+    for j, column in enumerate(columns):
+        rows = np.flatnonzero(candidate[:, j])
+        if not len(rows):
+            continue
+        kind = loaded.types.get(column, F.NUMBER)
+        codes, uniques = pd.factorize(frame[column].to_numpy()[rows], use_na_sentinel=True)
+        described = [words.describe(column, _plain(u), kind) for u in uniques]
+        described.append(words.describe(column, None, kind))  # code -1: a missing value
+        texts[rows, j] = np.array(described, dtype=object)[codes]
+    return texts
+
+
+def _first_shown(sequence: np.ndarray, shown: np.ndarray):
+    """(rows, positions, columns) of the first REASONS_EACH_WAY shown factors of each row, walking
+    each row's columns in `sequence` order. The shown factors are a prefix of the candidates
+    (sorted by impact), as reasons_for's loop stops at the first one under a point."""
+    in_order = np.take_along_axis(shown, sequence, axis=1)
+    keep = in_order & (np.cumsum(in_order, axis=1) <= REASONS_EACH_WAY)
+    rows, positions = np.nonzero(keep)
+    return rows, positions, sequence[rows, positions]
 
 
 def _plain(value):
@@ -238,3 +299,13 @@ def tier_for(score: int, cutoffs: dict) -> str:
 
 def score_from_probability(probability: float) -> int:
     return int(min(100, max(0, round(100 * probability))))
+
+
+def scores_from_probabilities(probabilities) -> np.ndarray:
+    """score_from_probability for an array (np.round rounds half to even, as round() does)."""
+    return np.clip(np.round(100 * np.asarray(probabilities, dtype=float)), 0, 100).astype(int)
+
+
+def tiers_for(scores: np.ndarray, cutoffs: dict) -> np.ndarray:
+    """tier_for for an array of scores."""
+    return np.where(scores >= cutoffs["hot"], "hot", np.where(scores >= cutoffs["warm"], "warm", "cold")).astype(object)

@@ -130,3 +130,23 @@ def test_text_dates_read_day_first_when_a_column_says_so_and_become_gaps_to_crea
     assert frame.loc[us.pk, F.date_gap_column("iso")] == pytest.approx(-1.0)
     assert frame.loc[eu.pk, F.CREATED_WEEKDAY] == "Saturday" and frame.loc[eu.pk, F.CREATED_MONTH] == "February"
     assert "signup" not in frame.columns  # never a raw timestamp
+
+
+@pytest.mark.django_db
+def test_lead_rows_give_each_leads_fields_and_created_microsecond_whether_the_ids_are_contiguous_or_not():
+    created = timezone.now().replace(microsecond=123457) - timedelta(days=3)
+    leads = [
+        LeadFactory(source="Web", origin="Form", attributes={"plan": "pro", "visits": 3, "flag": True}),
+        LeadFactory(source="", origin="", attributes={}),
+        LeadFactory(source="Ads", origin="Call", attributes={"minutes": 2.5, "nested": {"a": [1, None]}}),
+    ]
+    Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(created_at=created)
+    expected = [
+        (lead.pk, lead.source, lead.origin, lead.attributes, (created - F._EPOCH) // timedelta(microseconds=1))
+        for lead in leads
+    ]
+
+    assert F.lead_rows([lead.pk for lead in leads]) == expected  # one id range (PostgreSQL: read raw)
+    assert F.lead_rows([leads[0].pk, leads[2].pk]) == [expected[0], expected[2]]  # a list of ids
+    frame = F.frame_from_rows(F.lead_rows([leads[0].pk]), {F.CREATED_WEEKDAY: F.CATEGORY}, None, {})
+    assert frame[F.CREATED_WEEKDAY].iloc[0] == F.WEEKDAYS[timezone.localtime(created).weekday()]

@@ -1,5 +1,6 @@
 """Rescore requests and the rescore pipeline (scoring/rescoring.py)."""
 
+from concurrent.futures import Future
 from datetime import timedelta
 
 import pytest
@@ -135,6 +136,28 @@ def test_a_logged_activity_rescores_the_lead_at_once_in_eager_mode(trained, rep,
 
 
 @pytest.mark.django_db
+def test_a_lead_rescored_after_a_change_that_keeps_its_score_is_no_longer_stale(
+    trained, rep, django_capture_on_commit_callbacks
+):
+    lead = LeadFactory(owner=rep, attributes={"plan": "pro", "visits": 3})
+    rescoring.leads_rescore(lead_ids=[lead.pk])
+    scored = Lead.objects.get(pk=lead.pk)
+    Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())  # changed, as an edit would
+    assert Lead.objects.filter(rescoring._stale_filter(trained.pk), pk=lead.pk).exists()
+
+    assert rescoring.leads_rescore(lead_ids=[lead.pk]) == 0  # the same features: the same score
+
+    again = Lead.objects.get(pk=lead.pk)
+    assert (again.score, again.probability, again.score_reasons) == (
+        scored.score,
+        scored.probability,
+        scored.score_reasons,
+    )
+    assert again.scored_at > scored.scored_at
+    assert not Lead.objects.filter(rescoring._stale_filter(trained.pk), pk=lead.pk).exists()
+
+
+@pytest.mark.django_db
 def test_rescore_requests_are_debounced_with_a_worker(
     trained, settings, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -266,6 +289,47 @@ def test_a_requested_rescore_runs_every_partition_in_eager_mode_with_the_runs_ve
     assert set(run.partitions.values_list("status", flat=True)) == {RescorePartition.Status.DONE}
     assert sum(run.partitions.values_list("scored", flat=True)) == total
     assert set(Lead.objects.values_list("model_version_id", flat=True)) == {trained.pk}
+
+
+@pytest.mark.django_db
+def test_a_chunk_written_beside_a_failed_earlier_chunk_rolls_back_and_the_partition_stays(trained, settings):
+    settings.SCORING_RESCORE_PARTITION_SIZE = 100
+    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    run = rescoring.rescore_run_start()
+    partition = rescoring.rescore_run_plan(run)[0]
+    ids = list(Lead.objects.filter(pk__gt=partition.after_id).order_by("pk").values_list("pk", flat=True)[:10])
+    rows = rescoring.leads_score(
+        ids, as_of=run.as_of, version=trained, loaded=registry.model_load(trained), cutoffs={"hot": 60, "warm": 30}
+    )
+    failed, done = Future(), Future()
+    failed.set_result(False)  # the chunk before lost the partition (or the run was superseded)
+    done.set_result(True)
+    args = (partition.pk, run.pk, partition.after_id, rows, ids[-1], trained.pk, run.as_of, False)
+
+    assert rescoring._chunk_commit(*args, failed) is False
+    assert not Lead.objects.filter(pk__in=ids, scored_at__isnull=False).exists()
+    assert RescorePartition.objects.get(pk=partition.pk).last_lead_id == partition.after_id
+
+    assert rescoring._chunk_commit(*args, done) is True  # once the chunk before landed, this one does
+    assert Lead.objects.filter(pk__in=ids, model_version=trained).count() == len(ids)
+    assert RescorePartition.objects.get(pk=partition.pk).last_lead_id == ids[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rescore_with_one_or_three_writers_scores_every_lead_once(requires_postgres, settings):
+    outcome_leads_create(300)
+    version = training_runs.model_train(folds=3)
+    settings.SCORING_RESCORE_CHUNK = 30
+    for writers in (1, 3):
+        settings.SCORING_RESCORE_WRITERS = writers
+        Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+        ScoreHistory.objects.all().delete()
+
+        run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
+
+        assert run.status == RescoreRun.Status.DONE
+        assert run.scored == run.changed == Lead.objects.count() == ScoreHistory.objects.count()
+        assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
 
 
 @pytest.mark.django_db

@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Lead
-from scoring.models import ScoreHistory
+from scoring import score_store
+from scoring.models import ModelVersion, ScoreHistory
 from scoring.score_store import Scored, scores_write
 from tests.factories import LeadFactory
 
@@ -32,3 +33,34 @@ def test_scores_write_touches_only_changes_and_priority_follows_an_override(rep)
 @pytest.mark.django_db
 def test_scores_write_with_no_rows_writes_nothing():
     assert scores_write([], version_id=None, scored_at=timezone.now()) == 0
+
+
+@pytest.mark.django_db
+def test_an_unchanged_score_moves_scored_at_only_when_asked(rep, monkeypatch):
+    monkeypatch.setattr(score_store, "STAMP_BATCH", 1)
+    lead, other = LeadFactory(owner=rep), LeadFactory(owner=rep)
+    rows = [Scored(lead.pk, 0.4, 40, "warm", []), Scored(other.pk, 0.3, 30, "warm", [])]
+    first = timezone.now()
+    scores_write(rows, version_id=None, scored_at=first)
+    later = first + timezone.timedelta(minutes=5)
+
+    assert scores_write(rows, version_id=None, scored_at=later) == 0
+    assert Lead.objects.get(pk=lead.pk).scored_at == first  # a full run leaves an unchanged row alone
+
+    assert scores_write(rows, version_id=None, scored_at=later, stamp_unchanged=True) == 0  # no score changed
+    assert list(Lead.objects.filter(pk__in=[lead.pk, other.pk]).values_list("scored_at", flat=True)) == [later] * 2
+    assert ScoreHistory.objects.filter(lead=lead).count() == 1
+
+
+@pytest.mark.django_db
+def test_score_history_follows_a_deleted_lead_and_version_without_database_constraints(rep):
+    version = ModelVersion.objects.create(algorithm="lr", artifact_path="x.skops")
+    kept, deleted = LeadFactory(owner=rep), LeadFactory(owner=rep)
+    rows = [Scored(kept.pk, 0.4, 40, "warm", []), Scored(deleted.pk, 0.5, 50, "warm", [])]
+    scores_write(rows, version_id=version.pk, scored_at=timezone.now())
+
+    deleted.delete()
+    version.delete()
+
+    assert not ScoreHistory.objects.filter(lead_id=deleted.pk).exists()
+    assert list(ScoreHistory.objects.filter(lead=kept).values_list("model_version_id", flat=True)) == [None]

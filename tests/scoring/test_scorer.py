@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -147,6 +149,16 @@ def test_score_is_rounded_percent():
     assert [scorer.score_from_probability(p) for p in (0.0, 0.004, 0.355, 1.0)] == [0, 0, 36, 100]
 
 
+def test_scores_and_tiers_of_a_chunk_equal_those_of_each_lead():
+    probabilities = np.concatenate([np.random.default_rng(0).random(5000), np.arange(0, 1.0001, 0.005), [-0.1, 1.2]])
+    cutoffs = {"hot": 60, "warm": 30}
+
+    scores = scorer.scores_from_probabilities(probabilities)
+
+    assert scores.tolist() == [scorer.score_from_probability(p) for p in probabilities]
+    assert scorer.tiers_for(scores, cutoffs).tolist() == [scorer.tier_for(s, cutoffs) for s in scores.tolist()]
+
+
 @pytest.mark.parametrize("algorithm", ["logistic_regression", "hist_gradient_boosting"])
 def test_single_lead_fast_path_matches_the_pipeline(algorithm):
     frame, y, types = _data(n=800)
@@ -165,3 +177,30 @@ def test_single_lead_fast_path_matches_the_pipeline(algorithm):
         assert p_one == pytest.approx(expected[i], abs=1e-12)
         columns = [b[0] for b in result.blocks]
         assert reasons == scorer.reasons_for(impacts[i], columns, [scorer._plain(rows.iloc[i][c]) for c in columns])
+
+
+@pytest.mark.parametrize("algorithm", ["logistic_regression", "hist_gradient_boosting"])
+def test_reasons_for_a_frame_equal_reasons_for_each_lead(algorithm):
+    frame, y, types = _data(n=900, seed=3)
+    frame["Call in last 7 days"] = np.random.default_rng(1).integers(0, 3, size=len(frame)).astype(float)
+    types["Call in last 7 days"] = F.NUMBER  # an activity count: a 0 says nothing, the next factor shows
+    frame.loc[::7, "plan"] = None
+    frame.loc[::11, "visits"] = np.nan
+    result = training.train(frame, y, types, folds=3, candidates=[training.Candidate("m", algorithm, {})])
+    loaded = _loaded(result)
+    _, impacts = scorer.score_frame(loaded, frame)
+    impacts = impacts * 4  # more factors over a point, so the cut at three each way is exercised
+
+    reasons = scorer.reasons_for_frame(loaded, frame, impacts)
+
+    columns = [b[0] for b in result.blocks]
+    words = scorer.reason_words(loaded)
+    expected = [
+        scorer.reasons_for(
+            impacts[i], columns, [scorer._plain(frame.iloc[i][c]) for c in columns], kinds=types, words=words
+        )
+        for i in range(len(frame))
+    ]
+    assert reasons == expected
+    assert [json.loads(text) for text in scorer.reasons_json_for_frame(loaded, frame, impacts)] == expected
+    assert any(len(r) >= 3 for r in reasons) and any(r["impact"] < 0 for row in reasons for r in row)

@@ -303,7 +303,7 @@ def open_leads_forecast_cached(*, source: str = "", with_revenue: bool = True) -
     if with_revenue and cached.averages is None:
         cached = _forecast_groups_store(ForecastGroups(cached.groups, _converted_value_averages(), cached.computed_at))
     groups = [g for g in cached.groups if g["source"] == source] if source else cached.groups
-    return forecast_from_groups(groups, cached.averages or {}, with_revenue=with_revenue)
+    return forecast_from_groups(groups, (cached.averages or {}) if with_revenue else {}, with_revenue=with_revenue)
 
 
 def forecast_from_groups(groups: list[dict], averages: dict, *, with_revenue: bool) -> Forecast:

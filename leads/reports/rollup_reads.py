@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -53,8 +53,10 @@ def merged(rows: Iterable[dict], dims: tuple[str, ...], measures: tuple[str, ...
     return list(out.values())
 
 
-def _sums(*measures: str) -> dict:
-    return {name: Sum(name) for name in measures}
+def summed(rollup_rows: QuerySet, dims: tuple[str, ...], measures: tuple[str, ...]) -> list[dict]:
+    """SUM of each measure per `dims` over rollup rows, named like the measures."""
+    grouped = rollup_rows.values(*dims).annotate(**{f"sum_{m}": Sum(m) for m in measures}).order_by()
+    return [{**{d: row[d] for d in dims}, **{m: row[f"sum_{m}"] for m in measures}} for row in grouped]
 
 
 def _not_on(days: Iterable[date]) -> Q:
@@ -92,7 +94,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     if pending.every:
         return selectors.conversion_cube(filters)
     parts = _Parts(filters, pending)
-    rows = list(RollupCube.objects.filter(parts.rollup_q).values(*CUBE_DIMS).annotate(**_sums(*OUTCOMES)).order_by())
+    rows = summed(RollupCube.objects.filter(parts.rollup_q), CUBE_DIMS, OUTCOMES)
     if parts.reads_leads:
         rows += (
             parts.leads()
@@ -111,7 +113,7 @@ def conversion_cohorts(filters: ReportFilters, *, now: datetime | None = None) -
     if not filters.date_from:
         filters = replace(filters, date_from=local_day(selectors.cohort_start(now)))
     parts = _Parts(filters, pending)
-    rows = list(RollupCube.objects.filter(parts.rollup_q).values("day").annotate(**_sums(*COHORT_MEASURES)).order_by())
+    rows = summed(RollupCube.objects.filter(parts.rollup_q), ("day",), COHORT_MEASURES)
     if parts.reads_leads:
         converted = Q(status=selectors.CONVERTED)
         within = {
@@ -161,7 +163,7 @@ def funnel(filters: ReportFilters) -> dict:
         return selectors.funnel(filters)
     parts = _Parts(filters, pending)
     dims = ("source", "stage")
-    rows = list(RollupFunnel.objects.filter(parts.rollup_q).values(*dims).annotate(**_sums("leads", "lost")).order_by())
+    rows = summed(RollupFunnel.objects.filter(parts.rollup_q), dims, ("leads", "lost"))
     if parts.reads_leads:
         leads = parts.leads()
         rows += rollups.funnel_rows(leads, dims, history_of=leads.values("pk"))
@@ -186,12 +188,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None) -> di
     parts = _Parts(filters, pending, raw_from=recent_from)
     dims = ("owner_id", "tier")
     rows = []
-    for row in (
-        RollupCube.objects.filter(parts.rollup_q)
-        .values(*dims)
-        .annotate(**_sums(*OUTCOMES, "contacted", "sla_late"))
-        .order_by()
-    ):
+    for row in summed(RollupCube.objects.filter(parts.rollup_q), dims, (*OUTCOMES, "contacted", "sla_late")):
         waiting = row["leads"] - row["contacted"] if row["tier"] in sla else 0
         rows.append({**row, "breached": row["sla_late"] + waiting})
     breached = Q(pk__in=[])
@@ -241,9 +238,7 @@ def _follow_ups(filters: ReportFilters, parts: _Parts, now: datetime) -> dict:
             row[name] += value
 
     rollup_q = filters.rollup_q() & _not_on(parts.pending_days)
-    for row in (
-        RollupFollowUp.objects.filter(rollup_q).values("assigned_to_id").annotate(**_sums("on_time", "late")).order_by()
-    ):
+    for row in summed(RollupFollowUp.objects.filter(rollup_q), ("assigned_to_id",), ("on_time", "late")):
         add(row["assigned_to_id"], fu_on_time=row["on_time"], fu_late=row["late"])
     done_raw = created_on_q(parts.pending_days, prefix="lead__") if parts.pending_days else Q(pk__in=[])
     follow_ups = FollowUp.objects.filter(Q(done_at__isnull=True) | (Q(done_at__isnull=False) & done_raw))
@@ -281,7 +276,7 @@ def dashboard_numbers(*, now: datetime | None = None) -> dict:
         RollupCube.objects.filter(_not_on(raw_days))
         .order_by()
         .aggregate(
-            leads=Sum("leads"),
+            all_leads=Sum("leads"),
             closed=Sum(F("converted") + F("lost")),
             created_90d=Sum("leads", filter=recent),
             converted_90d=Sum("converted", filter=recent),
@@ -289,7 +284,7 @@ def dashboard_numbers(*, now: datetime | None = None) -> dict:
         )
     )
     numbers = {name: value or 0 for name, value in numbers.items()}
-    numbers["open_leads"] = numbers.pop("leads") - numbers.pop("closed")
+    numbers["open_leads"] = numbers.pop("all_leads") - numbers.pop("closed")
     raw = selectors.dashboard_counts(Lead.objects.filter(created_on_q(raw_days)).order_by(), since=since)
     return selectors.dashboard_finish({name: numbers[name] + raw[name] for name in raw}, now=now)
 
@@ -312,12 +307,9 @@ def channels_report(filters: ChannelFilters) -> dict:
         rollup_q &= Q(source=filters.source)
     rows = [
         {**row, "month": channels.month_of(row["month"])}
-        for row in RollupChannel.objects.filter(rollup_q)
-        .annotate(month=TruncMonth("day"))
-        .values(*CHANNEL_DIMS)
-        .annotate(**_sums(*CHANNEL_MEASURES))
-        .order_by()
-    ]
+        for row in summed(RollupChannel.objects.filter(rollup_q).annotate(month=TruncMonth("day")), CHANNEL_DIMS,
+                          CHANNEL_MEASURES)
+    ]  # fmt: skip
     if raw_days:
         leads = Lead.objects.filter(filters.leads_q() & created_on_q(raw_days)).annotate(month=TruncMonth("created_at"))
         rows += [{**row, "month": channels.month_of(row["month"])} for row in rollups.channel_rows(leads, CHANNEL_DIMS)]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def _rows():
     return {
         rollup.model.__name__: sorted(
-            (repr(sorted(row.items())) for row in rollup.model.objects.values(*rollup.columns()))
+            repr(sorted(row.items())) for row in rollup.model.objects.values(*rollup.columns())
         )
         for rollup in ROLLUPS
     }
@@ -32,7 +32,7 @@ def _built():
     rollups.pending_reload()
 
 
-def _cube_total(filters=ReportFilters()):
+def _cube_total(filters: ReportFilters) -> dict:
     return selectors.conversion_total(rollup_reads.conversion_cube(filters))
 
 
@@ -41,8 +41,8 @@ def leads(db):
     rep = RepFactory(username="rep1", first_name="Ann")
     now = timezone.now()
     made = [
-        LeadFactory(source="Google", owner=rep, status="converted", tier="hot", score=90, created_at=now - timedelta(days=d),
-                    converted_at=now - timedelta(days=d) + timedelta(days=1))
+        LeadFactory(source="Google", owner=rep, status="converted", tier="hot", score=90,
+                    created_at=now - timedelta(days=d), converted_at=now - timedelta(days=d) + timedelta(days=1))
         for d in (2, 3, 40)
     ]  # fmt: skip
     made += [LeadFactory(source="Chat", status="new", created_at=now - timedelta(days=d)) for d in (2, 10)]

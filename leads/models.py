@@ -730,6 +730,7 @@ class SavedView(models.Model):
 from leads.reports.rollup_models import (  # noqa: E402, F401
     RollupChannel,
     RollupCube,
+    RollupCubeMonth,
     RollupDirty,
     RollupFollowUp,
     RollupFunnel,

@@ -24,8 +24,15 @@ from django.utils import timezone
 from leads.models import FollowUp, Lead
 from leads.reports import channels, rollups, selectors
 from leads.reports.channels import ChannelFilters
-from leads.reports.rollup_models import RollupChannel, RollupCube, RollupFollowUp, RollupFunnel, RollupLost
-from leads.reports.rollups import Pending, created_on_q, day_start, local_day
+from leads.reports.rollup_models import (
+    RollupChannel,
+    RollupCube,
+    RollupCubeMonth,
+    RollupFollowUp,
+    RollupFunnel,
+    RollupLost,
+)
+from leads.reports.rollups import Pending, created_on_q, day_start, local_day, next_month
 from leads.reports.selectors import COHORT_HORIZONS_DAYS, ReportFilters
 
 OUTCOMES = ("leads", "converted", "lost")
@@ -70,6 +77,12 @@ class _Parts:
 
     def __init__(self, filters: ReportFilters, pending: Pending, *, raw_from: date | None = None):
         raw_days = {day for day in pending.days if filters.covers(day)}
+        self.dims_q = filters.rollup_dims_q()
+        self.first = filters.date_from
+        self.last = filters.date_to
+        if raw_from is not None:
+            before = raw_from - timedelta(days=1)
+            self.last = min(self.last, before) if self.last else before
         self.rollup_q = filters.rollup_q()
         raw = Q(pk__in=[])
         if raw_days:
@@ -85,6 +98,31 @@ class _Parts:
     def leads(self):
         return Lead.objects.filter(self.lead_q).order_by()
 
+    def cube_summed(self, dims: tuple[str, ...], measures: tuple[str, ...]) -> list[dict]:
+        """The cube's rows summed per `dims`: whole months without pending days from the month
+        grain, the other days from the day grain (two queries)."""
+        first_month = None if self.first is None else self.first if self.first.day == 1 else next_month(self.first)
+        end_month = None
+        if self.last is not None:
+            after = self.last + timedelta(days=1)
+            end_month = after if after.day == 1 else self.last.replace(day=1)
+        if first_month is not None and end_month is not None and first_month >= end_month:
+            return summed(RollupCube.objects.filter(self.rollup_q), dims, measures)
+        pending_months = sorted({day.replace(day=1) for day in self.pending_days})
+        months = self.dims_q & ~Q(month__in=pending_months) if pending_months else self.dims_q
+        outside = Q(pk__in=[])  # the days that no month row of `months` covers
+        if first_month is not None:
+            months &= Q(month__gte=first_month)
+            outside |= Q(day__lt=first_month)
+        if end_month is not None:
+            months &= Q(month__lt=end_month)
+            outside |= Q(day__gte=end_month)
+        for month in pending_months:
+            outside |= Q(day__gte=month, day__lt=next_month(month))
+        return summed(RollupCubeMonth.objects.filter(months), dims, measures) + summed(
+            RollupCube.objects.filter(self.rollup_q & outside), dims, measures
+        )
+
 
 # --- Conversion --------------------------------------------------------------------------
 
@@ -94,7 +132,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     if pending.every:
         return selectors.conversion_cube(filters)
     parts = _Parts(filters, pending)
-    rows = summed(RollupCube.objects.filter(parts.rollup_q), CUBE_DIMS, OUTCOMES)
+    rows = parts.cube_summed(CUBE_DIMS, OUTCOMES)
     if parts.reads_leads:
         rows += (
             parts.leads()
@@ -188,7 +226,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None) -> di
     parts = _Parts(filters, pending, raw_from=recent_from)
     dims = ("owner_id", "tier")
     rows = []
-    for row in summed(RollupCube.objects.filter(parts.rollup_q), dims, (*OUTCOMES, "contacted", "sla_late")):
+    for row in parts.cube_summed(dims, (*OUTCOMES, "contacted", "sla_late")):
         waiting = row["leads"] - row["contacted"] if row["tier"] in sla else 0
         rows.append({**row, "breached": row["sla_late"] + waiting})
     breached = Q(pk__in=[])

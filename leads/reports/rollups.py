@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, models, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from leadcrm.dispatch import task_dispatch
@@ -41,6 +41,7 @@ from leads.reports import selectors
 from leads.reports.rollup_models import (
     RollupChannel,
     RollupCube,
+    RollupCubeMonth,
     RollupDirty,
     RollupFollowUp,
     RollupFunnel,
@@ -101,6 +102,11 @@ def created_on_q(days: Iterable[date], prefix: str = "") -> Q:
 # --- What each rollup measures ------------------------------------------------------------
 
 LEAD_DIMS = ("source", "origin", "owner_id")
+CUBE_DIMS = ("source", "origin", "tier", "band", "owner_id")
+CUBE_MEASURES = (
+    "leads", "converted", "lost", "contacted", "open_not_contacted", "converted_7d", "converted_30d", "converted_90d",
+    "sla_late",
+)  # fmt: skip
 
 
 def cube_measures(sla: dict[str, int]) -> dict:
@@ -223,13 +229,37 @@ def _insert_select(rollup: Rollup, where: Q, cursor) -> None:
     """INSERT INTO the rollup SELECT its grouped rows: the aggregation never leaves the database."""
     queryset = rollup.rows(where)
     columns = [*queryset.query.values_select, *queryset.query.annotation_select]
+    _insert_from(rollup.model, {column: column for column in columns}, queryset, cursor)
+
+
+def _insert_from(model: type[models.Model], columns: dict[str, str], queryset: QuerySet, cursor) -> None:
+    """INSERT INTO model's table (columns) SELECT the queryset's aliases (columns' values)."""
     sql, params = queryset.query.sql_with_params()
     quote = connection.ops.quote_name
     names = ", ".join(quote(c) for c in columns)
-    picked = ", ".join(f"r.{quote(c)}" for c in columns)
-    table = quote(rollup.model._meta.db_table)
+    picked = ", ".join(f"r.{quote(alias)}" for alias in columns.values())
+    table = quote(model._meta.db_table)
     # Table and column names come from the models; values are parameters.
     cursor.execute(f"INSERT INTO {table} ({names}) SELECT {picked} FROM ({sql}) r", params)  # noqa: S608
+
+
+def _months_rebuild(months: set[date] | None, cursor) -> None:
+    """Sum the cube's day rows into its month rows (months None: every month)."""
+    days = RollupCube.objects.order_by()
+    month_rows = RollupCubeMonth.objects.all()
+    if months is not None:
+        spans = reduce(operator.or_, (Q(day__gte=m, day__lt=next_month(m)) for m in months))
+        days = days.filter(spans)
+        month_rows = month_rows.filter(month__in=sorted(months))
+    month_rows.delete()
+    summed = days.annotate(month=TruncMonth("day")).values("month", *CUBE_DIMS)
+    summed = summed.annotate(**{f"sum_{m}": Sum(m) for m in CUBE_MEASURES})
+    columns = {"month": "month", **{d: d for d in CUBE_DIMS}, **{m: f"sum_{m}" for m in CUBE_MEASURES}}
+    _insert_from(RollupCubeMonth, columns, summed, cursor)
+
+
+def next_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 def _lock(cursor) -> None:
@@ -245,12 +275,14 @@ def _rebuild(days: set[date] | None, cursor) -> None:
             for rollup in ROLLUPS:
                 rollup.model.objects.all().delete()
                 _insert_select(rollup, Q(), cursor)
+            _months_rebuild(None, cursor)
             return
         for first, last in day_runs(days):
             where = Q(created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1)))
             for rollup in ROLLUPS:
                 rollup.model.objects.filter(day__gte=first, day__lte=last).delete()
                 _insert_select(rollup, where, cursor)
+        _months_rebuild({day.replace(day=1) for day in days}, cursor)
 
 
 def rollups_rebuild_days(days: Iterable[date]) -> int:

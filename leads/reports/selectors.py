@@ -95,11 +95,16 @@ class ReportFilters:
 
     def rollup_q(self) -> Q:
         """The same leads in a rollup table: its rows of these local days and dimensions."""
-        q = Q()
+        q = self.rollup_dims_q()
         if self.date_from:
             q &= Q(day__gte=self.date_from)
         if self.date_to:
             q &= Q(day__lte=self.date_to)
+        return q
+
+    def rollup_dims_q(self) -> Q:
+        """Rollup rows of this source, origin and owner (any day)."""
+        q = Q()
         if self.source:
             q &= Q(source=self.source)
         if self.origin:

@@ -77,6 +77,7 @@ def varied():
 
 def _filters(varied) -> list[ReportFilters]:
     today = timezone.localdate()
+    month_ago = today - timedelta(days=31)
     rep = str(varied["reps"][0].pk)
     return [
         ReportFilters(),
@@ -90,6 +91,14 @@ def _filters(varied) -> list[ReportFilters]:
         ReportFilters(date_from=today - timedelta(days=60), date_to=today - timedelta(days=2), source="Chat"),
         ReportFilters(date_from=today - timedelta(days=3), owner=rep, origin="Landing Page"),
         ReportFilters(date_from=today, date_to=today),
+        # Whole months (read from the month grain) with partial ones either side, or none.
+        ReportFilters(date_from=month_ago.replace(day=1) - timedelta(days=40), date_to=month_ago.replace(day=1)),
+        ReportFilters(
+            date_from=(month_ago - timedelta(days=31)).replace(day=1),
+            date_to=month_ago.replace(day=1) - timedelta(days=1),
+            owner=rep,
+        ),
+        ReportFilters(date_from=month_ago.replace(day=1), source="Referral"),
     ]
 
 
@@ -165,9 +174,9 @@ def test_a_computed_report_reads_a_fixed_number_of_queries(varied, django_assert
     _built()
     services.lead_create(name="New", source="Google")  # one day pending
     filters = ReportFilters(date_from=date(2000, 1, 1), source="Google")
-    with django_assert_max_num_queries(6):  # rollup + leads, per part
+    with django_assert_max_num_queries(7):  # cube: months + days + leads; cohorts, lost: rollup + leads
         rollup_reads.conversion_cube(filters)
         rollup_reads.conversion_cohorts(filters)
         rollup_reads.lost_by_reason(filters)
-    with django_assert_max_num_queries(6):  # rollup, leads, median, follow-ups x2, names
+    with django_assert_max_num_queries(7):  # months, days, leads, median, follow-ups x2, names
         rollup_reads.rep_discipline(filters)

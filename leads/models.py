@@ -732,6 +732,7 @@ from leads.reports.rollup_models import (  # noqa: E402, F401
     RollupCube,
     RollupCubeMonth,
     RollupDirty,
+    RollupDuration,
     RollupFollowUp,
     RollupFunnel,
     RollupLost,

@@ -13,10 +13,13 @@ Medians stay exact: one query over the filter's contacted or converted leads. Th
 breaches (50 rows) and open follow-ups (overdue or upcoming: they depend on now) are read raw.
 """
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from statistics import median
 
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
@@ -28,6 +31,7 @@ from leads.reports.rollup_models import (
     RollupChannel,
     RollupCube,
     RollupCubeMonth,
+    RollupDuration,
     RollupFollowUp,
     RollupFunnel,
     RollupLost,
@@ -241,7 +245,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None) -> di
             breached=Count("pk", filter=breached),
         )
     )
-    medians = selectors.median_seconds_to_contact(filters)
+    medians = {key[0]: value for key, value in _contact_medians(filters, parts).items()}
     return selectors.discipline_from_rows(
         _per_owner(merged(rows, dims, _REP_MEASURES), sla, medians), _follow_ups(filters, parts, now), sla
     )
@@ -352,4 +356,51 @@ def channels_report(filters: ChannelFilters) -> dict:
         leads = Lead.objects.filter(filters.leads_q() & created_on_q(raw_days)).annotate(month=TruncMonth("created_at"))
         rows += [{**row, "month": channels.month_of(row["month"])} for row in rollups.channel_rows(leads, CHANNEL_DIMS)]
     cube = merged(rows, CHANNEL_DIMS, CHANNEL_MEASURES)
-    return channels.channels_from_cube(filters, cube, channels.median_days_to_convert(filters, filters.keys()))
+    durations = RollupDuration.objects.filter(rollup_q, kind=RollupDuration.CONVERT)
+    leads = (
+        rollups.convert_durations(Lead.objects.filter(filters.leads_q() & created_on_q(raw_days))) if raw_days else None
+    )
+    medians = _medians(durations, leads, filters.keys(), per=channels.SECONDS_PER_DAY)
+    return channels.channels_from_cube(filters, cube, medians)
+
+
+# --- Medians -----------------------------------------------------------------------------
+
+
+def _contact_medians(filters: ReportFilters, parts: _Parts) -> dict[tuple, float]:
+    """Median seconds to first contact per owner: the durations table for the rolled-up days, the
+    leads for the pending ones (every value, so the median is exact)."""
+    durations = RollupDuration.objects.filter(
+        filters.rollup_q() & _not_on(parts.pending_days), kind=RollupDuration.CONTACT
+    )
+    leads = None
+    if parts.pending_days:
+        leads = rollups.contact_durations(Lead.objects.filter(filters.lead_q() & created_on_q(parts.pending_days)))
+    return _medians(durations, leads, ("owner_id",))
+
+
+def _medians(durations: QuerySet, leads: QuerySet | None, keys: tuple[str, ...], *, per: float = 1.0) -> dict:
+    """The median of `seconds` / `per` per `keys` over both sources, computed as the selectors
+    compute it from the leads: percentile_cont then / per on PostgreSQL, Python's median of each
+    value / per on SQLite (so even counts round alike)."""
+    sources = [qs.order_by().values(*keys, "seconds") for qs in (durations, leads) if qs is not None]
+    if connection.vendor != "postgresql":
+        values: dict[tuple, list[float]] = defaultdict(list)
+        for source in sources:
+            for *key, seconds in source.values_list(*keys, "seconds").iterator():
+                values[tuple(key)].append(seconds / per)
+        return {key: median(found) for key, found in values.items()}
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(k) for k in keys)
+    parts, params = [], []
+    for source in sources:
+        sql, source_params = source.query.sql_with_params()
+        parts.append(f"SELECT {columns}, {quote('seconds')} FROM ({sql}) s{len(parts)}")  # noqa: S608 (names)
+        params.extend(source_params)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, percentile_cont(0.5) WITHIN GROUP (ORDER BY {quote('seconds')}) "  # noqa: S608
+            f"FROM ({' UNION ALL '.join(parts)}) u GROUP BY {columns}",
+            params,
+        )
+        return {tuple(row[:-1]): row[-1] / per for row in cursor.fetchall()}

@@ -23,7 +23,7 @@ soon as it commits. A lost hint only means the report waits for the task (second
 
 import operator
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import reduce
 
@@ -31,7 +31,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, models, transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, FloatField, Func, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -43,6 +43,7 @@ from leads.reports.rollup_models import (
     RollupCube,
     RollupCubeMonth,
     RollupDirty,
+    RollupDuration,
     RollupFollowUp,
     RollupFunnel,
     RollupLost,
@@ -170,14 +171,48 @@ def follow_up_rows(follow_ups: QuerySet, dims: tuple[str, ...]) -> QuerySet:
     )
 
 
+class Seconds(Func):
+    """A duration (the difference of two datetimes) in seconds, as a float: EXTRACT(EPOCH ...)
+    on PostgreSQL; on SQLite Django's difference is in microseconds. Either way the same number
+    as timedelta.total_seconds(), so medians over it equal the medians over the leads."""
+
+    output_field = FloatField()
+
+    def __init__(self, later: str, earlier: str):
+        super().__init__(ExpressionWrapper(F(later) - F(earlier), output_field=DurationField()))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(%(expressions)s / 1000000.0)", **extra)
+
+
+CONTACT_SECONDS = ("first_contacted_at", "created_at")
+CONVERT_SECONDS = ("converted_at", "created_at")
+
+
+def contact_durations(leads: QuerySet) -> QuerySet:
+    """Contacted leads' seconds from creation to first contact (what the reps' median reads)."""
+    return leads.filter(first_contacted_at__isnull=False).annotate(seconds=Seconds(*CONTACT_SECONDS))
+
+
+def convert_durations(leads: QuerySet) -> QuerySet:
+    """Converted leads' seconds from creation to conversion (the channels' median days)."""
+    converted = leads.filter(status=CONVERTED, converted_at__isnull=False)
+    return converted.annotate(seconds=Seconds(*CONVERT_SECONDS))
+
+
 @dataclass(frozen=True)
 class Rollup:
     """One rollup table: its model, its dimensions, and its grouped rows over the leads matching
-    `where` (a Q on Lead), with the day as first dimension."""
+    `where` (a Q on Lead), with the day as first dimension. `scope`: the rows of the table it
+    owns (two rollups share the durations table)."""
 
     model: type[models.Model]
     dims: tuple[str, ...]
     rows: Callable[[Q], QuerySet]
+    scope: Q = field(default_factory=Q)
 
     def columns(self) -> list[str]:
         query = self.rows(Q()).query
@@ -213,13 +248,27 @@ def _follow_up(where: Q) -> QuerySet:
     return follow_up_rows(follow_ups.order_by(), ("day", *LEAD_DIMS, "assigned_to_id"))
 
 
+DURATION_COLUMNS = ("day", "kind", "source", "origin", "campaign", "owner_id", "seconds")
+
+
+def _durations(kind: str, durations: Callable[[QuerySet], QuerySet]) -> Callable[[Q], QuerySet]:
+    def rows(where: Q) -> QuerySet:
+        return durations(_leads(where)).annotate(kind=Value(kind)).values(*DURATION_COLUMNS)
+
+    return rows
+
+
 ROLLUPS = (
     Rollup(RollupCube, ("day", *LEAD_DIMS, "tier", "band"), _cube),
     Rollup(RollupLost, ("day", *LEAD_DIMS, "lost_reason"), _lost),
     Rollup(RollupFunnel, ("day", *LEAD_DIMS, "stage"), _funnel),
     Rollup(RollupChannel, ("day", "source", "campaign"), _channel),
     Rollup(RollupFollowUp, ("day", *LEAD_DIMS, "assigned_to_id"), _follow_up),
-)
+    Rollup(RollupDuration, DURATION_COLUMNS, _durations(RollupDuration.CONTACT, contact_durations),
+           Q(kind=RollupDuration.CONTACT)),
+    Rollup(RollupDuration, DURATION_COLUMNS, _durations(RollupDuration.CONVERT, convert_durations),
+           Q(kind=RollupDuration.CONVERT)),
+)  # fmt: skip
 
 
 # --- Rebuilding ---------------------------------------------------------------------------
@@ -273,14 +322,14 @@ def _rebuild(days: set[date] | None, cursor) -> None:
     with selectors.report_work_mem():
         if days is None:
             for rollup in ROLLUPS:
-                rollup.model.objects.all().delete()
+                rollup.model.objects.filter(rollup.scope).delete()
                 _insert_select(rollup, Q(), cursor)
             _months_rebuild(None, cursor)
             return
         for first, last in day_runs(days):
             where = Q(created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1)))
             for rollup in ROLLUPS:
-                rollup.model.objects.filter(day__gte=first, day__lte=last).delete()
+                rollup.model.objects.filter(rollup.scope, day__gte=first, day__lte=last).delete()
                 _insert_select(rollup, where, cursor)
         _months_rebuild({day.replace(day=1) for day in days}, cursor)
 

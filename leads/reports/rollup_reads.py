@@ -397,7 +397,7 @@ def _medians(durations: QuerySet, leads: QuerySet | None, keys: tuple[str, ...],
         sql, source_params = source.query.sql_with_params()
         parts.append(f"SELECT {columns}, {quote('seconds')} FROM ({sql}) s{len(parts)}")  # noqa: S608 (names)
         params.extend(source_params)
-    with connection.cursor() as cursor:
+    with selectors.report_work_mem(), connection.cursor() as cursor:  # sorts every value: in memory, not on disk
         cursor.execute(
             f"SELECT {columns}, percentile_cont(0.5) WITHIN GROUP (ORDER BY {quote('seconds')}) "  # noqa: S608
             f"FROM ({' UNION ALL '.join(parts)}) u GROUP BY {columns}",

@@ -352,7 +352,17 @@ def rollups_rebuild_all() -> None:
         claimed = list(RollupDirty.objects.values_list("pk", flat=True))
         _rebuild(None, cursor)
         _marks_delete(claimed)
+        _analyze(cursor)
         transaction.on_commit(pending_reload)
+
+
+def _analyze(cursor) -> None:
+    """Fresh statistics after a full rebuild: the planner otherwise guesses a few hundred rows for
+    tables of a million and picks bitmap scans and on-disk sorts (PostgreSQL; SQLite needs none)."""
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        tables = sorted({rollup.model._meta.db_table for rollup in ROLLUPS} | {RollupCubeMonth._meta.db_table})
+        cursor.execute(f"ANALYZE {', '.join(quote(t) for t in tables)}")
 
 
 def rollups_rebuild_pending() -> int:

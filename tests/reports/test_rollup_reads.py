@@ -178,5 +178,6 @@ def test_a_computed_report_reads_a_fixed_number_of_queries(varied, django_assert
         rollup_reads.conversion_cube(filters)
         rollup_reads.conversion_cohorts(filters)
         rollup_reads.lost_by_reason(filters)
-    with django_assert_max_num_queries(8):  # months, days, leads, median (two on SQLite), follow-ups x2, names
+    # months, days, leads, median (two on SQLite; one in its work_mem transaction on PostgreSQL), follow-ups x2, names
+    with django_assert_max_num_queries(10):
         rollup_reads.rep_discipline(filters)

@@ -207,8 +207,7 @@ def funnel(filters: ReportFilters) -> dict:
     dims = ("source", "stage")
     rows = summed(RollupFunnel.objects.filter(parts.rollup_q), dims, ("leads", "lost"))
     if parts.reads_leads:
-        leads = parts.leads()
-        rows += rollups.funnel_rows(leads, dims, history_of=leads.values("pk"))
+        rows += rollups.funnel_rows(parts.leads(), dims, per_lead=True)
     return selectors.funnel_from_counts(merged(rows, dims, ("leads", "lost")))
 
 

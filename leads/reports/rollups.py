@@ -135,9 +135,9 @@ def lost_rows(leads: QuerySet, dims: tuple[str, ...]) -> QuerySet:
     return leads.filter(status=LOST).values(*dims).annotate(lost=Count("pk"))
 
 
-def funnel_rows(leads: QuerySet, dims: tuple[str, ...], history_of: QuerySet | None = None) -> QuerySet:
+def funnel_rows(leads: QuerySet, dims: tuple[str, ...], *, per_lead: bool = False) -> QuerySet:
     return (
-        leads.annotate(stage=selectors.stage_reached(history_of))
+        leads.annotate(stage=selectors.stage_reached(per_lead=per_lead))
         .values(*dims)
         .annotate(leads=Count("pk"), lost=Count("pk", filter=Q(status=LOST)))
     )
@@ -232,9 +232,8 @@ def _lost(where: Q) -> QuerySet:
 
 
 def _funnel(where: Q) -> QuerySet:
-    # The status history is read for the rebuilt leads only (their ids through lead_created).
-    history_of = Lead.objects.filter(where).values("pk") if where else None
-    return funnel_rows(_leads(where), ("day", *LEAD_DIMS, "stage"), history_of=history_of)
+    # A few days: each lead's history through activity_lead_time; every day: the history hashed once.
+    return funnel_rows(_leads(where), ("day", *LEAD_DIMS, "stage"), per_lead=bool(where))
 
 
 def _channel(where: Q) -> QuerySet:

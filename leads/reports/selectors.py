@@ -28,10 +28,11 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import TruncWeek
+from django.db.models.functions import Coalesce, Greatest, TruncWeek
 from django.utils import timezone
 
 from leadcrm.inputs import is_ascii_int
@@ -357,14 +358,15 @@ def cohort_rates(rows: list[dict], now: datetime) -> list[dict]:
 FUNNEL_STAGES = ("new", "contacted", "qualified", "converted")
 
 
-def stage_reached(history_of: QuerySet | None = None) -> Case:
+def stage_reached(*, per_lead: bool = False) -> Case | Greatest:
     """The furthest funnel stage a lead reached (0 new .. 3 converted), from its current
     status, its first contact and its status-change history (so a lead that was qualified and
     then lost still counts as qualified). Reaching a stage implies the earlier ones.
-    history_of (lead ids): read the history of these leads only (a rollup rebuilding a few days)."""
+    per_lead: the same stage, with each lead's history looked up through its index (a few
+    days of leads), instead of hashing the whole status history once (every lead)."""
     history = Activity.objects.filter(kind=Activity.Kind.STATUS_CHANGE).order_by()
-    if history_of is not None:
-        history = history.filter(lead_id__in=history_of)
+    if per_lead:
+        return _stage_reached_per_lead(history)
 
     def moved_to(status: str) -> Q:
         return Q(pk__in=history.filter(outcome=status).values("lead_id"))
@@ -428,6 +430,30 @@ def _funnel_stages(at_stage: list[dict]) -> list[dict]:
             }
         )
     return stages
+
+
+_STAGE_OF = {CONVERTED: 3, Lead.Status.QUALIFIED: 2, Lead.Status.CONTACTED: 1}
+
+
+def _stage_reached_per_lead(history: QuerySet) -> Greatest:
+    """stage_reached as the greater of the stage the lead's status and first contact show and
+    the furthest its history reached: a correlated scalar subquery per lead (PostgreSQL would
+    hash an EXISTS over the whole history, ~0.4 s whatever the number of leads)."""
+    by_status = Case(
+        When(status=CONVERTED, then=Value(3)),
+        When(status=Lead.Status.QUALIFIED, then=Value(2)),
+        When(Q(status=Lead.Status.CONTACTED) | Q(first_contacted_at__isnull=False), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    rank = Case(*(When(outcome=status, then=Value(n)) for status, n in _STAGE_OF.items()), output_field=IntegerField())
+    furthest = (
+        history.filter(lead_id=OuterRef("pk"), outcome__in=list(_STAGE_OF))
+        .annotate(rank=rank)
+        .order_by("-rank")
+        .values("rank")[:1]
+    )
+    return Greatest(by_status, Coalesce(Subquery(furthest, output_field=IntegerField()), Value(0)))
 
 
 # --- Rep discipline ----------------------------------------------------------------------

@@ -147,3 +147,38 @@ def test_the_beat_rebuilds_the_rollups_hourly(settings):
 
     app.loader.import_default_modules()
     assert {"reports.rollups_rebuild_all", "reports.rollups_rebuild_pending"} <= set(app.tasks)
+
+
+def _owner_rows(source: str) -> dict:
+    """Owner -> leads of `source` in a computed report (rollups plus pending days)."""
+    return {
+        r["key"]: r["leads"]
+        for r in selectors.conversion_by(rollup_reads.conversion_cube(ReportFilters(source=source)), "owner_id")
+    }
+
+
+def test_writes_that_update_in_bulk_mark_their_days(leads, admin_user):
+    """Deactivation, routing and erasure change owners and reasons with QuerySet.update: they mark
+    their leads' days themselves, so a computed report shows them before any rebuild."""
+    from leads import accounts, privacy, routing
+    from leads.models import RoutingRule
+
+    rep = leads["rep"]
+    LeadFactory(source="Open", owner=rep, status="new")
+    lost = LeadFactory(source="Erase", status="lost", lost_reason="Price")
+    _built()
+    assert _owner_rows("Open") == {rep.pk: 1}
+    accounts.user_deactivate(by=admin_user, user=rep)
+    assert _owner_rows("Open") == {None: 1}
+    assert _owner_rows("Google") == {rep.pk: 3}  # closed leads keep their owner
+
+    _built()
+    new_rep = RepFactory(username="rep2", first_name="Bo")
+    RoutingRule.objects.create(name="Everything").reps.set([new_rep])
+    assert routing.leads_route() == 3  # the two Chat leads and the Open one
+    assert _owner_rows("Chat") == {new_rep.pk: 2}
+
+    _built()
+    assert rollup_reads.lost_by_reason(ReportFilters(source="Erase"))[0]["label"] == "Price"
+    privacy.person_erase(lead=lost, by=admin_user)
+    assert rollup_reads.lost_by_reason(ReportFilters(source="Erase"))[0]["label"] == "Other"

@@ -5,12 +5,13 @@ LeadsConfig.ready().
 - A status-change activity saved through the ORM (the funnel reads the status history), and a
   follow-up saved done (on time / late): their lead's day.
 - The CRM's signals for writes that bypass save(): leads_changed, outcomes_imported (imports COPY
-  their rows), leads_scored (rescoring UPDATEs tiers and scores). A large rescore also drops the
-  forecast's cached groups.
+  their rows), leads_scored (rescoring UPDATEs tiers and scores), import_finished (an import that
+  failed after committing chunks: its leads are unknown, so every day). A large rescore also drops
+  the forecast's cached groups.
 Services that change owners or statuses with QuerySet.update mark their leads themselves.
 """
 
-from leads.models import Activity, FollowUp, Lead
+from leads.models import Activity, FollowUp, ImportJob, Lead
 from leads.reports import channels, rollups
 
 # A rescore of this many leads or more drops the forecast's cached groups (a full rescore, a new
@@ -51,6 +52,13 @@ def on_leads_scored(sender, *, lead_ids: list[int], **kwargs) -> None:
         channels.forecast_groups_forget()
 
 
+def on_import_finished(sender, *, job: ImportJob, **kwargs) -> None:
+    """A successful import marked its leads through outcomes_imported; a failed one may have
+    committed chunks (skip-bad mode) without saying which leads: mark every day."""
+    if job.status == ImportJob.Status.FAILED and not job.dry_run and (job.created_count or job.updated_count):
+        rollups.rollups_mark_all()
+
+
 def connect() -> None:
     from django.db.models.signals import post_delete, post_save
 
@@ -63,3 +71,4 @@ def connect() -> None:
     for name in ("leads_changed", "outcomes_imported"):
         getattr(signals, name).connect(on_leads_changed, dispatch_uid=f"reports.rollups.{name}")
     signals.leads_scored.connect(on_leads_scored, dispatch_uid="reports.rollups.leads_scored")
+    signals.import_finished.connect(on_import_finished, dispatch_uid="reports.rollups.import_finished")

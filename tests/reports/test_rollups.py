@@ -182,3 +182,16 @@ def test_writes_that_update_in_bulk_mark_their_days(leads, admin_user):
     assert rollup_reads.lost_by_reason(ReportFilters(source="Erase"))[0]["label"] == "Price"
     privacy.person_erase(lead=lost, by=admin_user)
     assert rollup_reads.lost_by_reason(ReportFilters(source="Erase"))[0]["label"] == "Other"
+
+
+def test_an_import_that_failed_after_writing_marks_every_day(leads):
+    from leads.models import ImportJob
+    from leads.reports.rollup_receivers import on_import_finished
+
+    _built()
+    job = ImportJob(status=ImportJob.Status.SUCCEEDED, created_count=5)
+    on_import_finished(None, job=job)  # its leads came through outcomes_imported
+    assert not RollupDirty.objects.exists()
+    job.status = ImportJob.Status.FAILED
+    on_import_finished(None, job=job)
+    assert RollupDirty.objects.filter(day__isnull=True).exists() and rollups.pending().every

@@ -346,22 +346,28 @@ def rollups_rebuild_all() -> None:
     """Rebuild every rollup from the leads (the beat's safety net and the command), in one
     transaction: readers see the old rows until it commits. Every mark existing when it starts
     is claimed."""
+    outermost = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor)
         claimed = list(RollupDirty.objects.values_list("pk", flat=True))
         _rebuild(None, cursor)
         _marks_delete(claimed)
-        _analyze(cursor)
+        if not outermost:
+            _statistics_refresh("ANALYZE", cursor)
         transaction.on_commit(pending_reload)
+    if outermost:
+        with connection.cursor() as cursor:
+            _statistics_refresh("VACUUM (ANALYZE)", cursor)
 
 
-def _analyze(cursor) -> None:
-    """Fresh statistics after a full rebuild: the planner otherwise guesses a few hundred rows for
-    tables of a million and picks bitmap scans and on-disk sorts (PostgreSQL; SQLite needs none)."""
+def _statistics_refresh(command: str, cursor) -> None:
+    """After a full rebuild (PostgreSQL; SQLite needs neither): fresh statistics, else the planner
+    guesses a few hundred rows of a million and sorts on disk; and, outside a transaction, VACUUM,
+    so the next rebuild reuses the space of the rows this one replaced instead of doubling the tables."""
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
         tables = sorted({rollup.model._meta.db_table for rollup in ROLLUPS} | {RollupCubeMonth._meta.db_table})
-        cursor.execute(f"ANALYZE {', '.join(quote(t) for t in tables)}")
+        cursor.execute(f"{command} {', '.join(quote(t) for t in tables)}")
 
 
 def rollups_rebuild_pending() -> int:

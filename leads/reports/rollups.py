@@ -379,10 +379,12 @@ def rollups_rebuild_pending() -> int:
         if not marks:
             return 0
         days = {day for _pk, day in marks}
-        _rebuild(None if None in days else days, cursor)
+        # Many marked days (rescoring batches add up): one pass over every lead beats day by day.
+        every = None in days or len(days) > settings.REPORT_ROLLUP_PENDING_DAYS_MAX
+        _rebuild(None if every else days, cursor)
         _marks_delete([pk for pk, _day in marks])
         transaction.on_commit(pending_reload)
-    return -1 if None in days else len(days)
+    return -1 if every else len(days)
 
 
 def _marks_delete(ids: list[int]) -> None:

@@ -195,3 +195,12 @@ def test_an_import_that_failed_after_writing_marks_every_day(leads):
     job.status = ImportJob.Status.FAILED
     on_import_finished(None, job=job)
     assert RollupDirty.objects.filter(day__isnull=True).exists() and rollups.pending().every
+
+
+def test_many_marked_days_are_rebuilt_in_one_pass(leads, settings):
+    _built()
+    settings.REPORT_ROLLUP_PENDING_DAYS_MAX = 2
+    for lead in leads["leads"]:  # four days, marked one call at a time (as rescoring batches do)
+        rollups.rollups_mark_lead_objects([lead])
+    assert rollups.rollups_rebuild_pending() == -1
+    assert not RollupDirty.objects.exists()

@@ -34,6 +34,7 @@ from common import (
     summary,
     timed,
     verdict,
+    wait_for_quiet,
 )
 
 TARGET_MS = 1000.0
@@ -128,6 +129,8 @@ def main() -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the heaviest queries")
+    parser.add_argument("--quiet-load", type=float, default=0, help="wait until the load average is below this")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the rollups (timed) even when they are built")
     args = parser.parse_args()
     url = database_url(args.database_url)
     static_collect(url)
@@ -141,18 +144,49 @@ def main() -> int:
 
     from django.conf import settings
     from django.db import connection
+    from django.db.models import Sum
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from leads.models import Lead, User
-    from leads.reports import channels, selectors, summaries
+    from leads.models import Lead, RollupCube, RollupDirty, User
+    from leads.reports import channels, rollup_reads, rollups, selectors, summaries
     from leads.reports.selectors import ReportFilters
     from scoring import drift, quality
 
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
     n_leads = Lead.objects.count()
     print(f"leads: {n_leads:,}")
+    if args.quiet_load:
+        wait_for_quiet(args.quiet_load, 600)
+    results: dict[str, dict] = {}
+    # The rollups: built (timed apart) when empty or marked, then one day rebuilt as the task does.
+    if args.rebuild or RollupDirty.objects.exists() or not RollupCube.objects.exists():
+        with timed() as t:
+            rollups.rollups_rebuild_all()
+        results["rollups_rebuild_all"] = {"total_ms": t()}
+        print(f"rollups  full rebuild {t():.0f} ms")
+    rollups.pending_reload()
+    busiest = RollupCube.objects.values("day").annotate(n=Sum("leads")).order_by("-n").values_list("day", "n").first()
+    if busiest:
+        day_times = []
+        for _ in range(max(args.repeat, 3)):
+            with timed() as t:
+                rollups.rollups_rebuild_days([busiest[0]])
+            day_times.append(t())
+        results["rollups_rebuild_days (one day)"] = {**summary(day_times), "day": str(busiest[0]), "leads": busiest[1]}
+        print(f"rollups  one day ({busiest[1]} leads) p50={results['rollups_rebuild_days (one day)']['p50']:.1f} ms")
+    rollups.pending_reload()
+    sizes = {}
+    with connection.cursor() as cursor:
+        for rollup in rollups.ROLLUPS:
+            table = rollup.model._meta.db_table
+            cursor.execute(f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}")
+            rows, size = cursor.fetchone()
+            sizes[table] = {"rows": rows, "mb": round(size / 2**20, 1)}
+    results["rollup sizes"] = sizes
+    print(f"rollups  {sizes}")
+    channels.forecast_groups_refresh()
     model = bench_model()
     now = timezone.now()
     everything = ReportFilters()
@@ -186,7 +220,22 @@ def main() -> int:
         "drift (computed)": lambda: drift.drift_for(model, refresh=True),
         "drift (cached)": lambda: drift.drift_for(model),
     }
-    results: dict[str, dict] = {}
+    cases.update(
+        {
+            "ROLLUP dashboard_numbers": lambda: rollup_reads.dashboard_numbers(),
+            "ROLLUP conversion_cube (all leads)": lambda: rollup_reads.conversion_cube(everything),
+            "ROLLUP conversion_cube (last 90 days)": lambda: rollup_reads.conversion_cube(quarter),
+            "ROLLUP conversion_cube (source=Google)": lambda: rollup_reads.conversion_cube(google),
+            "ROLLUP conversion_cohorts": lambda: rollup_reads.conversion_cohorts(everything),
+            "ROLLUP lost_by_reason (all leads)": lambda: rollup_reads.lost_by_reason(everything),
+            "ROLLUP funnel (all leads)": lambda: rollup_reads.funnel(everything),
+            "ROLLUP rep_discipline (all leads)": lambda: rollup_reads.rep_discipline(everything),
+            "ROLLUP rep_discipline (last 90 days)": lambda: rollup_reads.rep_discipline(quarter),
+            "ROLLUP channels_report (every month, per campaign)": lambda: rollup_reads.channels_report(all_months),
+            "median_seconds_to_contact (all leads)": lambda: selectors.median_seconds_to_contact(everything),
+            "open_leads_forecast_cached": lambda: channels.open_leads_forecast_cached(),
+        }
+    )
     for name, fn in cases.items():
         times, _ = measure(fn, args.repeat)
         results[name] = summary(times)

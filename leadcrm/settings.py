@@ -209,6 +209,17 @@ REPORT_COHORT_WEEKS = env_int("REPORT_COHORT_WEEKS", 26, minimum=1)
 # active model's observed conversion and drift) every REPORT_REFRESH_SECONDS.
 REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 900, minimum=0)
 REPORT_REFRESH_SECONDS = env_int("REPORT_REFRESH_SECONDS", 300, minimum=60)
+# Reports read rollup tables of the leads (leads/reports/rollups.py). A write marks its leads' days
+# and a task rebuilds them REPORT_ROLLUP_DEBOUNCE_SECONDS after the commit (one run per burst);
+# every REPORT_ROLLUP_REBUILD_SECONDS the beat rebuilds every day, for writes that bypass the
+# services (SQL, QuerySet.update outside them). Above REPORT_ROLLUP_PENDING_DAYS_MAX pending days a
+# computed report reads the leads directly until the rebuild is done.
+REPORT_ROLLUP_DEBOUNCE_SECONDS = env_int("REPORT_ROLLUP_DEBOUNCE_SECONDS", 5, minimum=0)
+REPORT_ROLLUP_REBUILD_SECONDS = env_int("REPORT_ROLLUP_REBUILD_SECONDS", 3600, minimum=60)
+REPORT_ROLLUP_PENDING_DAYS_MAX = env_int("REPORT_ROLLUP_PENDING_DAYS_MAX", 62, minimum=0)
+# The open leads' forecast groups (per source x campaign x owner) are cached this long; the
+# summaries' beat and a large rescore refresh them.
+REPORT_FORECAST_CACHE_SECONDS = env_int("REPORT_FORECAST_CACHE_SECONDS", 900, minimum=0)
 
 # --- Celery (processes, broker, queues; see docs/deploy.md) -------------------------------
 # Tasks always run in a worker process; eager mode is for the tests (tests/conftest.py sets it).
@@ -322,6 +333,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The open leads' forecast, stored once a month (the first run of a month takes it) so the
     # channels report can set last month's forecast beside what those leads did.
     "reports-forecast-snapshot": _beat_entry("reports.forecast_snapshot", 3600),
+    # The safety net of the reports' rollups: rebuild every day (writes that bypass the services).
+    "reports-rollups-rebuild": _beat_entry("reports.rollups_rebuild_all", REPORT_ROLLUP_REBUILD_SECONDS),
 }
 
 

@@ -11,6 +11,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from leads.models import Activity, Lead, User
+from leads.reports.rollups import rollups_mark_leads
 
 
 def _require_admin(by: User) -> None:
@@ -98,6 +99,7 @@ def user_deactivate(*, by: User, user: User, reassign_to: User | None = None) ->
         .values_list("pk", flat=True)
     )
     Lead.objects.filter(pk__in=lead_ids).update(owner=reassign_to, updated_at=now)
+    rollups_mark_leads(lead_ids)  # the reports' per-owner rollups
     target = str(reassign_to) if reassign_to else "the pool"
     Activity.objects.bulk_create(
         [

@@ -21,6 +21,7 @@ class LeadsConfig(AppConfig):
             tasks,  # noqa: F401
         )
         from leads.importing import tasks as importing_tasks  # noqa: F401
+        from leads.reports import rollup_receivers
         from leads.reports import tasks as reports_tasks  # noqa: F401
 
         # Every new session starts its idle timeout (leadcrm/sessions.py).
@@ -29,3 +30,5 @@ class LeadsConfig(AppConfig):
         for name in ("leads_changed", "outcomes_imported", "leads_scored"):
             getattr(signals, name).connect(receivers.on_leads_changed, dispatch_uid=f"leads.routing.{name}")
         signals.import_finished.connect(receivers.on_import_finished, dispatch_uid="leads.on_import_finished")
+        # Writes mark the reports' rollup days dirty (leads/reports/rollup_receivers.py).
+        rollup_receivers.connect()

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.models import Activity, ChannelValue, FollowUp, Lead, Spend, User
+from leads.reports.rollups import rollups_mark_all
 
 DEMO_PASSWORD = "leadcrm-demo"  # noqa: S105 (printed demo login, never a real account)
 DEMO_USERS = (
@@ -248,6 +249,7 @@ def demo_data_create(*, leads: int = 2000, seed: int = 7, now: datetime | None =
         batch_size=500,
     )  # fmt: skip
     _demo_spend_create(channel_rng, now)
+    rollups_mark_all()  # written in bulk, past the save() receivers: the reports' rollups rebuild every day
     return DemoSummary(
         users=[(u.username, DEMO_PASSWORD, u.get_role_display()) for u in users],
         leads=len(created_leads),

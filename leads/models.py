@@ -723,3 +723,17 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The reports' rollup tables live beside the reports (leads/reports/rollup_models.py); imported
+# here so that Django registers them with the leads app.
+from leads.reports.rollup_models import (  # noqa: E402, F401
+    RollupChannel,
+    RollupCube,
+    RollupCubeMonth,
+    RollupDirty,
+    RollupDuration,
+    RollupFollowUp,
+    RollupFunnel,
+    RollupLost,
+)

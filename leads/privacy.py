@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from leads import audit
 from leads.models import Activity, FollowUp, ImportRowError, Lead, User
+from leads.reports.rollups import rollups_mark_lead_objects
 from leads.signals import person_data_sections, person_erased_send
 
 ERASED_LOST_REASON = "erased"
@@ -102,6 +103,7 @@ def _leads_anonymise(lead_ids: list[int]) -> int:
         lead.erased_at = now
     fields = ["name", "email", "phone", "company", "external_id", "lost_reason", "score_override_reason"]
     Lead.objects.bulk_update(leads, [*fields, "score_reasons", "attributes", "erased_at"])
+    rollups_mark_lead_objects(leads)  # lost reasons changed: the reports' lost-by-reason rollup
     ids = [lead.pk for lead in leads]
     activities = Activity.objects.filter(lead_id__in=ids)
     activities.exclude(kind=Activity.Kind.STATUS_CHANGE).update(notes="", outcome="", data={})

@@ -26,6 +26,7 @@ from django.utils import timezone
 from leadcrm.dispatch import task_dispatch
 from leads.models import Activity, Lead, RoutingRule, SlaEvent, User
 from leads.notifications import Kind, lead_assigned_notify, notify
+from leads.reports.rollups import rollups_mark_leads
 from leads.selectors import open_leads_by_owner
 
 ROUTING_TASK = "leads.route_pool"
@@ -167,6 +168,7 @@ def leads_route(*, limit: int = ROUTE_BATCH) -> int:
             rep = team.reps[rep_pk]
             activities += [_routed_record(lead.pk, rep, rule, now) for lead, rule in routed]
         Activity.objects.bulk_create(activities, batch_size=2000)
+        rollups_mark_leads([lead.pk for routed in by_rep.values() for lead, _ in routed])  # owners changed
         for rep_pk, routed in by_rep.items():
             _routed_notify(team.reps[rep_pk], [lead for lead, _ in routed])
     return len(activities)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from statistics import median
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Avg, Count, ExpressionWrapper, F, FloatField, Q, Sum
 from django.db.models.functions import TruncMonth
@@ -94,7 +96,6 @@ def channels_report(filters: ChannelFilters) -> dict:
     Four queries: leads by month x channel, the median days to convert by channel, spend by
     month x channel, and the channels' default values."""
     keys = filters.keys()
-    values = channel_values()
     with report_work_mem():
         cube = list(
             Lead.objects.filter(filters.leads_q())
@@ -108,7 +109,16 @@ def channels_report(filters: ChannelFilters) -> dict:
             )
             .order_by()
         )
-        medians = _median_days_to_convert(filters, keys)
+        medians = median_days_to_convert(filters, keys)
+    return channels_from_cube(filters, cube, medians)
+
+
+def channels_from_cube(filters: ChannelFilters, cube: list[dict], medians: dict[tuple, float]) -> dict:
+    """Rows (month, source, campaign, leads, conversions, revenue_known, unvalued) and the median
+    days to convert per channel as the report, with the spend of the period (two queries: the
+    channels' values and the spend)."""
+    keys = filters.keys()
+    values = channel_values()
     spend_rows = (
         Spend.objects.filter(month__gte=filters.month_from, month__lte=filters.month_to)
         .filter(Q(source=filters.source) if filters.source else Q())
@@ -122,11 +132,11 @@ def channels_report(filters: ChannelFilters) -> dict:
 
     by_channel: dict[tuple, dict] = defaultdict(blank)
     by_month: dict[date, dict] = defaultdict(blank)
-    for row in cube:
+    for row in sorted(cube, key=_cube_order):  # one order, so float sums never depend on the query's
         default = ChannelValue.pick(values, row["source"], row["campaign"])
         revenue = float(row["revenue_known"] or 0) + (row["unvalued"] * default if default is not None else 0.0)
         unknown = row["unvalued"] if default is None else 0
-        month = timezone.localtime(row["month"]).date() if isinstance(row["month"], datetime) else row["month"]
+        month = month_of(row["month"])
         for bucket in (by_channel[_channel_key(keys, row["source"], row["campaign"])], by_month[month]):
             bucket["leads"] += row["leads"]
             bucket["conversions"] += row["conversions"]
@@ -152,6 +162,15 @@ def channels_report(filters: ChannelFilters) -> dict:
     return {"channels": channels, "months": months, "total": _with_rates(total)}
 
 
+def _cube_order(row: dict) -> tuple:
+    return (month_of(row["month"]), row["source"], row["campaign"])
+
+
+def month_of(month: date | datetime) -> date:
+    """TruncMonth gives a datetime over created_at (the leads) and a date over day (the rollup)."""
+    return timezone.localtime(month).date() if isinstance(month, datetime) else month
+
+
 def _with_rates(row: dict) -> dict:
     """Cost per lead, conversion rate, cost per conversion and ROI; None where undefined (no
     spend recorded gives no ROI rather than an infinite one)."""
@@ -166,7 +185,8 @@ def _with_rates(row: dict) -> dict:
     return row
 
 
-def _median_days_to_convert(filters: ChannelFilters, keys: tuple[str, ...]) -> dict[tuple, float]:
+def median_days_to_convert(filters: ChannelFilters, keys: tuple[str, ...]) -> dict[tuple, float]:
+    """Exact medians per channel: one query over the period's converted leads."""
     converted = Lead.objects.filter(filters.leads_q(), status=CONVERTED, converted_at__isnull=False).order_by()
     if connection.vendor == "postgresql":
         rows = converted.values(*keys).annotate(seconds=MedianSeconds(F("converted_at") - F("created_at")))
@@ -212,9 +232,16 @@ def open_leads_forecast(*, source: str = "", with_revenue: bool = True) -> Forec
     """Expected conversions and (with_revenue) revenue of the open leads: one query for the
     open leads by channel and owner, and with revenue two small ones for the channels' values
     (admins' defaults, else the channel's average converted value)."""
+    groups = _forecast_groups(source)
+    averages = _converted_value_averages() if with_revenue else {}
+    return forecast_from_groups(groups, averages, with_revenue=with_revenue)
+
+
+def _forecast_groups(source: str = "") -> list[dict]:
+    """The open leads' probability sums per source x campaign x owner (one scan of the open leads)."""
     p = F("probability")
     open_leads = Lead.objects.filter(status__in=Lead.OPEN_STATUSES).filter(Q(source=source) if source else Q())
-    groups = list(
+    return list(
         open_leads.values("source", "campaign", "owner_id")
         .annotate(
             leads=Count("pk"),
@@ -224,17 +251,63 @@ def open_leads_forecast(*, source: str = "", with_revenue: bool = True) -> Forec
         )
         .order_by()
     )
-    averages = (
-        {
-            (row["source"], row["campaign"]): float(row["average"])
-            for row in Lead.objects.filter(status=CONVERTED, converted_value__isnull=False)
-            .values("source", "campaign")
-            .annotate(average=Avg("converted_value"))
-            .order_by()
-        }
-        if with_revenue
-        else {}
-    )
+
+
+def _converted_value_averages() -> dict[tuple[str, str], float]:
+    """Each channel's average recorded value of a conversion (the fallback value of a channel)."""
+    return {
+        (row["source"], row["campaign"]): float(row["average"])
+        for row in Lead.objects.filter(status=CONVERTED, converted_value__isnull=False)
+        .values("source", "campaign")
+        .annotate(average=Avg("converted_value"))
+        .order_by()
+    }
+
+
+FORECAST_GROUPS_KEY = "reports:forecast-groups:v1"
+
+
+@dataclass(frozen=True)
+class ForecastGroups:
+    """The forecast's inputs for every source, as cached: groups, the channels' average converted
+    values (None until a forecast with revenue asks for them), when computed."""
+
+    groups: list[dict]
+    averages: dict[tuple[str, str], float] | None
+    computed_at: datetime
+
+
+def forecast_groups_refresh(*, with_averages: bool = True) -> ForecastGroups:
+    """Recompute and cache the forecast's groups (the summaries' beat, and after a large rescore)."""
+    averages = _converted_value_averages() if with_averages else None
+    return _forecast_groups_store(ForecastGroups(_forecast_groups(), averages, timezone.now()))
+
+
+def _forecast_groups_store(cached: ForecastGroups) -> ForecastGroups:
+    if settings.REPORT_FORECAST_CACHE_SECONDS:
+        cache.set(FORECAST_GROUPS_KEY, cached, settings.REPORT_FORECAST_CACHE_SECONDS)
+    return cached
+
+
+def forecast_groups_forget() -> None:
+    cache.delete(FORECAST_GROUPS_KEY)
+
+
+def open_leads_forecast_cached(*, source: str = "", with_revenue: bool = True) -> Forecast:
+    """open_leads_forecast from the cached groups: the open leads do not depend on the report's
+    dates, so any source filter is answered in Python from groups computed at most
+    REPORT_FORECAST_CACHE_SECONDS ago (computed now when the cache has none)."""
+    cached = cache.get(FORECAST_GROUPS_KEY) if settings.REPORT_FORECAST_CACHE_SECONDS else None
+    if cached is None:
+        cached = forecast_groups_refresh(with_averages=with_revenue)
+    if with_revenue and cached.averages is None:
+        cached = _forecast_groups_store(ForecastGroups(cached.groups, _converted_value_averages(), cached.computed_at))
+    groups = [g for g in cached.groups if g["source"] == source] if source else cached.groups
+    return forecast_from_groups(groups, (cached.averages or {}) if with_revenue else {}, with_revenue=with_revenue)
+
+
+def forecast_from_groups(groups: list[dict], averages: dict, *, with_revenue: bool) -> Forecast:
+    """The forecast of these groups, revenue valued by the admins' defaults, else the averages."""
     values = channel_values() if with_revenue else {}
     forecast = Forecast(total=Sums(), by_source=defaultdict(Sums), by_owner=defaultdict(Sums))
     for row in groups:

@@ -28,10 +28,11 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import TruncWeek
+from django.db.models.functions import Coalesce, Greatest, TruncWeek
 from django.utils import timezone
 
 from leadcrm.inputs import is_ascii_int
@@ -93,6 +94,31 @@ class ReportFilters:
     def leads(self) -> QuerySet[Lead]:
         return Lead.objects.filter(self.lead_q()).order_by()
 
+    def rollup_q(self) -> Q:
+        """The same leads in a rollup table: its rows of these local days and dimensions."""
+        q = self.rollup_dims_q()
+        if self.date_from:
+            q &= Q(day__gte=self.date_from)
+        if self.date_to:
+            q &= Q(day__lte=self.date_to)
+        return q
+
+    def rollup_dims_q(self) -> Q:
+        """Rollup rows of this source, origin and owner (any day)."""
+        q = Q()
+        if self.source:
+            q &= Q(source=self.source)
+        if self.origin:
+            q &= Q(origin=self.origin)
+        if self.owner == "pool":
+            q &= Q(owner_id__isnull=True)
+        elif is_ascii_int(self.owner):
+            q &= Q(owner_id=int(self.owner))
+        return q
+
+    def covers(self, day: date) -> bool:
+        return (not self.date_from or day >= self.date_from) and (not self.date_to or day <= self.date_to)
+
 
 def outcome_rates(row: dict) -> dict:
     leads, converted, lost = row["leads"], row["converted"], row["lost"]
@@ -119,9 +145,13 @@ def dashboard_numbers(*, now: datetime | None = None) -> dict:
     """Headline numbers: two queries (leads, follow-ups). The active model's figures come from
     scoring (its template tags and the dashboard_headline_rows signal)."""
     now = now or timezone.now()
-    since = now - timedelta(days=90)
+    return dashboard_finish(dashboard_counts(Lead.objects.order_by(), since=now - timedelta(days=90)), now=now)
+
+
+def dashboard_counts(leads: QuerySet[Lead], *, since: datetime) -> dict:
+    """The headline counts over `leads`: open, created and converted since `since`, hot untouched."""
     recent = Q(created_at__gte=since)
-    numbers = Lead.objects.order_by().aggregate(
+    return leads.aggregate(
         open_leads=Count("pk", filter=Q(status__in=Lead.OPEN_STATUSES)),
         created_90d=Count("pk", filter=recent),
         converted_90d=Count("pk", filter=recent & Q(status=CONVERTED)),
@@ -129,6 +159,10 @@ def dashboard_numbers(*, now: datetime | None = None) -> dict:
             "pk", filter=Q(status__in=Lead.OPEN_STATUSES, tier=Lead.Tier.HOT, first_contacted_at__isnull=True)
         ),
     )
+
+
+def dashboard_finish(numbers: dict, *, now: datetime) -> dict:
+    """The headline counts with the 90-day conversion rate and the overdue follow-ups (one query)."""
     numbers["conversion_rate_90d"] = (
         numbers["converted_90d"] / numbers["created_90d"] if numbers["created_90d"] else None
     )
@@ -147,7 +181,7 @@ DIMENSIONS = {
 }
 
 
-def _score_band() -> Case:
+def score_band() -> Case:
     """Score 0-100 in ten bands: 0 is 0-9, ..., 9 is 90-100; -1 unscored."""
     return Case(
         When(score__isnull=True, then=Value(-1)),
@@ -183,7 +217,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     with report_work_mem():
         return list(
             filters.leads()
-            .annotate(band=_score_band())
+            .annotate(band=score_band())
             .values("source", "origin", "tier", "band", "owner_id")
             .annotate(**outcome_counts())
             .order_by()
@@ -213,6 +247,11 @@ def conversion_by(cube: list[dict], dimension: str) -> list[dict]:
 OTHER_LOST_REASON = "Other"
 
 
+def listed_reason(reason_field: str = "lost_reason") -> Exists:
+    """Whether a lost reason text is on the admins' pick list (LostReason, active or not)."""
+    return Exists(LostReason.objects.filter(label=OuterRef(reason_field)))
+
+
 def lost_by_reason(filters: ReportFilters) -> list[dict]:
     """Lost leads by reason: each reason of the admins' pick list (LostReason, active or not),
     every other text (a rep's "Other", imported outcomes) as "Other". Most lost first.
@@ -222,9 +261,15 @@ def lost_by_reason(filters: ReportFilters) -> list[dict]:
         filters.leads()
         .filter(status=LOST)
         .values("lost_reason")
-        .annotate(n=Count("id"), listed=Exists(LostReason.objects.filter(label=OuterRef("lost_reason"))))
+        .annotate(n=Count("id"), listed=listed_reason())
         .values_list("lost_reason", "n", "listed")
     )
+    return lost_reason_rows(counts)
+
+
+def lost_reason_rows(counts) -> list[dict]:
+    """(reason, lost, listed on the pick list) triples as the report's rows: unlisted texts are
+    "Other"; most lost first, "Other" last."""
     totals: dict[str, int] = defaultdict(int)
     for reason, n, listed in counts:
         totals[reason if listed else OTHER_LOST_REASON] += n
@@ -272,12 +317,10 @@ def conversion_cohorts(filters: ReportFilters, *, now: datetime | None = None) -
     to date. A horizon a cohort has not yet lived through is None (still maturing)."""
     now = now or timezone.now()
     queryset = filters.leads()
-    if not filters.date_from:
-        queryset = queryset.filter(created_at__gte=_week_start(now) - timedelta(weeks=settings.REPORT_COHORT_WEEKS - 1))
+    queryset = queryset.filter(created_at__gte=cohort_start(now)) if not filters.date_from else queryset
     converted = Q(status=CONVERTED)
     within = {
-        f"converted_{days}d": Count("pk", filter=converted & Q(converted_at__lt=F("created_at") + timedelta(days=days)))
-        for days in COHORT_HORIZONS_DAYS
+        f"converted_{days}d": Count("pk", filter=converted & converted_within_q(days)) for days in COHORT_HORIZONS_DAYS
     }
     rows = list(
         queryset.annotate(week=TruncWeek("created_at"))
@@ -285,6 +328,22 @@ def conversion_cohorts(filters: ReportFilters, *, now: datetime | None = None) -
         .annotate(**outcome_counts(), **within)
         .order_by("week")
     )
+    return cohort_rates(rows, now)
+
+
+def cohort_start(now: datetime) -> datetime:
+    """Without a start date the cohorts cover the last REPORT_COHORT_WEEKS weeks (local Mondays)."""
+    return _week_start(now) - timedelta(weeks=settings.REPORT_COHORT_WEEKS - 1)
+
+
+def converted_within_q(days: int) -> Q:
+    """Converted less than `days` days after creation (a cohort horizon; status checked apart)."""
+    return Q(converted_at__lt=F("created_at") + timedelta(days=days))
+
+
+def cohort_rates(rows: list[dict], now: datetime) -> list[dict]:
+    """Weekly rows (week, counts, converted_Nd) with their rates; a horizon a cohort has not
+    lived through yet is None."""
     for row in rows:
         outcome_rates(row)
         week_end = row["week"] + timedelta(days=7)
@@ -299,11 +358,15 @@ def conversion_cohorts(filters: ReportFilters, *, now: datetime | None = None) -
 FUNNEL_STAGES = ("new", "contacted", "qualified", "converted")
 
 
-def _stage_reached() -> Case:
+def stage_reached(*, per_lead: bool = False) -> Case | Greatest:
     """The furthest funnel stage a lead reached (0 new .. 3 converted), from its current
     status, its first contact and its status-change history (so a lead that was qualified and
-    then lost still counts as qualified). Reaching a stage implies the earlier ones."""
+    then lost still counts as qualified). Reaching a stage implies the earlier ones.
+    per_lead: the same stage, with each lead's history looked up through its index (a few
+    days of leads), instead of hashing the whole status history once (every lead)."""
     history = Activity.objects.filter(kind=Activity.Kind.STATUS_CHANGE).order_by()
+    if per_lead:
+        return _stage_reached_per_lead(history)
 
     def moved_to(status: str) -> Q:
         return Q(pk__in=history.filter(outcome=status).values("lead_id"))
@@ -325,18 +388,22 @@ def funnel(filters: ReportFilters) -> dict:
     with report_work_mem():
         grouped = list(
             filters.leads()
-            .annotate(stage=_stage_reached())
-            .values("source", "stage", "status")
-            .annotate(n=Count("pk"))
+            .annotate(stage=stage_reached())
+            .values("source", "stage")
+            .annotate(leads=Count("pk"), lost=Count("pk", filter=Q(status=LOST)))
             .order_by()
         )
+    return funnel_from_counts(grouped)
+
+
+def funnel_from_counts(grouped: list[dict]) -> dict:
+    """Rows (source, stage, leads, lost) as the funnel overall and per source."""
     per_source: dict[str, list[dict]] = defaultdict(lambda: [{"at": 0, "lost": 0} for _ in FUNNEL_STAGES])
     overall = [{"at": 0, "lost": 0} for _ in FUNNEL_STAGES]
     for row in grouped:
         for target in (per_source[row["source"]], overall):
-            target[row["stage"]]["at"] += row["n"]
-            if row["status"] == LOST:
-                target[row["stage"]]["lost"] += row["n"]
+            target[row["stage"]]["at"] += row["leads"]
+            target[row["stage"]]["lost"] += row["lost"]
     sources = [{"source": s or "(none)", "stages": _funnel_stages(c)} for s, c in per_source.items()]
     sources.sort(key=lambda r: (-r["stages"][0]["reached"], r["source"]))
     return {"stages": _funnel_stages(overall), "sources": sources}
@@ -365,6 +432,30 @@ def _funnel_stages(at_stage: list[dict]) -> list[dict]:
     return stages
 
 
+_STAGE_OF = {CONVERTED: 3, Lead.Status.QUALIFIED: 2, Lead.Status.CONTACTED: 1}
+
+
+def _stage_reached_per_lead(history: QuerySet) -> Greatest:
+    """stage_reached as the greater of the stage the lead's status and first contact show and
+    the furthest its history reached: a correlated scalar subquery per lead (PostgreSQL would
+    hash an EXISTS over the whole history, ~0.4 s whatever the number of leads)."""
+    by_status = Case(
+        When(status=CONVERTED, then=Value(3)),
+        When(status=Lead.Status.QUALIFIED, then=Value(2)),
+        When(Q(status=Lead.Status.CONTACTED) | Q(first_contacted_at__isnull=False), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    rank = Case(*(When(outcome=status, then=Value(n)) for status, n in _STAGE_OF.items()), output_field=IntegerField())
+    furthest = (
+        history.filter(lead_id=OuterRef("pk"), outcome__in=list(_STAGE_OF))
+        .annotate(rank=rank)
+        .order_by("-rank")
+        .values("rank")[:1]
+    )
+    return Greatest(by_status, Coalesce(Subquery(furthest, output_field=IntegerField()), Value(0)))
+
+
 # --- Rep discipline ----------------------------------------------------------------------
 
 
@@ -378,11 +469,17 @@ class MedianSeconds(Aggregate):
 
 def _sla_limit_q(tier: str, hours: int, now: datetime) -> Q:
     """Leads of `tier` not contacted within `hours` of creation (late or still waiting)."""
-    limit = timedelta(hours=hours)
-    return Q(tier=tier) & (
-        Q(first_contacted_at__gt=F("created_at") + limit)
-        | Q(first_contacted_at__isnull=True, created_at__lt=now - limit)
-    )
+    return sla_late_q(tier, hours) | sla_waiting_q(tier, hours, now)
+
+
+def sla_late_q(tier: str, hours: int) -> Q:
+    """Leads of `tier` first contacted more than `hours` after creation (fixed once contacted)."""
+    return Q(tier=tier, first_contacted_at__gt=F("created_at") + timedelta(hours=hours))
+
+
+def sla_waiting_q(tier: str, hours: int, now: datetime) -> Q:
+    """Leads of `tier` not contacted yet and older than `hours` at `now`."""
+    return Q(tier=tier, first_contacted_at__isnull=True, created_at__lt=now - timedelta(hours=hours))
 
 
 def sla_breach_q(now: datetime, sla: dict[str, int] | None = None) -> Q:
@@ -431,6 +528,12 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None, sla: 
         )
         .order_by()
     }
+    return discipline_from_rows(lead_rows, follow_rows, sla)
+
+
+def discipline_from_rows(lead_rows: list[dict], follow_rows: dict, sla: dict) -> dict:
+    """Per-owner lead rows (counts, n_<tier>, breached_<tier>, median_seconds) and follow-up
+    counts by assignee as the report: reps by name, SLA per tier, total breaches."""
     owner_ids = {r["owner_id"] for r in lead_rows if r["owner_id"]} | {k for k in follow_rows if k}
     names = user_names(sorted(owner_ids))
 
@@ -476,6 +579,20 @@ def _rep_row(row: dict, follow: dict, names: dict, sla: dict) -> dict:
     done = row["fu_on_time"] + row["fu_late"]
     row["fu_on_time_rate"] = row["fu_on_time"] / done if done else None
     return row
+
+
+def median_seconds_to_contact(filters: ReportFilters) -> dict:
+    """Median seconds from creation to first contact per owner: exact, one query over the
+    filter's contacted leads (percentile_cont on PostgreSQL, Python on SQLite)."""
+    if connection.vendor != "postgresql":
+        return _median_seconds_fallback(filters)
+    rows = (
+        filters.leads()
+        .filter(first_contacted_at__isnull=False)
+        .values("owner_id")
+        .annotate(median_seconds=MedianSeconds(F("first_contacted_at") - F("created_at")))
+    )
+    return {row["owner_id"]: row["median_seconds"] for row in rows}
 
 
 def _median_seconds_fallback(filters: ReportFilters) -> dict:

@@ -205,6 +205,30 @@ def offset_view_rows(user, page_number: int, page_size: int):
     return render_to_string("leads/_queue_rows.html", context), page
 
 
+def bench_visitors(rng: random.Random):
+    """Who visits the queue: the bench reps and the manager, each with a logged-in test client,
+    plus search terms (the local parts of 50 random leads' emails) and the sources list. None when
+    make_data.py has not run."""
+    from django.test import Client
+
+    from leads.models import Lead, User
+    from leads.selectors import sources_list
+
+    reps = list(User.objects.filter(role=User.Role.REP, username__startswith="rep").order_by("username"))
+    if not reps:
+        return None
+    manager = User.objects.get(username=MANAGER_USERNAME)
+    n_leads = Lead.objects.order_by("-id").values_list("id", flat=True).first() or 1
+    sample = [rng.randint(1, n_leads) for _ in range(50)]
+    emails = [e.split("@")[0] for e in Lead.objects.filter(pk__in=sample).values_list("email", flat=True)] or ["nobody"]
+    clients = {}
+    for user in [*reps, manager]:
+        client = Client()
+        client.force_login(user)
+        clients[user.pk] = client
+    return reps, manager, emails, sources_list(), clients
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
@@ -226,32 +250,16 @@ def main() -> int:
 
     from django.conf import settings
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from leadcrm.gc_tuning import long_lived_freeze, worker_thresholds_set
-    from leads.models import Lead, User
-    from leads.selectors import sources_list
 
     rng = random.Random(args.seed)
-    reps = list(User.objects.filter(role=User.Role.REP, username__startswith="rep").order_by("username"))
-    manager = User.objects.get(username=MANAGER_USERNAME)
-    if not reps:
+    visitors = bench_visitors(rng)
+    if visitors is None:
         print("No bench reps: run bench/make_data.py first.", file=sys.stderr)
         return 2
-    n_leads = Lead.objects.order_by("-id").values_list("id", flat=True).first() or 1
-    emails = [
-        e.split("@")[0]
-        for e in Lead.objects.filter(pk__in=[rng.randint(1, n_leads) for _ in range(50)]).values_list(
-            "email", flat=True
-        )
-    ] or ["nobody"]
-    sources = sources_list()
-    clients = {}
-    for user in [*reps, manager]:
-        client = Client()
-        client.force_login(user)
-        clients[user.pk] = client
+    reps, manager, emails, sources, clients = visitors
     rep_ids = [r.pk for r in reps]
     page_size = settings.QUEUE_PAGE_SIZE
 

@@ -21,14 +21,13 @@ from collections import Counter
 from contextlib import contextmanager
 
 from common import (
-    MANAGER_USERNAME,
     database_url,
     django_setup,
     format_summary,
     machine_print,
     static_collect,
 )
-from queue_bench import CURSOR_RE, clients_warm, random_filters
+from queue_bench import CURSOR_RE, bench_visitors, clients_warm, random_filters
 
 # CPU time (ms) of the named parts of the request being served, filled by the wrappers below.
 PARTS: Counter = Counter()
@@ -99,30 +98,17 @@ def main() -> int:
     machine_print(url)
 
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from leadcrm.gc_tuning import long_lived_freeze, worker_thresholds_set
-    from leads.models import Lead, User
-    from leads.selectors import sources_list
 
     _instrument()
     rng = random.Random(args.seed)
-    reps = list(User.objects.filter(role=User.Role.REP, username__startswith="rep").order_by("username"))
-    manager = User.objects.get(username=MANAGER_USERNAME)
-    n_leads = Lead.objects.order_by("-id").values_list("id", flat=True).first() or 1
-    emails = [
-        e.split("@")[0]
-        for e in Lead.objects.filter(pk__in=[rng.randint(1, n_leads) for _ in range(50)]).values_list(
-            "email", flat=True
-        )
-    ] or ["nobody"]
-    sources = sources_list()
-    clients = {}
-    for user in [*reps, manager]:
-        client = Client()
-        client.force_login(user)
-        clients[user.pk] = client
+    visitors = bench_visitors(rng)
+    if visitors is None:
+        print("No bench reps: run bench/make_data.py first.", file=sys.stderr)
+        return 2
+    reps, manager, emails, sources, clients = visitors
     rep_ids = [r.pk for r in reps]
 
     gc_ms = [0.0]

@@ -72,3 +72,26 @@ def task_dispatch(
             on_failure(exc)
         return False
     return True
+
+
+def debounced_dispatch(task: str, *, key: str, seconds: float, needed: Callable[[], bool] | None = None) -> None:
+    """Send `task` `seconds` after the current transaction commits, once for a burst of calls:
+    the first call sets the cache `key` and sends it; later calls while the key stands (until the
+    run is due, plus a minute) send nothing. `needed()`, asked on commit, can call it off. Eager
+    (tests): sent at once. Broker down: the key is dropped again, and the caller's beat task
+    catches up."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    def dispatch() -> None:
+        if needed is not None and not needed():
+            return
+        if current_app.conf.task_always_eager:
+            task_dispatch(task)
+            return
+        if not cache.add(key, 1, timeout=seconds + 60):
+            return  # a run is already on its way
+        if not task_dispatch(task, countdown=seconds):
+            cache.delete(key)
+
+    transaction.on_commit(dispatch)

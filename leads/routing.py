@@ -15,15 +15,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from leadcrm.dispatch import task_dispatch
+from leadcrm.dispatch import debounced_dispatch
 from leads.models import Activity, Lead, RoutingRule, SlaEvent, User
 from leads.notifications import Kind, lead_assigned_notify, notify
 from leads.reports.rollups import rollups_mark_leads
@@ -36,20 +34,14 @@ ROUTE_BATCH = 20_000
 
 def routing_request() -> None:
     """Route the pool shortly after the current transaction commits. Debounced: a burst of
-    changes (an import, a rescore run) is routed by one task run."""
-
-    def dispatch() -> None:
-        if not RoutingRule.objects.filter(active=True).exists():
-            return
-        if current_app.conf.task_always_eager:
-            task_dispatch(ROUTING_TASK)
-            return
-        if not cache.add(PENDING_KEY, 1, timeout=settings.ROUTING_DEBOUNCE_SECONDS + 60):
-            return  # a run is already on its way
-        if not task_dispatch(ROUTING_TASK, countdown=settings.ROUTING_DEBOUNCE_SECONDS):
-            cache.delete(PENDING_KEY)  # broker down: the beat run routes the pool later
-
-    transaction.on_commit(dispatch)
+    changes (an import, a rescore run) is routed by one task run; nothing is sent while no rule is
+    active. If the broker is down, the beat's run routes the pool later."""
+    debounced_dispatch(
+        ROUTING_TASK,
+        key=PENDING_KEY,
+        seconds=settings.ROUTING_DEBOUNCE_SECONDS,
+        needed=RoutingRule.objects.filter(active=True).exists,
+    )
 
 
 class _Candidate(NamedTuple):

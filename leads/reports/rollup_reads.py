@@ -285,16 +285,7 @@ def _follow_ups(filters: ReportFilters, parts: _Parts, now: datetime) -> dict:
     follow_ups = FollowUp.objects.filter(Q(done_at__isnull=True) | (Q(done_at__isnull=False) & done_raw))
     if filters.lead_q():
         follow_ups = follow_ups.filter(lead__in=filters.leads().values("pk"))
-    for row in (
-        follow_ups.values("assigned_to_id")
-        .annotate(
-            fu_on_time=Count("pk", filter=Q(done_at__isnull=False, done_at__lte=F("due_at"))),
-            fu_late=Count("pk", filter=Q(done_at__gt=F("due_at"))),
-            fu_overdue=Count("pk", filter=Q(done_at__isnull=True, due_at__lt=now)),
-            fu_upcoming=Count("pk", filter=Q(done_at__isnull=True, due_at__gte=now)),
-        )
-        .order_by()
-    ):
+    for row in follow_ups.values("assigned_to_id").annotate(**selectors.follow_up_counts(now)).order_by():
         add(row.pop("assigned_to_id"), **row)
     return counts
 

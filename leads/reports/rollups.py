@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import reduce
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, models, transaction
@@ -35,7 +34,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, FloatFi
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from leadcrm.dispatch import task_dispatch
+from leadcrm.dispatch import debounced_dispatch
 from leads.models import FollowUp, Lead
 from leads.reports import selectors
 from leads.reports.rollup_models import (
@@ -488,15 +487,5 @@ def rollups_mark_lead_objects(leads: Iterable[Lead]) -> None:
 
 def rollups_request() -> None:
     """Rebuild the marked days shortly after the current transaction commits. Debounced: a
-    burst of writes is rebuilt by one task run (as routing_request)."""
-
-    def dispatch() -> None:
-        if current_app.conf.task_always_eager:
-            task_dispatch(REBUILD_TASK)
-            return
-        if not cache.add(REQUEST_KEY, 1, timeout=settings.REPORT_ROLLUP_DEBOUNCE_SECONDS + 60):
-            return  # a run is already on its way
-        if not task_dispatch(REBUILD_TASK, countdown=settings.REPORT_ROLLUP_DEBOUNCE_SECONDS):
-            cache.delete(REQUEST_KEY)  # broker down: the beat's rebuild catches up
-
-    transaction.on_commit(dispatch)
+    burst of writes is rebuilt by one task run; if the broker is down, the beat's rebuild catches up."""
+    debounced_dispatch(REBUILD_TASK, key=REQUEST_KEY, seconds=settings.REPORT_ROLLUP_DEBOUNCE_SECONDS)

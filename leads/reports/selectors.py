@@ -487,6 +487,16 @@ def sla_breach_q(now: datetime, sla: dict[str, int] | None = None) -> Q:
     return reduce(operator.or_, (_sla_limit_q(tier, hours, now) for tier, hours in sla.items()))
 
 
+def follow_up_counts(now: datetime) -> dict:
+    """A group of follow-ups: done on time, done late, overdue now, upcoming."""
+    return {
+        "fu_on_time": Count("pk", filter=Q(done_at__isnull=False, done_at__lte=F("due_at"))),
+        "fu_late": Count("pk", filter=Q(done_at__gt=F("due_at"))),
+        "fu_overdue": Count("pk", filter=Q(done_at__isnull=True, due_at__lt=now)),
+        "fu_upcoming": Count("pk", filter=Q(done_at__isnull=True, due_at__gte=now)),
+    }
+
+
 def rep_discipline(filters: ReportFilters, *, now: datetime | None = None, sla: dict | None = None) -> dict:
     """Per owner: leads owned, contacted, converted, rate, median hours to first contact,
     follow-ups on time / late / overdue now, SLA breaches per tier. Three queries (leads by
@@ -518,15 +528,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None, sla: 
     fu_q = Q(lead__in=filters.leads().values("pk")) if filters.lead_q() else Q()
     follow_rows = {
         row["assigned_to_id"]: row
-        for row in FollowUp.objects.filter(fu_q)
-        .values("assigned_to_id")
-        .annotate(
-            fu_on_time=Count("pk", filter=Q(done_at__isnull=False, done_at__lte=F("due_at"))),
-            fu_late=Count("pk", filter=Q(done_at__gt=F("due_at"))),
-            fu_overdue=Count("pk", filter=Q(done_at__isnull=True, due_at__lt=now)),
-            fu_upcoming=Count("pk", filter=Q(done_at__isnull=True, due_at__gte=now)),
-        )
-        .order_by()
+        for row in FollowUp.objects.filter(fu_q).values("assigned_to_id").annotate(**follow_up_counts(now)).order_by()
     }
     return discipline_from_rows(lead_rows, follow_rows, sla)
 

@@ -13,7 +13,7 @@ Every figure is a handful of GROUP BY queries, whatever the number of leads.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from statistics import median
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from leads.models import ChannelValue, ForecastSnapshot, Lead, Spend, channel_name
 from leads.reports.forecast import Estimate, Sums
-from leads.reports.selectors import MedianSeconds, report_work_mem
+from leads.reports.selectors import MedianSeconds, day_start, next_month, report_work_mem
 
 CONVERTED = Lead.Status.CONVERTED
 GROUPINGS = {"source": "Source", "campaign": "Campaign"}
@@ -42,9 +42,7 @@ class ChannelFilters:
     by: str = "source"  # "source" or "campaign"
 
     def created_range(self) -> tuple[datetime, datetime]:
-        tz = timezone.get_current_timezone()
-        end_month = _next_month(self.month_to)
-        return datetime.combine(self.month_from, time.min, tzinfo=tz), datetime.combine(end_month, time.min, tzinfo=tz)
+        return day_start(self.month_from), day_start(next_month(self.month_to))
 
     def leads_q(self) -> Q:
         start, end = self.created_range()
@@ -62,15 +60,11 @@ def default_filters(today: date | None = None) -> ChannelFilters:
     return ChannelFilters(month_from=date(index // 12, index % 12 + 1, 1), month_to=this_month)
 
 
-def _next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-
-
 def months_between(first: date, last: date) -> list[date]:
     months, month = [], first.replace(day=1)
     while month <= last:
         months.append(month)
-        month = _next_month(month)
+        month = next_month(month)
     return months
 
 
@@ -326,11 +320,10 @@ def forecast_check(*, now: datetime | None = None) -> dict | None:
     now = now or timezone.now()
     this_month = timezone.localtime(now).date().replace(day=1)
     last_month = date(this_month.year - (this_month.month == 1), (this_month.month - 2) % 12 + 1, 1)
-    tz = timezone.get_current_timezone()
     snapshot = (
         ForecastSnapshot.objects.filter(
-            taken_at__gte=datetime.combine(last_month, time.min, tzinfo=tz),
-            taken_at__lt=datetime.combine(this_month, time.min, tzinfo=tz),
+            taken_at__gte=day_start(last_month),
+            taken_at__lt=day_start(this_month),
         )
         .order_by("taken_at")
         .first()

@@ -16,7 +16,7 @@ breaches (50 rows) and open follow-ups (overdue or upcoming: they depend on now)
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from statistics import median
 
 from django.db import connection
@@ -36,12 +36,11 @@ from leads.reports.rollup_models import (
     RollupFunnel,
     RollupLost,
 )
-from leads.reports.rollups import Pending, created_on_q, day_start, local_day, next_month
-from leads.reports.selectors import COHORT_HORIZONS_DAYS, ReportFilters
+from leads.reports.rollups import Pending, created_on_q, local_day
+from leads.reports.selectors import COHORT_HORIZONS_DAYS, CUBE_DIMS, ReportFilters, day_start, next_month
 
 OUTCOMES = ("leads", "converted", "lost")
 COHORT_MEASURES = (*OUTCOMES, *(f"converted_{days}d" for days in COHORT_HORIZONS_DAYS))
-CUBE_DIMS = ("source", "origin", "tier", "band", "owner_id")
 
 
 def _add(a, b):
@@ -157,21 +156,16 @@ def conversion_cohorts(filters: ReportFilters, *, now: datetime | None = None) -
     parts = _Parts(filters, pending)
     rows = summed(RollupCube.objects.filter(parts.rollup_q), ("day",), COHORT_MEASURES)
     if parts.reads_leads:
-        converted = Q(status=selectors.CONVERTED)
-        within = {
-            f"converted_{days}d": Count("pk", filter=converted & selectors.converted_within_q(days))
-            for days in COHORT_HORIZONS_DAYS
-        }
         rows += (
             parts.leads()
             .annotate(day=TruncDate("created_at"))
             .values("day")
-            .annotate(**selectors.outcome_counts(), **within)
+            .annotate(**selectors.outcome_counts(), **selectors.converted_within_counts())
         )
     weeks = []
     for row in rows:
         monday = row["day"] - timedelta(days=row["day"].weekday())
-        weeks.append({**row, "week": datetime.combine(monday, time.min, tzinfo=timezone.get_current_timezone())})
+        weeks.append({**row, "week": day_start(monday)})
     return selectors.cohort_rates(sorted(merged(weeks, ("week",), COHORT_MEASURES), key=lambda r: r["week"]), now)
 
 
@@ -232,16 +226,13 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None) -> di
     for row in parts.cube_summed(dims, (*OUTCOMES, "contacted", "sla_late")):
         waiting = row["leads"] - row["contacted"] if row["tier"] in sla else 0
         rows.append({**row, "breached": row["sla_late"] + waiting})
-    breached = Q(pk__in=[])
-    for tier, hours in sla.items():
-        breached |= selectors.sla_late_q(tier, hours) | selectors.sla_waiting_q(tier, hours, now)
     rows += (
         parts.leads()
         .values(*dims)
         .annotate(
             **selectors.outcome_counts(),
             contacted=Count("pk", filter=Q(first_contacted_at__isnull=False)),
-            breached=Count("pk", filter=breached),
+            breached=Count("pk", filter=selectors.sla_breach_q(now, sla)),
         )
     )
     medians = {key[0]: value for key, value in _contact_medians(filters, parts).items()}

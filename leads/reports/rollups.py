@@ -24,7 +24,7 @@ soon as it commits. A lost hint only means the report waits for the task (second
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import reduce
 
 from django.conf import settings
@@ -47,6 +47,7 @@ from leads.reports.rollup_models import (
     RollupFunnel,
     RollupLost,
 )
+from leads.reports.selectors import day_start, next_month
 
 CONVERTED = Lead.Status.CONVERTED
 LOST = Lead.Status.LOST
@@ -63,11 +64,6 @@ _LOCK_KEY = 0x726F6C6C757073
 
 
 # --- Days --------------------------------------------------------------------------------
-
-
-def day_start(day: date) -> datetime:
-    """Local midnight starting `day` (the reports' days are local, like ReportFilters')."""
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
 
 
 def local_day(moment: datetime) -> date:
@@ -102,7 +98,7 @@ def created_on_q(days: Iterable[date], prefix: str = "") -> Q:
 # --- What each rollup measures ------------------------------------------------------------
 
 LEAD_DIMS = ("source", "origin", "owner_id")
-CUBE_DIMS = ("source", "origin", "tier", "band", "owner_id")
+CUBE_DIMS = selectors.CUBE_DIMS
 CUBE_MEASURES = (
     "leads", "converted", "lost", "contacted", "open_not_contacted", "converted_7d", "converted_30d", "converted_90d",
     "sla_late",
@@ -111,17 +107,12 @@ CUBE_MEASURES = (
 
 def cube_measures(sla: dict[str, int]) -> dict:
     """The cube's measures over leads: outcomes, contact, cohort horizons, late first contacts."""
-    converted = Q(status=CONVERTED)
-    horizons = {
-        f"converted_{days}d": Count("pk", filter=converted & selectors.converted_within_q(days))
-        for days in selectors.COHORT_HORIZONS_DAYS
-    }
     late = reduce(operator.or_, (selectors.sla_late_q(tier, hours) for tier, hours in sla.items()))
     return {
         **selectors.outcome_counts(),
         "contacted": Count("pk", filter=Q(first_contacted_at__isnull=False)),
         "open_not_contacted": Count("pk", filter=Q(status__in=Lead.OPEN_STATUSES, first_contacted_at__isnull=True)),
-        **horizons,
+        **selectors.converted_within_counts(),
         "sla_late": Count("pk", filter=late),
     }
 
@@ -303,10 +294,6 @@ def _months_rebuild(months: set[date] | None, cursor) -> None:
     summed = summed.annotate(**{f"sum_{m}": Sum(m) for m in CUBE_MEASURES})
     columns = {"month": "month", **{d: d for d in CUBE_DIMS}, **{m: f"sum_{m}" for m in CUBE_MEASURES}}
     _insert_from(RollupCubeMonth, columns, summed, cursor)
-
-
-def next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 def _lock(cursor) -> None:

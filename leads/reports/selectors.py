@@ -58,6 +58,16 @@ def sla_hours() -> dict[str, int]:
 # --- Filters -----------------------------------------------------------------------------
 
 
+def day_start(day: date) -> datetime:
+    """Local midnight starting `day` (the reports' days and months are local)."""
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def next_month(month: date) -> date:
+    """The first day of the month after `month`'s."""
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
 @dataclass(frozen=True)
 class ReportFilters:
     """Which leads a report covers: created in [date_from, date_to] (whole local days)."""
@@ -69,9 +79,8 @@ class ReportFilters:
     owner: str = ""  # "" everyone, "pool" unassigned, or a user id
 
     def created_range(self) -> tuple[datetime | None, datetime | None]:
-        tz = timezone.get_current_timezone()
-        start = datetime.combine(self.date_from, time.min, tzinfo=tz) if self.date_from else None
-        end = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=tz) if self.date_to else None
+        start = day_start(self.date_from) if self.date_from else None
+        end = day_start(self.date_to + timedelta(days=1)) if self.date_to else None
         return start, end
 
     def lead_q(self, prefix: str = "") -> Q:
@@ -208,6 +217,10 @@ def report_work_mem():
         yield
 
 
+# The conversion cube's dimensions (its rollup's too, beside the creation day).
+CUBE_DIMS = ("source", "origin", "tier", "band", "owner_id")
+
+
 def conversion_cube(filters: ReportFilters) -> list[dict]:
     """Outcome counts grouped by every dimension at once: ONE scan of the leads.
 
@@ -216,11 +229,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     """
     with report_work_mem():
         return list(
-            filters.leads()
-            .annotate(band=score_band())
-            .values("source", "origin", "tier", "band", "owner_id")
-            .annotate(**outcome_counts())
-            .order_by()
+            filters.leads().annotate(band=score_band()).values(*CUBE_DIMS).annotate(**outcome_counts()).order_by()
         )
 
 
@@ -308,8 +317,7 @@ def user_names(ids: list[int]) -> dict[int, str]:
 
 def _week_start(moment: datetime) -> datetime:
     local = timezone.localtime(moment)
-    monday = local.date() - timedelta(days=local.weekday())
-    return datetime.combine(monday, time.min, tzinfo=local.tzinfo)
+    return day_start(local.date() - timedelta(days=local.weekday()))
 
 
 def conversion_cohorts(filters: ReportFilters, *, now: datetime | None = None) -> list[dict]:
@@ -318,14 +326,10 @@ def conversion_cohorts(filters: ReportFilters, *, now: datetime | None = None) -
     now = now or timezone.now()
     queryset = filters.leads()
     queryset = queryset.filter(created_at__gte=cohort_start(now)) if not filters.date_from else queryset
-    converted = Q(status=CONVERTED)
-    within = {
-        f"converted_{days}d": Count("pk", filter=converted & converted_within_q(days)) for days in COHORT_HORIZONS_DAYS
-    }
     rows = list(
         queryset.annotate(week=TruncWeek("created_at"))
         .values("week")
-        .annotate(**outcome_counts(), **within)
+        .annotate(**outcome_counts(), **converted_within_counts())
         .order_by("week")
     )
     return cohort_rates(rows, now)
@@ -336,9 +340,14 @@ def cohort_start(now: datetime) -> datetime:
     return _week_start(now) - timedelta(weeks=settings.REPORT_COHORT_WEEKS - 1)
 
 
-def converted_within_q(days: int) -> Q:
-    """Converted less than `days` days after creation (a cohort horizon; status checked apart)."""
-    return Q(converted_at__lt=F("created_at") + timedelta(days=days))
+def converted_within_counts() -> dict[str, Count]:
+    """converted_7d, converted_30d, converted_90d: leads converted less than that many days after
+    their creation (the cohorts' horizons)."""
+    converted = Q(status=CONVERTED)
+    return {
+        f"converted_{days}d": Count("pk", filter=converted & Q(converted_at__lt=F("created_at") + timedelta(days=days)))
+        for days in COHORT_HORIZONS_DAYS
+    }
 
 
 def cohort_rates(rows: list[dict], now: datetime) -> list[dict]:

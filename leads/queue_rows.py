@@ -106,23 +106,18 @@ def _row_html(row: dict) -> str:
 
 
 def _contact_html(row: dict) -> str:
-    email = (
-        format_html(
-            '<a href="mailto:{}" data-log-url="{}" aria-label="Email {}">Email</a>',
-            row["email"], row["log_email_url"], row["name"],
-        )
-        if row["email"]
-        else ""
-    )  # fmt: skip
-    phone = (
-        format_html(
-            '<a href="tel:{}" data-log-url="{}" aria-label="Call {}">Call</a>',
-            row["phone"], row["log_call_url"], row["name"],
-        )
-        if row["phone"]
-        else ""
-    )  # fmt: skip
+    email = _log_link("mailto", row["email"], row["log_email_url"], "Email", row["name"])
+    phone = _log_link("tel", row["phone"], row["log_call_url"], "Call", row["name"])
     return format_html("{}{}{}", email, " · " if email and phone else "", phone)
+
+
+def _log_link(scheme: str, address: str, log_url: str, action: str, name: str) -> str:
+    """'Email' / 'Call' opening the mail or phone app and the lead's log form; "" without an address."""
+    if not address:
+        return ""
+    return format_html(
+        '<a href="{}:{}" data-log-url="{}" aria-label="{} {}">{}</a>', scheme, address, log_url, action, name, action
+    )
 
 
 def _next_follow_up_html(row: dict) -> str:

@@ -229,6 +229,36 @@ def bench_visitors(rng: random.Random):
     return reps, manager, emails, sources_list(), clients
 
 
+def queue_walks(rng: random.Random, visitors, total: int, visit) -> bool:
+    """`total` queue pages as the bench's users ask for them: a random user (the manager one time in
+    five) with random filters follows the "More leads" cursor (an htmx GET) for 1-8 pages.
+    `visit(user, page_number, params, query, headers)` requests a page and returns the response, or
+    None to stop the walks (then False)."""
+    reps, manager, emails, sources, _clients = visitors
+    rep_ids = [r.pk for r in reps]
+    pages = 0
+    while pages < total:
+        user = manager if rng.random() < 0.2 else rng.choice(reps)
+        params = random_filters(rng, is_manager=user.is_manager, sources=sources, rep_ids=rep_ids, emails=emails)
+        depth = rng.randint(1, 8)
+        cursor = None
+        for page_number in range(1, depth + 1):
+            query = dict(params)
+            headers = {}
+            if cursor:
+                query["cursor"] = cursor
+                headers = {"HX-Request": "true"}  # the "More leads" button is an htmx GET
+            response = visit(user, page_number, params, query, headers)
+            if response is None:
+                return False
+            pages += 1
+            match = CURSOR_RE.search(response.content.decode())
+            cursor = match.group(1) if match else None
+            if not cursor or pages >= total:
+                break
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
@@ -259,8 +289,7 @@ def main() -> int:
     if visitors is None:
         print("No bench reps: run bench/make_data.py first.", file=sys.stderr)
         return 2
-    reps, manager, emails, sources, clients = visitors
-    rep_ids = [r.pk for r in reps]
+    reps, manager, emails, _sources, clients = visitors
     page_size = settings.QUEUE_PAGE_SIZE
 
     if args.only_indexes:
@@ -274,43 +303,33 @@ def main() -> int:
     long_lived_freeze()
     worker_thresholds_set()
     samples: list[dict] = []
-    total = args.warmup + args.requests
-    while len(samples) < total:
-        user = manager if rng.random() < 0.2 else rng.choice(reps)
-        params = random_filters(rng, is_manager=user.is_manager, sources=sources, rep_ids=rep_ids, emails=emails)
-        depth = rng.randint(1, 8)
-        cursor = None
-        for page_number in range(1, depth + 1):
-            query = dict(params)
-            headers = {}
-            if cursor:
-                query["cursor"] = cursor
-                headers = {"HX-Request": "true"}  # the "More leads" button is an htmx GET
-            with CaptureQueriesContext(connection) as ctx:
-                cpu = time.process_time()
-                start = time.perf_counter()
-                response = clients[user.pk].get("/", query, headers=headers)
-                elapsed = (time.perf_counter() - start) * 1000
-                cpu = (time.process_time() - cpu) * 1000
-            if response.status_code != 200:
-                print(f"HTTP {response.status_code} for {query} as {user}", file=sys.stderr)
-                return 1
-            samples.append(
-                {
-                    "ms": elapsed,
-                    "cpu_ms": cpu,
-                    "queries": len(ctx.captured_queries),
-                    "sql_ms": sum(float(q["time"]) for q in ctx.captured_queries),
-                    "user": "manager" if user.is_manager else "rep",
-                    "page": page_number,
-                    "params": query,
-                    "queue_sql": _queue_sql(ctx.captured_queries),
-                }
-            )
-            match = CURSOR_RE.search(response.content.decode())
-            cursor = match.group(1) if match else None
-            if not cursor or len(samples) >= total:
-                break
+
+    def visit(user, page_number, params, query, headers):
+        with CaptureQueriesContext(connection) as ctx:
+            cpu = time.process_time()
+            start = time.perf_counter()
+            response = clients[user.pk].get("/", query, headers=headers)
+            elapsed = (time.perf_counter() - start) * 1000
+            cpu = (time.process_time() - cpu) * 1000
+        if response.status_code != 200:
+            print(f"HTTP {response.status_code} for {query} as {user}", file=sys.stderr)
+            return None
+        samples.append(
+            {
+                "ms": elapsed,
+                "cpu_ms": cpu,
+                "queries": len(ctx.captured_queries),
+                "sql_ms": sum(float(q["time"]) for q in ctx.captured_queries),
+                "user": "manager" if user.is_manager else "rep",
+                "page": page_number,
+                "params": query,
+                "queue_sql": _queue_sql(ctx.captured_queries),
+            }
+        )
+        return response
+
+    if not queue_walks(rng, visitors, args.warmup + args.requests, visit):
+        return 1
     measured = samples[args.warmup :]
     times = [s["ms"] for s in measured]
     # A quiet start says little on a shared machine: the load during the run is what the figures carry.

@@ -27,7 +27,7 @@ from common import (
     machine_print,
     static_collect,
 )
-from queue_bench import CURSOR_RE, bench_visitors, clients_warm, random_filters
+from queue_bench import bench_visitors, clients_warm, queue_walks
 
 # CPU time (ms) of the named parts of the request being served, filled by the wrappers below.
 PARTS: Counter = Counter()
@@ -108,8 +108,7 @@ def main() -> int:
     if visitors is None:
         print("No bench reps: run bench/make_data.py first.", file=sys.stderr)
         return 2
-    reps, manager, emails, sources, clients = visitors
-    rep_ids = [r.pk for r in reps]
+    clients = visitors[-1]  # the logged-in test clients, by user id
 
     gc_ms = [0.0]
     gc_started = [0.0]
@@ -133,51 +132,40 @@ def main() -> int:
         gc.freeze()
     profiler = cProfile.Profile()
     samples: list[dict] = []
-    total = args.warmup + args.requests
-    while len(samples) < total:
-        user = manager if rng.random() < 0.2 else rng.choice(reps)
-        params = random_filters(rng, is_manager=user.is_manager, sources=sources, rep_ids=rep_ids, emails=emails)
-        depth = rng.randint(1, 8)
-        cursor = None
-        for page_number in range(1, depth + 1):
-            query = dict(params)
-            headers = {}
-            if cursor:
-                query["cursor"] = cursor
-                headers = {"HX-Request": "true"}
-            PARTS.clear()
-            gc_ms[0] = 0.0
-            gc_full[0] = 0
-            measured = args.cprofile and len(samples) >= args.warmup
-            with CaptureQueriesContext(connection) as ctx:
-                cpu = time.process_time()
-                start = time.perf_counter()
-                if measured:
-                    profiler.enable()
-                response = clients[user.pk].get("/", query, headers=headers)
-                if measured:
-                    profiler.disable()
-                elapsed = (time.perf_counter() - start) * 1000
-                cpu = (time.process_time() - cpu) * 1000
-            samples.append(
-                {
-                    "ms": elapsed,
-                    "cpu_ms": cpu,
-                    "gc_ms": gc_ms[0],
-                    "gc_full": gc_full[0],
-                    "sql_ms": sum(float(q["time"]) for q in ctx.captured_queries) * 1000,
-                    "kinds": Counter(_statement_kind(q["sql"]) for q in ctx.captured_queries),
-                    "parts": dict(PARTS),
-                    "page": page_number,
-                    "search": "q" in params,
-                    "user": "manager" if user.is_manager else "rep",
-                    "params": query,
-                }
-            )
-            match = CURSOR_RE.search(response.content.decode())
-            cursor = match.group(1) if match else None
-            if not cursor or len(samples) >= total:
-                break
+
+    def visit(user, page_number, params, query, headers):
+        PARTS.clear()
+        gc_ms[0] = 0.0
+        gc_full[0] = 0
+        measured = args.cprofile and len(samples) >= args.warmup
+        with CaptureQueriesContext(connection) as ctx:
+            cpu = time.process_time()
+            start = time.perf_counter()
+            if measured:
+                profiler.enable()
+            response = clients[user.pk].get("/", query, headers=headers)
+            if measured:
+                profiler.disable()
+            elapsed = (time.perf_counter() - start) * 1000
+            cpu = (time.process_time() - cpu) * 1000
+        samples.append(
+            {
+                "ms": elapsed,
+                "cpu_ms": cpu,
+                "gc_ms": gc_ms[0],
+                "gc_full": gc_full[0],
+                "sql_ms": sum(float(q["time"]) for q in ctx.captured_queries) * 1000,
+                "kinds": Counter(_statement_kind(q["sql"]) for q in ctx.captured_queries),
+                "parts": dict(PARTS),
+                "page": page_number,
+                "search": "q" in params,
+                "user": "manager" if user.is_manager else "rep",
+                "params": query,
+            }
+        )
+        return response
+
+    queue_walks(rng, visitors, args.warmup + args.requests, visit)
     measured = samples[args.warmup :]
     print(f"objects the collector tracks after the run: {len(gc.get_objects())} (frozen: {gc.get_freeze_count()})")
     if args.cprofile:

@@ -19,7 +19,18 @@ from leads.importing import services as import_services
 from leads.importing.forms import ImportProfileForm, LeadConfirmImportForm, LeadImportForm, rows_in_upload
 from leads.importing.readers import ImportFileError
 from leads.importing.wizard import admin_import_preview
-from leads.models import Activity, AuditEntry, FollowUp, ImportJob, ImportProfile, Lead, LostReason, RoutingRule, User
+from leads.models import (
+    Activity,
+    AuditEntry,
+    FollowUp,
+    ImportJob,
+    ImportProfile,
+    Lead,
+    LeadRank,
+    LostReason,
+    RoutingRule,
+    User,
+)
 from leads.resources import LeadExportResource
 from leads.services import leads_merge
 
@@ -43,6 +54,21 @@ class ActivityInline(admin.TabularInline):
     show_change_link = True
 
 
+class LeadRankInline(admin.StackedInline):
+    """What the model says of the lead, read-only: scores come from the model, overrides from the
+    override form (scoring.overrides), each of which keeps the queue's priority and the history."""
+
+    model = LeadRank
+    can_delete = False
+    fields = readonly_fields = (
+        *("score", "probability", "tier", "score_reasons", "scored_at", "model_version"),
+        *("score_override", "score_override_reason", "score_override_by", "priority"),
+    )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 class FollowUpInline(admin.TabularInline):
     model = FollowUp
     extra = 0
@@ -53,15 +79,18 @@ class FollowUpInline(admin.TabularInline):
 @admin.register(Lead)
 class LeadAdmin(ImportExportMixin, admin.ModelAdmin):
     formfield_overrides = LIMITED_JSON
-    list_display = ("__str__", "company", "email", "source", "origin", "status", "score", "tier", "owner", "created_at")
-    list_filter = ("status", "tier", "origin", "owner")
+    list_display = (
+        *("__str__", "company", "email", "source", "origin", "status"),
+        *("rank__score", "rank__tier", "owner", "created_at"),
+    )
+    list_filter = ("status", "rank__tier", "origin", "owner")
     search_fields = ("name", "email", "company", "external_id", "phone")
-    raw_id_fields = ("owner", "model_version", "score_override_by")
-    readonly_fields = ("created_at", "updated_at", "scored_at", "priority", "import_job")
-    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    readonly_fields = ("created_at", "updated_at", "import_job")
+    list_select_related = ("owner", "rank")
     show_full_result_count = False
     date_hierarchy = "created_at"
-    inlines = [FollowUpInline]
+    inlines = [LeadRankInline, FollowUpInline]
     actions = ["merge_leads"]
     # Import: the import pipeline (import_action below). Export: django-import-export with score,
     # tier, owner and status; CSV neutralised by leads.exports.csv_safe, XLSX typed as text.

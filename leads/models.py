@@ -48,6 +48,19 @@ class User(AbstractUser):
         return self.role == self.Role.ADMIN or self.is_superuser
 
 
+def _rank_attribute(name: str) -> property:
+    """`Lead.<name>`, read from and written to the lead's LeadRank row (written by Lead.save)."""
+
+    def read(lead: "Lead"):
+        return getattr(lead.rank_row(), name)
+
+    def write(lead: "Lead", value) -> None:
+        setattr(lead.rank_row(), name, value)
+        lead._rank_changed = True
+
+    return property(read, write, doc=f"The lead's LeadRank.{name}.")
+
+
 class Lead(models.Model):
     class Status(models.TextChoices):
         NEW = "new", "New"
@@ -101,24 +114,20 @@ class Lead(models.Model):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     next_follow_up_at = models.DateTimeField(null=True, blank=True)
 
-    # The current score lives on the lead so the queue is one index scan.
-    score = models.SmallIntegerField(null=True, blank=True)
-    probability = models.FloatField(null=True, blank=True)
-    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.UNSCORED)
-    score_reasons = models.JSONField(default=list, blank=True)
-    scored_at = models.DateTimeField(null=True, blank=True)
-    model_version = models.ForeignKey(
-        "scoring.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
-    )
-    # A manager's override, kept beside the model's own score.
-    score_override = models.SmallIntegerField(null=True, blank=True)
-    score_override_reason = models.CharField(max_length=255, blank=True)
-    score_override_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
-    )
-    # Queue sort key: the effective score (override, else model score), or -1 when unscored.
-    # Not null so that keyset pagination can compare (priority, id) as a row value.
-    priority = models.SmallIntegerField(default=UNSCORED_PRIORITY)
+    # What the model says of the lead lives in its LeadRank row (below); these read and set it.
+    score = _rank_attribute("score")
+    probability = _rank_attribute("probability")
+    tier = _rank_attribute("tier")
+    score_reasons = _rank_attribute("score_reasons")
+    scored_at = _rank_attribute("scored_at")
+    model_version = _rank_attribute("model_version")
+    model_version_id = _rank_attribute("model_version_id")
+    score_override = _rank_attribute("score_override")
+    score_override_reason = _rank_attribute("score_override_reason")
+    score_override_by = _rank_attribute("score_override_by")
+    score_override_by_id = _rank_attribute("score_override_by_id")
+    priority = _rank_attribute("priority")
+
     # Set when the person's data was erased (leads.privacy): contact fields and free text are gone.
     erased_at = models.DateTimeField(null=True, blank=True)
     # The import that created the lead: its profile (or inline mapping) says which exclusions,
@@ -136,27 +145,14 @@ class Lead(models.Model):
     )
 
     class Meta:
-        ordering = ["-priority", "-id"]
+        ordering = ["-rank__priority", "-id"]
         indexes = [
-            # The rep's queue: open leads of one owner by priority, and the overdue band.
-            models.Index(
-                fields=["owner", "-priority", "-id"],
-                name="lead_queue_owner_prio",
-                condition=Q(status__in=["new", "contacted", "qualified"]),
-            ),
+            # The overdue band of a rep's queue (the band by score reads LeadRank's indexes).
             models.Index(
                 fields=["owner", "next_follow_up_at", "id"],
                 name="lead_queue_owner_followup",
                 condition=Q(status__in=["new", "contacted", "qualified"]),
             ),
-            # Manager's view over every owner.
-            models.Index(
-                fields=["-priority", "-id"],
-                name="lead_queue_all_prio",
-                condition=Q(status__in=["new", "contacted", "qualified"]),
-            ),
-            # The API's default listing: every lead, open or closed, by priority.
-            models.Index(fields=["-priority", "-id"], name="lead_all_prio"),
             # Overdue band of the manager's queue and of the unassigned pool.
             models.Index(
                 fields=["next_follow_up_at", "id"],
@@ -168,24 +164,12 @@ class Lead(models.Model):
                 name="lead_queue_pool_followup",
                 condition=Q(status__in=["new", "contacted", "qualified"], owner__isnull=True),
             ),
-            # A queue filtered to one closed status (converted / lost) is a single band by score.
-            models.Index(
-                fields=["status", "-priority", "-id"],
-                name="lead_closed_prio",
-                condition=Q(status__in=["converted", "lost"]),
-            ),
             models.Index(fields=["status", "created_at"], name="lead_status_created"),
             models.Index(fields=["created_at"], name="lead_created"),
             # Matching and duplicate checks look up non-empty emails and phones only.
             models.Index(fields=["email"], name="lead_email_set", condition=~Q(email="")),
             models.Index(fields=["phone"], name="lead_phone_set", condition=~Q(phone="")),
             models.Index(fields=["owner"], name="lead_owner_set", condition=Q(owner__isnull=False)),
-            models.Index(
-                fields=["model_version"], name="lead_model_version_set", condition=Q(model_version__isnull=False)
-            ),
-            models.Index(
-                fields=["score_override_by"], name="lead_override_by_set", condition=Q(score_override_by__isnull=False)
-            ),
             models.Index(fields=["source"], name="lead_source"),
         ]
         constraints = [models.UniqueConstraint(fields=["external_id"], name="lead_external_id_unique")]
@@ -226,6 +210,126 @@ class Lead(models.Model):
     def top_reasons(self, n: int = 3) -> list[dict]:
         reasons = self.score_reasons or []
         return reasons[:n] if isinstance(reasons, list) else []
+
+    # --- what the model says of the lead, stored in its LeadRank row (below) ---------------------
+
+    def rank_row(self) -> "LeadRank":
+        """The lead's LeadRank: loaded (or select_related), or a new one in memory for a lead the
+        database has none for yet (an unsaved lead; the database adds the row when the lead is
+        inserted, and save() then writes what was set here)."""
+        try:
+            return self.rank
+        except LeadRank.DoesNotExist:
+            row = LeadRank(lead=self, owner_id=self.owner_id, status=self.status)
+            self.rank = row
+            return row
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            asked = list(update_fields)
+            if any(name in LeadRank.SCORE_ATTRIBUTES for name in asked):
+                self._rank_changed = True
+            kwargs["update_fields"] = [name for name in asked if name not in LeadRank.SCORE_ATTRIBUTES]
+        super().save(*args, **kwargs)
+        if getattr(self, "_rank_changed", False):
+            self._rank_changed = False
+            row = self.rank_row()
+            row.lead_id, row.owner_id, row.status = self.pk, self.owner_id, self.status
+            row.score_write()
+
+
+class LeadRank(models.Model):
+    """What the model says of one lead and where that puts it in the queue: its score, tier and
+    reasons, the manager's override and the queue's sort key (`priority`).
+
+    Kept out of `leads_lead` because a rescore changes it for every lead at once: in the wide,
+    sixteen-index lead row every changed priority was a non-HOT update writing a wide tuple and
+    sixteen index entries (64 s of PostgreSQL CPU per million leads, BENCHMARKS "Full rescore speed,
+    issue 19"); here it is a narrow tuple and the entries of the queue's own indexes.
+
+    `owner` and `status` are copies of the lead's, so the queue's band by score is one range scan of
+    one index here. Database triggers (migration 0018) insert the row with the lead and copy both
+    columns on every write to the lead (services, QuerySet.update, COPY, admin, raw SQL alike); no
+    Python code writes them.
+    """
+
+    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="rank")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    status = models.CharField(max_length=16, choices=Lead.Status.choices, default=Lead.Status.NEW)
+
+    score = models.SmallIntegerField(null=True, blank=True)
+    probability = models.FloatField(null=True, blank=True)
+    tier = models.CharField(max_length=16, choices=Lead.Tier.choices, default=Lead.Tier.UNSCORED)
+    score_reasons = models.JSONField(default=list, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "scoring.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # A manager's override, kept beside the model's own score.
+    score_override = models.SmallIntegerField(null=True, blank=True)
+    score_override_reason = models.CharField(max_length=255, blank=True)
+    score_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # Queue sort key: the effective score (override, else model score), or -1 when unscored.
+    # Not null so that keyset pagination can compare (priority, id) as a row value.
+    priority = models.SmallIntegerField(default=Lead.UNSCORED_PRIORITY)
+
+    # What a Lead reads and sets through its own attributes (Lead.score, Lead.tier, ...).
+    SCORE_ATTRIBUTES = (
+        *("score", "probability", "tier", "score_reasons", "scored_at", "model_version", "model_version_id"),
+        *("score_override", "score_override_reason", "score_override_by", "score_override_by_id", "priority"),
+    )
+    SCORE_COLUMNS = tuple(name for name in SCORE_ATTRIBUTES if not name.endswith("_id"))
+
+    class Meta:
+        indexes = [
+            # The band by score of a rep's queue: open leads of one owner by priority.
+            models.Index(
+                fields=["owner", "-priority", "-lead"],
+                name="rank_queue_owner_prio",
+                condition=Q(status__in=["new", "contacted", "qualified"]),
+            ),
+            # Manager's view over every owner.
+            models.Index(
+                fields=["-priority", "-lead"],
+                name="rank_queue_all_prio",
+                condition=Q(status__in=["new", "contacted", "qualified"]),
+            ),
+            # The API's default listing: every lead, open or closed, by priority.
+            models.Index(fields=["-priority", "-lead"], name="rank_all_prio"),
+            # A queue filtered to one closed status (converted / lost) is a single band by score.
+            models.Index(
+                fields=["status", "-priority", "-lead"],
+                name="rank_closed_prio",
+                condition=Q(status__in=["converted", "lost"]),
+            ),
+            models.Index(
+                fields=["model_version"], name="rank_model_version_set", condition=Q(model_version__isnull=False)
+            ),
+            models.Index(
+                fields=["score_override_by"], name="rank_override_by_set", condition=Q(score_override_by__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rank of lead #{self.lead_id}: {self.priority}"
+
+    def score_write(self) -> None:
+        """Write the score columns (never the copies of the lead's owner and status, which the
+        database keeps). The lead is saved, so its row exists."""
+        LeadRank.objects.filter(pk=self.lead_id).update(**{name: getattr(self, name) for name in self.SCORE_COLUMNS})
+        self._state.adding = False
+
 
 
 class Activity(models.Model):

@@ -313,11 +313,13 @@ def rescore_run_continue(run: RescoreRun, *, max_chunks: int | None = None) -> R
 
 
 def _stale_filter(version_id: int | None) -> Q:
+    """Leads (a Lead queryset) whose stored score is stale: never scored, scored by another
+    version, or changed or active since. The score is in the lead's rank row: one join."""
     return (
-        Q(scored_at__isnull=True)
-        | ~Q(model_version_id=version_id)
-        | Q(updated_at__gt=DbF("scored_at"))
-        | Q(last_activity_at__gt=DbF("scored_at"))
+        Q(rank__scored_at__isnull=True)
+        | ~Q(rank__model_version_id=version_id)
+        | Q(updated_at__gt=DbF("rank__scored_at"))
+        | Q(last_activity_at__gt=DbF("rank__scored_at"))
     )
 
 

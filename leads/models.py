@@ -163,7 +163,9 @@ class Lead(models.Model):
     objects = LeadQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-rank__priority", "-id"]
+        # Newest first. Queue order (by score) is LeadRank's (BY_SCORE), asked for where it is meant:
+        # a default order through a join would add it to every query, FOR UPDATE ones included.
+        ordering = ["-id"]
         indexes = [
             # The overdue band of a rep's queue (the band by score reads LeadRank's indexes).
             models.Index(
@@ -332,6 +334,12 @@ class LeadRank(models.Model):
                 fields=["-priority", "-lead"],
                 name="rank_queue_all_prio",
                 condition=Q(status__in=["new", "contacted", "qualified"]),
+            ),
+            # The unassigned pool (claiming, routing, the pool's queue): only pooled leads' entries.
+            models.Index(
+                fields=["-priority", "-lead"],
+                name="rank_queue_pool_prio",
+                condition=Q(status__in=["new", "contacted", "qualified"], owner__isnull=True),
             ),
             # The API's default listing: every lead, open or closed, by priority.
             models.Index(fields=["-priority", "-lead"], name="rank_all_prio"),

@@ -215,13 +215,14 @@ def _probe(band: QuerySet[Lead], order: tuple[str, ...], limit: int, text: str) 
     subquery in FROM, so the window's compiled SQL is wrapped here; the search text stays a parameter."""
     keys = {f"_probe_key{i}": F(name.removeprefix("-")) for i, name in enumerate(order)}
     window = band.order_by(*order).annotate(_probe_at=_search_at(text), _probe_row=Window(RowNumber(), order_by=order))
-    window = window.annotate(**keys).values_list("pk", "_probe_at", "_probe_row", *keys)[:SEARCH_PROBE_ROWS]
+    window = window.annotate(_probe_id=F("pk"), **keys)
+    window = window.values_list("_probe_id", "_probe_at", "_probe_row", *keys)[:SEARCH_PROBE_ROWS]
     window_sql, window_params = window.query.sql_with_params()
     directions = ["DESC" if name[0] == "-" else "ASC" for name in order]
     window_order = ", ".join(f'"{key}" {direction}' for key, direction in zip(keys, directions, strict=True))
     # Column names come from the code (`order`), the SQL from Django; every value is a parameter.
     sql = (
-        f'SELECT "id", "_probe_at" > 0, "_probe_row" FROM ({window_sql}) AS "window"'  # noqa: S608
+        f'SELECT "_probe_id", "_probe_at" > 0, "_probe_row" FROM ({window_sql}) AS "window"'  # noqa: S608
         f' WHERE "_probe_at" > 0 OR "_probe_row" = %s ORDER BY {window_order} LIMIT %s'
     )
     with connection.cursor() as cursor:

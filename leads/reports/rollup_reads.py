@@ -139,7 +139,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     if parts.reads_leads:
         rows += (
             parts.leads()
-            .annotate(band=selectors.score_band())
+            .annotate(**selectors.score_dims())
             .values(*CUBE_DIMS)
             .annotate(**selectors.outcome_counts())
         )
@@ -228,6 +228,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None) -> di
         rows.append({**row, "breached": row["sla_late"] + waiting})
     rows += (
         parts.leads()
+        .annotate(tier=F("rank__tier"))
         .values(*dims)
         .annotate(
             **selectors.outcome_counts(),

@@ -138,10 +138,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     rows = parts.cube_summed(CUBE_DIMS, OUTCOMES)
     if parts.reads_leads:
         rows += (
-            parts.leads()
-            .annotate(**selectors.score_dims())
-            .values(*CUBE_DIMS)
-            .annotate(**selectors.outcome_counts())
+            parts.leads().annotate(**selectors.score_dims()).values(*CUBE_DIMS).annotate(**selectors.outcome_counts())
         )
     return merged(rows, CUBE_DIMS, OUTCOMES)
 

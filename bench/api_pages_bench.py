@@ -30,7 +30,7 @@ from common import (
 )
 
 LIST = "/api/v1/leads/"
-ORDERINGS = {"-priority": "priority", "created": "created_at", "-id": "id"}
+ORDERINGS = {"-priority": "rank__priority", "created": "created_at", "-id": "id"}
 
 
 def explain(sql: str, params=None) -> tuple[str, float]:

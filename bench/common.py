@@ -253,24 +253,22 @@ PROPOSED_INDEXES = {
         'models.Index(fields=["next_follow_up_at", "id"], name="lead_queue_pool_followup",'
         f" condition={_OPEN_Q} & Q(owner__isnull=True))",
     ),
-    "lead_queue_tier_prio": (
-        f"CREATE INDEX IF NOT EXISTS lead_queue_tier_prio ON leads_lead (tier, priority DESC, id DESC) WHERE {_OPEN}",
-        f'models.Index(fields=["tier", "-priority", "-id"], name="lead_queue_tier_prio", condition={_OPEN_Q})',
-    ),
-    "lead_queue_owner_tier_prio": (
-        "CREATE INDEX IF NOT EXISTS lead_queue_owner_tier_prio ON leads_lead (owner_id, tier, priority DESC, id DESC)"
+    # The score's indexes are LeadRank's (leads_leadrank: its own copies of owner_id and status).
+    "rank_queue_tier_prio": (
+        "CREATE INDEX IF NOT EXISTS rank_queue_tier_prio ON leads_leadrank (tier, priority DESC, lead_id DESC)"
         f" WHERE {_OPEN}",
-        'models.Index(fields=["owner", "tier", "-priority", "-id"], name="lead_queue_owner_tier_prio",'
+        f'models.Index(fields=["tier", "-priority", "-lead"], name="rank_queue_tier_prio", condition={_OPEN_Q})',
+    ),
+    "rank_queue_owner_tier_prio": (
+        "CREATE INDEX IF NOT EXISTS rank_queue_owner_tier_prio ON leads_leadrank"
+        f" (owner_id, tier, priority DESC, lead_id DESC) WHERE {_OPEN}",
+        'models.Index(fields=["owner", "tier", "-priority", "-lead"], name="rank_queue_owner_tier_prio",'
         f" condition={_OPEN_Q})",
     ),
-    "lead_closed_prio": (
-        f"CREATE INDEX IF NOT EXISTS lead_closed_prio ON leads_lead (status, priority DESC, id DESC) WHERE {_CLOSED}",
-        f'models.Index(fields=["status", "-priority", "-id"], name="lead_closed_prio", condition={_CLOSED_Q})',
-    ),
-    "lead_closed_owner_prio": (
-        "CREATE INDEX IF NOT EXISTS lead_closed_owner_prio ON leads_lead (owner_id, status, priority DESC, id DESC)"
-        f" WHERE {_CLOSED}",
-        'models.Index(fields=["owner", "status", "-priority", "-id"], name="lead_closed_owner_prio",'
+    "rank_closed_owner_prio": (
+        "CREATE INDEX IF NOT EXISTS rank_closed_owner_prio ON leads_leadrank"
+        f" (owner_id, status, priority DESC, lead_id DESC) WHERE {_CLOSED}",
+        'models.Index(fields=["owner", "status", "-priority", "-lead"], name="rank_closed_owner_prio",'
         f" condition={_CLOSED_Q})",
     ),
     "lead_search_trgm_set": (
@@ -283,8 +281,8 @@ PROPOSED_INDEXES = {
 
 
 def proposed_indexes_missing_from_models() -> list[str]:
-    """Proposed index names the Lead model does not declare yet (needs Django set up)."""
-    from leads.models import Lead
+    """Proposed index names the Lead and LeadRank models do not declare yet (needs Django set up)."""
+    from leads.models import Lead, LeadRank
 
-    declared = {index.name for index in Lead._meta.indexes}
+    declared = {index.name for model in (Lead, LeadRank) for index in model._meta.indexes}
     return [name for name in PROPOSED_INDEXES if name not in declared]

@@ -36,7 +36,12 @@ from common import (
     proposed_indexes_missing_from_models,
 )
 
-TABLES = ("leads_lead", "leads_activity", "leads_followup")
+TABLES = ("leads_lead", "leads_leadrank", "leads_activity", "leads_followup")
+# What the model says of each lead (LeadRank), COPYd beside the leads with the insert trigger off.
+RANK_COLUMNS = (
+    *("lead_id", "owner_id", "status", "score", "probability", "tier", "score_reasons", "scored_at"),
+    *("model_version_id", "score_override", "score_override_reason", "score_override_by_id", "priority"),
+)
 FIRST = ("Priya", "Rahul", "Anita", "John", "Meera", "Arjun", "Sara", "Li", "Omar", "Elena", "Kofi", "Yuki")
 LAST = ("Sharma", "Patel", "Smith", "Khan", "Iyer", "Garcia", "Chen", "Müller", "Okafor", "Rossi", "Tanaka", "Das")
 COMPANIES = ("Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", "Stark Ltd", "Wayne Ent.", "Soylent", "", "", "")
@@ -211,16 +216,6 @@ def leads_copy(cur, *, n: int, heavy: int, rep_ids: list[int], model_version_id:
         "first_contacted_at",
         "last_activity_at",
         "next_follow_up_at",
-        "score",
-        "probability",
-        "tier",
-        "score_reasons",
-        "scored_at",
-        "model_version_id",
-        "score_override",
-        "score_override_reason",
-        "score_override_by_id",
-        "priority",
         "campaign",
         "converted_value",
     ]
@@ -241,6 +236,7 @@ def leads_copy(cur, *, n: int, heavy: int, rep_ids: list[int], model_version_id:
     three_years = 3 * 365 * 86400
     now_ts = now.timestamp()
     channel_rng = random.Random(seed + 21)  # its own stream: the other columns stay as they were
+    ranks = []
 
     with cur.copy(f"COPY leads_lead ({', '.join(columns)}) FROM STDIN") as copy:
         for i in range(1, n + 1):
@@ -352,23 +348,23 @@ def leads_copy(cur, *, n: int, heavy: int, rep_ids: list[int], model_version_id:
                     first_contact,
                     last_activity,
                     follow_up,
-                    score,
-                    p,
-                    tier,
-                    json.dumps(reasons, ensure_ascii=False),
-                    scored_at,
-                    model_version_id if scored else None,
-                    override,
-                    "Known account" if override is not None else "",
-                    None,
-                    priority,
                     campaign,
                     value,
                     *extra_values,
                 )
             )
+            ranks.append(
+                (
+                    *(i, owner, status, score, p, tier, json.dumps(reasons, ensure_ascii=False), scored_at),
+                    model_version_id if scored else None,
+                    *(override, "Known account" if override is not None else "", None, priority),
+                )
+            )
             if i % 100_000 == 0:
                 print(f"  leads: {i:,}", flush=True)
+    with cur.copy(f"COPY leads_leadrank ({', '.join(RANK_COLUMNS)}) FROM STDIN") as copy:
+        for row in ranks:
+            copy.write_row(row)
     return owners
 
 
@@ -526,10 +522,13 @@ def main() -> int:
         print(f"dropped {len(rebuild)} indexes/constraints for the load")
 
         t = time.perf_counter()
+        # The leads' LeadRank rows are COPYd with their scores: the trigger that adds them is off.
+        cur.execute("ALTER TABLE leads_lead DISABLE TRIGGER leads_rank_insert")
         owners = leads_copy(
             cur, n=args.leads, heavy=args.heavy_leads, rep_ids=rep_ids, model_version_id=model_version_id,
             now=now, seed=args.seed,
         )  # fmt: skip
+        cur.execute("ALTER TABLE leads_lead ENABLE TRIGGER leads_rank_insert")
         conn.commit()
         totals["leads"] = (args.leads, time.perf_counter() - t)
         print(
@@ -584,7 +583,7 @@ def main() -> int:
             cur.execute(f'ALTER DATABASE "{database_name(url)}" SET jit = off')
             conn.commit()
 
-        for table in TABLES:
+        for table in (t for t in TABLES if t != "leads_leadrank"):
             cur.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT max(id) FROM {table}), 1))"
             )

@@ -143,20 +143,20 @@ def index_report(rep, manager, emails: list[str]) -> list[dict]:
 
     from leads.selectors import QueueFilters, queue_for
 
-    tier_indexes = ("lead_queue_tier_prio", "lead_queue_owner_tier_prio")  # each can stand in for the other
+    tier_indexes = ("rank_queue_tier_prio", "rank_queue_owner_tier_prio")  # each can stand in for the other
     cases = [
         (("lead_queue_all_followup",), manager, QueueFilters()),
         (("lead_queue_pool_followup",), rep, QueueFilters(owner="pool", tier="cold")),
         # "s.101.0" starts the score band at its top (past the overdue band), where the tier indexes act.
         (tier_indexes, manager, QueueFilters(tier="cold", cursor="s.101.0")),
         (tier_indexes, rep, QueueFilters(tier="cold", cursor="s.101.0")),
-        (("lead_closed_prio",), manager, QueueFilters(status="lost")),
-        (("lead_closed_owner_prio",), rep, QueueFilters(status="lost")),
+        (("rank_closed_prio",), manager, QueueFilters(status="lost")),
+        (("rank_closed_owner_prio",), rep, QueueFilters(status="lost")),
         (("lead_search_trgm_set",), manager, QueueFilters(q=emails[0])),
         (("lead_search_trgm_set",), rep, QueueFilters(q=emails[-1])),
     ]
     with connection.cursor() as cur:
-        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'leads_lead'")
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename IN ('leads_lead', 'leads_leadrank')")
         present = {row[0] for row in cur.fetchall()}
     rows = []
     print(f"\n{'index(es) dropped':<50} {'queue request':<36} {'with':>7} {'without':>8} {'w/o, JIT on':>11}")
@@ -199,7 +199,9 @@ def offset_view_rows(user, page_number: int, page_size: int):
     from leads.selectors import leads_visible_to
 
     queryset = leads_visible_to(user) if user.is_manager else Lead.objects.filter(owner=user)
-    queryset = queryset.filter(status__in=Lead.OPEN_STATUSES).select_related("owner").order_by("-score", "-id")
+    queryset = (
+        queryset.filter(status__in=Lead.OPEN_STATUSES).select_related("owner", "rank").order_by("-rank__score", "-id")
+    )
     page = Paginator(queryset, page_size).page(page_number)
     context = {"page": {"leads": list(page.object_list), "overdue_ids": set(), "now": timezone.now()}, "filters": {}}
     return render_to_string("leads/_queue_rows.html", context), page

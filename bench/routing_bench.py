@@ -96,10 +96,14 @@ def main() -> int:
         owned = [Lead.objects.filter(owner=rep).count() for rep in reps]
         over = sum(1 for n in owned if n > capacity)
         unrouted_hot_below = (
-            Lead.objects.filter(owner__isnull=True).order_by("-priority").values_list("priority", flat=True)[:1]
+            Lead.objects.filter(owner__isnull=True)
+            .order_by("-rank__priority")
+            .values_list("rank__priority", flat=True)[:1]
         )
         lowest_routed = (
-            Lead.objects.filter(owner__isnull=False).order_by("priority").values_list("priority", flat=True)[:1]
+            Lead.objects.filter(owner__isnull=False)
+            .order_by("rank__priority")
+            .values_list("rank__priority", flat=True)[:1]
         )
         best_left = unrouted_hot_below[0] if unrouted_hot_below else None
         print(

@@ -90,8 +90,7 @@ def synthetic_leads_copy(n: int, *, closed: bool, seed: int, start: int = 0) -> 
     now = timezone.now()
     lead_columns = [
         "external_id", "name", "email", "phone", "company", "source", "origin", "status", "converted_at",
-        "lost_reason", "attributes", "created_at", "updated_at", "tier", "score_reasons", "priority",
-        "score_override_reason",
+        "lost_reason", "attributes", "created_at", "updated_at",
     ]  # fmt: skip
     plans = []
 
@@ -118,7 +117,7 @@ def synthetic_leads_copy(n: int, *, closed: bool, seed: int, start: int = 0) -> 
             yield (
                 f"B-{i}", f"Bench {i}", f"b{i}@example.com", "", "", rng.choice(SOURCES), rng.choice(ORIGINS),
                 status, created + timedelta(days=7) if status == "converted" else None,
-                "no budget" if status == "lost" else "", json.dumps(attrs), created, now, "unscored", "[]", -1, "",
+                "no budget" if status == "lost" else "", json.dumps(attrs), created, now,
             )  # fmt: skip
 
     _copy("leads_lead", lead_columns, leads())
@@ -180,11 +179,12 @@ def step_rescore(total: int, *, workers: int = 0) -> None:
     with connection.cursor() as cursor:
         # Untimed: every lead unscored, as after a fresh import, so the timed run writes them all.
         cursor.execute(
-            "UPDATE leads_lead SET score = NULL, probability = NULL, model_version_id = NULL, tier = 'unscored', "
+            "UPDATE leads_leadrank SET score = NULL, probability = NULL, model_version_id = NULL, tier = 'unscored', "
             "score_reasons = '[]', priority = -1, scored_at = NULL WHERE scored_at IS NOT NULL"
         )
         cursor.execute("TRUNCATE scoring_scorehistory")
         cursor.execute("VACUUM ANALYZE leads_lead")
+        cursor.execute("VACUUM ANALYZE leads_leadrank")
     n = Lead.objects.count()
     say("leads / activities", f"{n:,} / {Activity.objects.count():,}")
     if workers:
@@ -298,17 +298,17 @@ def step_activity(repeat: int) -> None:
     latencies = []
     try:
         open_ids = list(
-            Lead.objects.filter(status__in=["new", "contacted"], scored_at__isnull=False)
+            Lead.objects.filter(status__in=["new", "contacted"], rank__scored_at__isnull=False)
             .order_by("?")
             .values_list("pk", flat=True)[:repeat]
         )
         for lead_id in open_ids:
-            before = Lead.objects.values_list("scored_at", flat=True).get(pk=lead_id)
+            before = Lead.objects.values_list("rank__scored_at", flat=True).get(pk=lead_id)
             with transaction.atomic():
                 activity_log(lead=Lead.objects.get(pk=lead_id), user=None, kind="call", outcome="connected")
             t = time.perf_counter()
             while time.perf_counter() - t < 30:
-                if Lead.objects.values_list("scored_at", flat=True).get(pk=lead_id) != before:
+                if Lead.objects.values_list("rank__scored_at", flat=True).get(pk=lead_id) != before:
                     latencies.append(time.perf_counter() - t)
                     break
                 time.sleep(0.05)

@@ -8,8 +8,9 @@ index range per page whatever the depth, on SQLite and PostgreSQL alike. (Writte
 `key < k OR (key = k AND id < i)` PostgreSQL cannot use it as an index bound.)
 
 A view chooses its sort keys with `cursor_orderings` ({"public name": "model field"}, fields
-NOT NULL) and `default_cursor_ordering` ("-name" for descending). Without them the list is
-ordered by id, newest first.
+NOT NULL; or a (key, id) pair of paths into a related table, `("rank__priority", "rank__lead_id")`,
+when that table's index holds the order) and `default_cursor_ordering` ("-name" for descending).
+Without them the list is ordered by id, newest first.
 """
 
 import base64
@@ -29,6 +30,20 @@ from leadcrm.row_values import keyset_after
 _BIGINT = 2**63
 
 
+def _field_at(model, path: str) -> models.Field:
+    """The field `path` ("priority", "rank__priority") names, from `model`."""
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.get_field(relation).related_model
+    return model._meta.get_field(name)
+
+
+def _value_at(row, path: str):
+    for name in path.split("__"):
+        row = getattr(row, name)
+    return row
+
+
 def _comparable(key_field: models.Field) -> models.Field:
     """The output field of the (key, id) row value: what the cursor's key was decoded as."""
     return models.DateTimeField() if isinstance(key_field, models.DateTimeField) else models.BigIntegerField()
@@ -42,7 +57,7 @@ class KeysetCursorPagination(BasePagination):
     ordering_query_param = "ordering"
 
     # --- configuration read from the view -------------------------------------------------
-    def _orderings(self, view) -> dict[str, str]:
+    def _orderings(self, view) -> dict[str, str | tuple[str, str]]:
         return getattr(view, "cursor_orderings", None) or {"id": "id"}
 
     def _default_ordering(self, view) -> str:
@@ -119,7 +134,8 @@ class KeysetCursorPagination(BasePagination):
         ordering = self._parse_ordering(request, view)
         descending = ordering.startswith("-")
         field_name = self._orderings(view)[ordering.lstrip("-")]
-        key_field = queryset.model._meta.get_field(field_name)
+        field_name, pk_name = field_name if isinstance(field_name, tuple) else (field_name, "pk")
+        key_field = _field_at(queryset.model, field_name)
         page_size = self._parse_page_size(request)
         cursor = self._decode_cursor(request.query_params.get(self.cursor_query_param, ""), ordering, key_field)
 
@@ -136,16 +152,17 @@ class KeysetCursorPagination(BasePagination):
                     pk_value=pk,
                     descending=descending,
                     output_field=_comparable(key_field),
+                    pk=pk_name,
                 )
         sign = "-" if descending else ""
-        order = [f"{sign}{field_name}", f"{sign}pk"] if field_name not in ("id", "pk") else [f"{sign}pk"]
+        order = [f"{sign}{field_name}", f"{sign}{pk_name}"] if field_name not in ("id", "pk") else [f"{sign}pk"]
         rows = list(queryset.order_by(*order)[: page_size + 1])
 
         self._next = None
         if len(rows) > page_size:
             rows = rows[:page_size]
             last = rows[-1]
-            token = self._encode_cursor(ordering, getattr(last, key_field.attname), last.pk)
+            token = self._encode_cursor(ordering, _value_at(last, field_name), last.pk)
             url = request.build_absolute_uri()
             self._next = replace_query_param(url, self.cursor_query_param, token)
         return rows

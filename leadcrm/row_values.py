@@ -18,11 +18,19 @@ class Row(Func):
 
 
 def keyset_after(
-    queryset: QuerySet, *, key: str, key_value, pk_value, descending: bool, output_field: models.Field
+    queryset: QuerySet,
+    *,
+    key: str,
+    key_value,
+    pk_value,
+    descending: bool,
+    output_field: models.Field,
+    pk: str = "pk",
 ) -> QuerySet:
     """The rows after (key_value, pk_value) in `(key, pk)` order, as one row comparison:
-    `(key, id) < (k, i)` when descending, `>` when ascending. `key` is NOT NULL."""
+    `(key, id) < (k, i)` when descending, `>` when ascending. `key` is NOT NULL. `pk`: the id's
+    column when the index walked is a related table's (`rank__lead_id` for LeadRank's)."""
     lookup = "lt" if descending else "gt"
-    return queryset.alias(_keyset=Row(F(key), F("pk"), output_field=output_field)).filter(
+    return queryset.alias(_keyset=Row(F(key), F(pk), output_field=output_field)).filter(
         **{f"_keyset__{lookup}": Row(Value(key_value), Value(pk_value), output_field=output_field)}
     )

@@ -136,11 +136,18 @@ class LeadViewSet(
     filterset_class = LeadFilter
     permission_classes = [IsAuthenticated, CanWorkLead]
     parser_classes = [LimitedJSONParser]
-    cursor_orderings = {"priority": "priority", "score": "priority", "created": "created_at", "id": "id"}
+    # By score: LeadRank's index (priority, lead) holds the order.
+    cursor_orderings = {
+        "priority": ("rank__priority", "rank__lead_id"),
+        "score": ("rank__priority", "rank__lead_id"),
+        "created": "created_at",
+        "id": "id",
+    }
     default_cursor_ordering = "-priority"
 
     def get_queryset(self) -> QuerySet[Lead]:
-        return selectors.leads_visible_to(self.request.user)
+        # rank__isnull=False: an inner join, so the order by score can come from LeadRank's index.
+        return selectors.leads_visible_to(self.request.user).filter(rank__isnull=False).select_related("rank")
 
     def _lead_response(self, lead: Lead, code: int = status.HTTP_200_OK) -> Response:
         lead = self.get_queryset().get(pk=lead.pk)

@@ -34,7 +34,7 @@ FOLLOW_UP = "follow_up"
 ACTIONS = (ASSIGN, STATUS, FOLLOW_UP)
 
 # Only what the actions read or write is loaded: a bulk change may hold thousands of leads.
-_LOADED_FIELDS = ("id", "name", "email", "external_id", "status", "owner", "source", "tier", "next_follow_up_at")
+_LOADED_FIELDS = ("id", "name", "email", "external_id", "status", "owner", "source", "next_follow_up_at", "rank__tier")
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _leads_lock(
         queryset = matching
     leads = list(
         queryset.select_for_update(of=("self",))
-        .select_related("owner")
+        .select_related("owner", "rank")
         .only(*_LOADED_FIELDS, "owner__username", "owner__first_name", "owner__last_name", "owner__is_active")
         .order_by("pk")[: max_leads + 1]
     )

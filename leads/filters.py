@@ -46,7 +46,9 @@ class LeadFilter(django_filters.FilterSet):
     open = django_filters.ChoiceFilter(
         choices=BOOLEAN_CHOICES, method="filter_open", help_text="true: open statuses only; false: closed."
     )
-    tier = django_filters.MultipleChoiceFilter(choices=Lead.Tier.choices, help_text="One or more tiers.")
+    tier = django_filters.MultipleChoiceFilter(
+        field_name="rank__tier", choices=Lead.Tier.choices, help_text="One or more tiers."
+    )
     source = django_filters.CharFilter(max_length=128, help_text="Exact source.")
     origin = django_filters.CharFilter(max_length=128, help_text="Exact origin.")
     owner = django_filters.CharFilter(
@@ -59,7 +61,11 @@ class LeadFilter(django_filters.FilterSet):
         field_name="created_at", help_text="created_after / created_before, ISO 8601."
     )
     min_score = django_filters.NumberFilter(
-        field_name="priority", lookup_expr="gte", min_value=-1, max_value=100, help_text="Effective score at least."
+        field_name="rank__priority",
+        lookup_expr="gte",
+        min_value=-1,
+        max_value=100,
+        help_text="Effective score at least.",
     )
     external_id = django_filters.CharFilter(max_length=255)
     search = django_filters.CharFilter(
@@ -68,7 +74,7 @@ class LeadFilter(django_filters.FilterSet):
 
     class Meta:
         model = Lead
-        fields = ["status", "tier", "source", "origin", "owner", "external_id"]
+        fields = ["status", "source", "origin", "owner", "external_id"]
 
     def filter_open(self, queryset, name, value):
         statuses = Lead.OPEN_STATUSES if value == "true" else Lead.CLOSED_STATUSES

@@ -61,6 +61,22 @@ def _rank_attribute(name: str) -> property:
     return property(read, write, doc=f"The lead's LeadRank.{name}.")
 
 
+class LeadQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Also writes the score values set on the new leads (the database adds their LeadRank rows
+        with defaults, as for any insert)."""
+        leads = super().bulk_create(objs, *args, **kwargs)
+        ranked = [lead for lead in leads if getattr(lead, "_rank_changed", False) and lead.pk is not None]
+        for lead in ranked:
+            lead._rank_changed = False
+            row = lead.rank_row()
+            row.lead_id, row.owner_id, row.status = lead.pk, lead.owner_id, lead.status
+            row._state.adding = False
+        if ranked:
+            LeadRank.objects.bulk_update([lead.rank_row() for lead in ranked], LeadRank.SCORE_COLUMNS, batch_size=2000)
+        return leads
+
+
 class Lead(models.Model):
     class Status(models.TextChoices):
         NEW = "new", "New"
@@ -144,8 +160,12 @@ class Lead(models.Model):
         db_constraint=False,
     )
 
+    objects = LeadQuerySet.as_manager()
+
     class Meta:
-        ordering = ["-rank__priority", "-id"]
+        # Newest first. Queue order (by score) is LeadRank's (BY_SCORE), asked for where it is meant:
+        # a default order through a join would add it to every query, FOR UPDATE ones included.
+        ordering = ["-id"]
         indexes = [
             # The overdue band of a rep's queue (the band by score reads LeadRank's indexes).
             models.Index(
@@ -177,6 +197,20 @@ class Lead(models.Model):
     def __str__(self) -> str:
         return self.name or self.email or self.external_id or f"Lead #{self.pk}"
 
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            asked = list(update_fields)
+            if any(name in LeadRank.SCORE_ATTRIBUTES for name in asked):
+                self._rank_changed = True
+            kwargs["update_fields"] = [name for name in asked if name not in LeadRank.SCORE_ATTRIBUTES]
+        super().save(*args, **kwargs)
+        if getattr(self, "_rank_changed", False):
+            self._rank_changed = False
+            row = self.rank_row()
+            row.lead_id, row.owner_id, row.status = self.pk, self.owner_id, self.status
+            row.score_write()
+
     @staticmethod
     def lost_reason_problem(status: str, reason: str | None) -> str | None:
         """The one rule for closing as lost, shared by the pages, the API and the services."""
@@ -207,6 +241,9 @@ class Lead(models.Model):
     def display_name(self) -> str:
         return str(self)
 
+    def get_tier_display(self) -> str:
+        return self.rank_row().get_tier_display()
+
     def top_reasons(self, n: int = 3) -> list[dict]:
         reasons = self.score_reasons or []
         return reasons[:n] if isinstance(reasons, list) else []
@@ -224,19 +261,12 @@ class Lead(models.Model):
             self.rank = row
             return row
 
-    def save(self, *args, **kwargs):
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None:
-            asked = list(update_fields)
-            if any(name in LeadRank.SCORE_ATTRIBUTES for name in asked):
-                self._rank_changed = True
-            kwargs["update_fields"] = [name for name in asked if name not in LeadRank.SCORE_ATTRIBUTES]
-        super().save(*args, **kwargs)
-        if getattr(self, "_rank_changed", False):
-            self._rank_changed = False
-            row = self.rank_row()
-            row.lead_id, row.owner_id, row.status = self.pk, self.owner_id, self.status
-            row.score_write()
+
+# Leads in queue order (effective score, then newest first), as LeadRank's indexes hold it.
+BY_SCORE = ("-rank__priority", "-rank__lead_id")
+# Open unassigned leads, matched on LeadRank's copies so that BY_SCORE walks LeadRank's index;
+# rank__isnull=False keeps the join inner (owner IS NULL alone would make it an outer join).
+RANKED_POOL = Q(rank__isnull=False, rank__owner__isnull=True, rank__status__in=Lead.OPEN_STATUSES)
 
 
 class LeadRank(models.Model):
@@ -305,6 +335,12 @@ class LeadRank(models.Model):
                 name="rank_queue_all_prio",
                 condition=Q(status__in=["new", "contacted", "qualified"]),
             ),
+            # The unassigned pool (claiming, routing, the pool's queue): only pooled leads' entries.
+            models.Index(
+                fields=["-priority", "-lead"],
+                name="rank_queue_pool_prio",
+                condition=Q(status__in=["new", "contacted", "qualified"], owner__isnull=True),
+            ),
             # The API's default listing: every lead, open or closed, by priority.
             models.Index(fields=["-priority", "-lead"], name="rank_all_prio"),
             # A queue filtered to one closed status (converted / lost) is a single band by score.
@@ -329,7 +365,6 @@ class LeadRank(models.Model):
         database keeps). The lead is saved, so its row exists."""
         LeadRank.objects.filter(pk=self.lead_id).update(**{name: getattr(self, name) for name in self.SCORE_COLUMNS})
         self._state.adding = False
-
 
 
 class Activity(models.Model):

@@ -28,7 +28,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from leads import audit
-from leads.models import Activity, FollowUp, ImportRowError, Lead, User
+from leads.models import Activity, FollowUp, ImportRowError, Lead, LeadRank, User
 from leads.reports.rollups import rollups_mark_lead_objects
 from leads.signals import person_data_sections, person_erased_send
 
@@ -97,12 +97,12 @@ def _leads_anonymise(lead_ids: list[int]) -> int:
         lead.name = lead.email = lead.phone = lead.company = ""
         lead.external_id = None
         lead.lost_reason = ERASED_LOST_REASON if lead.status == Lead.Status.LOST else ""
-        lead.score_override_reason = ""
-        lead.score_reasons = []
         lead.attributes = _kept_attributes(lead.attributes)
         lead.erased_at = now
-    fields = ["name", "email", "phone", "company", "external_id", "lost_reason", "score_override_reason"]
-    Lead.objects.bulk_update(leads, [*fields, "score_reasons", "attributes", "erased_at"])
+    fields = ["name", "email", "phone", "company", "external_id", "lost_reason", "attributes", "erased_at"]
+    Lead.objects.bulk_update(leads, fields)
+    # The reasons name the person's values; the override's reason is free text.
+    LeadRank.objects.filter(pk__in=[lead.pk for lead in leads]).update(score_override_reason="", score_reasons=[])
     rollups_mark_lead_objects(leads)  # lost reasons changed: the reports' lost-by-reason rollup
     ids = [lead.pk for lead in leads]
     activities = Activity.objects.filter(lead_id__in=ids)

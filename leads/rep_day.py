@@ -9,7 +9,7 @@ from statistics import median
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from leads.models import Activity, FollowUp, Lead, User
+from leads.models import BY_SCORE, Activity, FollowUp, Lead, User
 
 LIST_LIMIT = 50
 
@@ -103,8 +103,13 @@ def rep_day_for(rep: User, *, now: datetime | None = None) -> RepDay:
         overdue=list(open_follow_ups.filter(due_at__lt=now)[:LIST_LIMIT]),
         hot_untouched=list(
             Lead.objects.filter(
-                owner=rep, status__in=Lead.OPEN_STATUSES, tier=Lead.Tier.HOT, last_activity_at__isnull=True
-            ).order_by("-priority", "-id")[:LIST_LIMIT]
+                rank__owner=rep,
+                rank__status__in=Lead.OPEN_STATUSES,
+                rank__tier=Lead.Tier.HOT,
+                last_activity_at__isnull=True,
+            )
+            .select_related("rank")
+            .order_by(*BY_SCORE)[:LIST_LIMIT]
         ),
         mine=months[rep.pk],
         team_median_conversion_rate=_median_of(months[pk].conversion_rate for pk in team),

@@ -19,6 +19,10 @@ class LeadExportResource(resources.ModelResource):
     typed as text instead (leads.exports.xlsx_bytes)."""
 
     owner = fields.Field(attribute="owner__username", column_name="owner")
+    score = fields.Field(attribute="rank__score", column_name="score")
+    probability = fields.Field(attribute="rank__probability", column_name="probability")
+    tier = fields.Field(attribute="rank__tier", column_name="tier")
+    priority = fields.Field(attribute="rank__priority", column_name="priority")
 
     def __init__(self, *, neutralise: bool = True, **kwargs):
         super().__init__(**kwargs)

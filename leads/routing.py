@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leadcrm.dispatch import debounced_dispatch
-from leads.models import Activity, Lead, RoutingRule, SlaEvent, User
+from leads.models import BY_SCORE, RANKED_POOL, Activity, Lead, RoutingRule, SlaEvent, User
 from leads.notifications import Kind, lead_assigned_notify, notify
 from leads.reports.rollups import rollups_mark_leads
 from leads.selectors import open_leads_by_owner
@@ -58,6 +58,10 @@ class _Candidate(NamedTuple):
 
     def __str__(self) -> str:
         return self.name or self.email or self.external_id or f"Lead #{self.pk}"
+
+
+# _Candidate's fields as columns: the score's live in LeadRank.
+_CANDIDATE_COLUMNS = tuple(f"rank__{name}" if name in ("tier", "priority") else name for name in _Candidate._fields)
 
 
 @dataclass
@@ -100,9 +104,9 @@ def _rule_filter(rule: RoutingRule) -> Q:
     if rule.origin:
         q &= Q(origin=rule.origin)
     if rule.tier:
-        q &= Q(tier=rule.tier)
+        q &= Q(rank__tier=rule.tier)
     if rule.min_score is not None:
-        q &= Q(priority__gt=rule.min_score)
+        q &= Q(rank__priority__gt=rule.min_score)
     return q
 
 
@@ -141,10 +145,10 @@ def leads_route(*, limit: int = ROUTE_BATCH) -> int:
         candidates = [
             _Candidate(*row)
             for row in Lead.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(matching, owner__isnull=True, status__in=Lead.OPEN_STATUSES)
+            .filter(matching, RANKED_POOL)
             .exclude(Exists(breached))
-            .order_by("-priority", "-id")
-            .values_list(*_Candidate._fields)[:limit]
+            .order_by(*BY_SCORE)
+            .values_list(*_CANDIDATE_COLUMNS)[:limit]
         ]
         by_rep: dict[int, list[tuple[_Candidate, RoutingRule]]] = defaultdict(list)
         for lead in candidates:
@@ -181,7 +185,7 @@ def _routed_record(lead_id: int, rep: User, rule: RoutingRule, when) -> Activity
 def _routed_notify(rep: User, leads: list["_Candidate"]) -> None:
     """One notification per lead for a few; one summary when a run routes many to the same rep."""
     if len(leads) <= 3:
-        for lead in Lead.objects.filter(pk__in=[c.pk for c in leads]).order_by("-priority", "-id"):
+        for lead in Lead.objects.filter(pk__in=[c.pk for c in leads]).select_related("rank").order_by(*BY_SCORE):
             lead_assigned_notify(lead=lead, rep=rep, how="routed to you")
         return
     notify(

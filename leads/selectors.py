@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from leadcrm.inputs import is_ascii_int
 from leadcrm.row_values import keyset_after
-from leads.models import Activity, FollowUp, Lead, User
+from leads.models import BY_SCORE, Activity, FollowUp, Lead, User
 
 SOURCES_CACHE_KEY = "leads:sources:v1"
 SOURCES_CACHE_SECONDS = 300
@@ -62,7 +62,7 @@ def leads_workable_by(user: User) -> QuerySet[Lead]:
 def lead_get_for(user: User, pk: int, *, for_update: bool = False) -> Lead:
     """The lead `pk` if `user` may see it (or change it, with for_update), else Http404."""
     queryset = leads_workable_by(user) if for_update else leads_visible_to(user)
-    lead = queryset.select_related("owner", "model_version").filter(pk=pk).first()
+    lead = queryset.select_related("owner", "rank", "rank__model_version").filter(pk=pk).first()
     if lead is None:
         raise Http404("No such lead.")
     return lead
@@ -112,32 +112,38 @@ def _cursor_for(band: str, lead: Lead) -> str:
 # objects was a third of the selector's CPU time.
 QUEUE_ROW_FIELDS = (
     *("name", "email", "external_id", "company", "phone", "status", "created_at", "last_activity_at"),
-    *("score", "score_override", "tier", "score_reasons", "priority", "next_follow_up_at", "owner"),
-    *("owner__first_name", "owner__last_name", "owner__username"),
+    *("next_follow_up_at", "owner", "owner__first_name", "owner__last_name", "owner__username"),
+    *("rank__score", "rank__score_override", "rank__tier", "rank__score_reasons", "rank__priority"),
 )
 
 
-def _queue_base(user: User, filters: QueueFilters) -> QuerySet[Lead]:
+def _queue_base(user: User, filters: QueueFilters, *, by_score: bool = False) -> QuerySet[Lead]:
+    """The leads of `user`'s queue under `filters`, any band. `by_score`: the owner and status are
+    matched on the LeadRank copies, so that the band by score is one range of one LeadRank index
+    (the overdue band and the count read the lead's own columns and indexes)."""
+    owner, status = ("rank__owner", "rank__status") if by_score else ("owner", "status")
+    # rank__isnull=False keeps LeadRank an inner join, which a pool filter (owner IS NULL) would
+    # otherwise make an outer one that PostgreSQL can't drive from LeadRank's index.
+    queryset = Lead.objects.filter(rank__isnull=False) if by_score else Lead.objects.all()
     if filters.owner == "pool":
-        queryset = Lead.objects.filter(owner__isnull=True)
+        queryset = queryset.filter(**{f"{owner}__isnull": True})
     elif user.is_manager:
-        queryset = Lead.objects.all()
         if is_ascii_int(filters.owner):
-            queryset = queryset.filter(owner_id=int(filters.owner))
+            queryset = queryset.filter(**{owner: int(filters.owner)})
     else:
-        queryset = Lead.objects.filter(owner=user)
+        queryset = queryset.filter(**{owner: user})
 
     if filters.status in Lead.Status.values:
-        queryset = queryset.filter(status=filters.status)
+        queryset = queryset.filter(**{status: filters.status})
     else:
-        queryset = queryset.filter(status__in=Lead.OPEN_STATUSES)
+        queryset = queryset.filter(**{f"{status}__in": Lead.OPEN_STATUSES})
     if filters.tier in Lead.Tier.values:
-        queryset = queryset.filter(tier=filters.tier)
+        queryset = queryset.filter(rank__tier=filters.tier)
     if filters.source:
         queryset = queryset.filter(source=filters.source)
     # The search (filters.q) is applied per band by _band_rows, which chooses how to find its matches.
     # The queue never shows the attributes: at a million imported leads they are the widest column.
-    return queryset.select_related("owner").defer("attributes")
+    return queryset.select_related("owner", "rank").defer("attributes")
 
 
 def lead_search_q(text: str) -> Q:
@@ -207,14 +213,16 @@ def _probe(band: QuerySet[Lead], order: tuple[str, ...], limit: int, text: str) 
     way PostgreSQL walks the band's index at every depth tried at 1M leads, so the probe needs no
     transaction with bitmap scans turned off (three statements fewer than before). Django has no
     subquery in FROM, so the window's compiled SQL is wrapped here; the search text stays a parameter."""
-    keys = [name.removeprefix("-") for name in order]
+    keys = {f"_probe_key{i}": F(name.removeprefix("-")) for i, name in enumerate(order)}
     window = band.order_by(*order).annotate(_probe_at=_search_at(text), _probe_row=Window(RowNumber(), order_by=order))
-    window = window.values_list("pk", "_probe_at", "_probe_row", *keys)[:SEARCH_PROBE_ROWS]
+    window = window.annotate(_probe_id=F("pk"), **keys)
+    window = window.values_list("_probe_id", "_probe_at", "_probe_row", *keys)[:SEARCH_PROBE_ROWS]
     window_sql, window_params = window.query.sql_with_params()
-    window_order = ", ".join(f'"{name.removeprefix("-")}" {"DESC" if name[0] == "-" else "ASC"}' for name in order)
+    directions = ["DESC" if name[0] == "-" else "ASC" for name in order]
+    window_order = ", ".join(f'"{key}" {direction}' for key, direction in zip(keys, directions, strict=True))
     # Column names come from the code (`order`), the SQL from Django; every value is a parameter.
     sql = (
-        f'SELECT "id", "_probe_at" > 0, "_probe_row" FROM ({window_sql}) AS "window"'  # noqa: S608
+        f'SELECT "_probe_id", "_probe_at" > 0, "_probe_row" FROM ({window_sql}) AS "window"'  # noqa: S608
         f' WHERE "_probe_at" > 0 OR "_probe_row" = %s ORDER BY {window_order} LIMIT %s'
     )
     with connection.cursor() as cursor:
@@ -271,8 +279,10 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
     """
     now = now or timezone.now()
     base = _queue_base(user, filters).only(*QUEUE_ROW_FIELDS)
+    by_score = _queue_base(user, filters, by_score=True).only(*QUEUE_ROW_FIELDS)
     if filters.due == "today":
         base = base.filter(next_follow_up_at__lt=due_today_cutoff(now))
+        by_score = by_score.filter(next_follow_up_at__lt=due_today_cutoff(now))
     search = QueueSearch(filters.q, base) if filters.q.strip() else None
 
     cursor = _parse_cursor(filters.cursor)
@@ -306,17 +316,18 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
         return QueuePage(leads, None, now, overdue_ids)
 
     remaining = page_size - len(leads)
-    scored = base if closed else base.filter(Q(next_follow_up_at__isnull=True) | Q(next_follow_up_at__gte=now))
+    scored = by_score if closed else by_score.filter(Q(next_follow_up_at__isnull=True) | Q(next_follow_up_at__gte=now))
     if cursor is not None and cursor[0] == "s":
         scored = keyset_after(
             scored,
-            key="priority",
+            key="rank__priority",
+            pk="rank__lead_id",
             key_value=cursor[1],
             pk_value=cursor[2],
             descending=True,
             output_field=IntegerField(),
         )
-    band = _band_rows(scored, ("-priority", "-id"), remaining + 1, search)
+    band = _band_rows(scored, BY_SCORE, remaining + 1, search)
     next_cursor = None
     if len(band) > remaining:
         band = band[:remaining]

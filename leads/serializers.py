@@ -97,7 +97,14 @@ class LeadSerializer(serializers.ModelSerializer):
     attributes = AttributesField(read_only=True)
     # Not EmailField: a lead may have no email (""), which is not a valid "format: email".
     email = serializers.CharField(read_only=True, help_text="Lower-cased email, or blank.")
+    # What the model says of the lead (its LeadRank row, select_related by the views).
+    score = serializers.IntegerField(source="rank.score", read_only=True, allow_null=True)
+    probability = serializers.FloatField(source="rank.probability", read_only=True, allow_null=True)
+    tier = serializers.ChoiceField(source="rank.tier", choices=Lead.Tier.choices, read_only=True)
     score_reasons = serializers.SerializerMethodField()
+    scored_at = serializers.DateTimeField(source="rank.scored_at", read_only=True, allow_null=True)
+    model_version = serializers.IntegerField(source="rank.model_version_id", read_only=True, allow_null=True)
+    score_override = serializers.IntegerField(source="rank.score_override", read_only=True, allow_null=True)
     effective_score = serializers.SerializerMethodField(
         help_text="The score the queue sorts by: a manager's override, else the model's score."
     )

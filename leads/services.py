@@ -11,7 +11,7 @@ from django.utils import timezone
 from leads import audit
 from leads.channels import value_default_for
 from leads.matching import email_key
-from leads.models import Activity, FollowUp, Lead, User
+from leads.models import BY_SCORE, RANKED_POOL, Activity, FollowUp, Lead, User
 from leads.notifications import lead_assigned_notify
 from leads.signals import leads_changed_send
 
@@ -136,9 +136,9 @@ def lead_claim_next(*, rep: User) -> Lead | None:
     for _ in range(_CLAIM_ATTEMPTS):
         with transaction.atomic():
             candidate = (
-                Lead.objects.select_for_update(skip_locked=True)
-                .filter(owner__isnull=True, status__in=Lead.OPEN_STATUSES)
-                .order_by("-priority", "-id")
+                Lead.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(RANKED_POOL)
+                .order_by(*BY_SCORE)
                 .only("pk")
                 .first()
             )

@@ -41,7 +41,7 @@ def _past(fraction: float, now: datetime) -> Q:
     """Leads created at least `fraction` of their tier's SLA before `now`."""
     q = Q()
     for tier in Lead.Tier.values:
-        q |= Q(tier=tier, created_at__lte=now - timedelta(hours=sla_hours_for(tier) * fraction))
+        q |= Q(rank__tier=tier, created_at__lte=now - timedelta(hours=sla_hours_for(tier) * fraction))
     return q
 
 
@@ -70,7 +70,7 @@ def sla_escalate(*, now: datetime | None = None) -> SlaResult:
     breached = list(
         waiting.filter(_past(1.0, now))
         .exclude(Exists(SlaEvent.objects.filter(lead=OuterRef("pk"), stage=SlaEvent.Stage.BREACH)))
-        .select_related("owner")
+        .select_related("owner", "rank")
         .order_by("created_at", "id")[:BATCH]
     )
     rules = rules_active()
@@ -97,7 +97,7 @@ def sla_escalate(*, now: datetime | None = None) -> SlaResult:
         waiting.filter(_past(settings.SLA_WARNING_FRACTION, now))
         .exclude(_past(1.0, now))
         .exclude(Exists(SlaEvent.objects.filter(lead=OuterRef("pk"), stage=SlaEvent.Stage.WARNING)))
-        .select_related("owner")
+        .select_related("owner", "rank")
         .order_by("created_at", "id")[:BATCH]
     )
     for lead in warn:

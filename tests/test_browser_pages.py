@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from scoring.models import ModelVersion
 from tests.conftest import PHONE, axe_serious_problems, browser_login, screenshot, sideways_overflow
 from tests.reports.conftest import contract_metrics, report_data  # noqa: F401 (a fixture)
@@ -22,7 +22,7 @@ def crm(report_data):  # noqa: F811
         status="active", algorithm="logreg", metrics=contract_metrics(reference=reference),
         activated_at=timezone.now() - timedelta(days=30),
     )  # fmt: skip
-    Lead.objects.filter(score__isnull=False).update(model_version=version)
+    LeadRank.objects.filter(score__isnull=False).update(model_version=version)
     Lead.objects.filter(score__isnull=False).update(
         score_reasons=[{"feature": "source", "text": "Lead Source = Referral (+22)", "impact": 22}]
     )

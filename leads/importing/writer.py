@@ -115,15 +115,14 @@ SELECT array_agg(row_no ORDER BY row_no) FROM (
 _INSERT_NEW = """
 INSERT INTO leads_lead (
     external_id, name, email, phone, company, source, origin, campaign, converted_value, owner_id, created_at,
-    status, converted_at, lost_reason, attributes, updated_at, tier, score_reasons, score_override_reason,
-    priority, import_job_id
+    status, converted_at, lost_reason, attributes, updated_at, import_job_id
 )
 SELECT s.external_id, COALESCE(s.name, ''), COALESCE(s.email, ''), COALESCE(s.phone, ''),
     COALESCE(s.company, ''), COALESCE(s.source, ''), COALESCE(s.origin, ''), COALESCE(s.campaign, ''),
     s.converted_value, s.owner_id, COALESCE(s.created_at, %s), COALESCE(s.status, 'new'),
     CASE WHEN s.status = 'converted' THEN s.converted_at END,
     CASE WHEN s.status = 'lost' THEN s.lost_reason ELSE '' END,
-    s.attributes, %s, 'unscored', '[]'::jsonb, '', -1, %s
+    s.attributes, %s, %s
 FROM leadcrm_import_stage s
 WHERE s.target_id IS NULL
 ORDER BY s.row_no
@@ -238,8 +237,8 @@ def _write_postgres(records: list[tuple], import_job_id: int | None) -> ChunkRes
 
 _LEAD_COPY_COLUMNS = (
     "id", "external_id", "name", "email", "phone", "company", "source", "origin", "owner_id", "created_at",
-    "status", "converted_at", "lost_reason", "attributes", "updated_at", "tier", "score_reasons",
-    "score_override_reason", "priority", "import_job_id", "campaign", "converted_value",
+    "status", "converted_at", "lost_reason", "attributes", "updated_at", "import_job_id", "campaign",
+    "converted_value",
 )  # fmt: skip
 _CLOSED = ("converted", "lost")
 
@@ -327,7 +326,7 @@ def _new_leads_copy_text(lead_ids: list[int], records: list[tuple], now, import_
         f"{lead_id}\t{external_id}\t{name or ''}\t{email or ''}\t{phone or ''}\t{company or ''}\t{source or ''}"
         f"\t{origin or ''}\t{null if owner is None else owner}\t{stamp(created) if created else now_text}"
         f"\t{status or 'new'}\t{stamp(converted) if status == 'converted' else null}"
-        f"\t{lost_reason if status == 'lost' else ''}\t{attributes}\t{now_text}\tunscored\t[]\t\t-1\t{job}"
+        f"\t{lost_reason if status == 'lost' else ''}\t{attributes}\t{now_text}\t{job}"
         f"\t{campaign or ''}\t{null if value is None else value}\n"
         for lead_id, (_, external_id, name, email, phone, company, source, origin, owner, created, status, converted,
                       lost_reason, attributes, campaign, value) in zip(lead_ids, records, strict=True)

@@ -145,6 +145,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='leadrank',
+            index=models.Index(condition=models.Q(('owner__isnull', True), ('status__in', ['new', 'contacted', 'qualified'])), fields=['-priority', '-lead'], name='rank_queue_pool_prio'),
+        ),
+        migrations.AddIndex(
+            model_name='leadrank',
             index=models.Index(fields=['-priority', '-lead'], name='rank_all_prio'),
         ),
         migrations.AddIndex(
@@ -225,7 +229,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='lead',
-            options={'ordering': ['-rank__priority', '-id']},
+            options={'ordering': ['-id']},
         ),
         migrations.RunPython(rank_triggers_create, rank_triggers_drop, elidable=False),
     ]

@@ -233,14 +233,14 @@ def open_leads_forecast(*, source: str = "", with_revenue: bool = True) -> Forec
 
 def _forecast_groups(source: str = "") -> list[dict]:
     """The open leads' probability sums per source x campaign x owner (one scan of the open leads)."""
-    p = F("probability")
+    p = F("rank__probability")
     open_leads = Lead.objects.filter(status__in=Lead.OPEN_STATUSES).filter(Q(source=source) if source else Q())
     return list(
         open_leads.values("source", "campaign", "owner_id")
         .annotate(
             leads=Count("pk"),
-            scored=Count("probability"),
-            p=Sum("probability"),
+            scored=Count("rank__probability"),
+            p=Sum("rank__probability"),
             pq=Sum(ExpressionWrapper(p * (1.0 - p), output_field=FloatField())),
         )
         .order_by()

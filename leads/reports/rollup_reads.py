@@ -138,10 +138,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     rows = parts.cube_summed(CUBE_DIMS, OUTCOMES)
     if parts.reads_leads:
         rows += (
-            parts.leads()
-            .annotate(band=selectors.score_band())
-            .values(*CUBE_DIMS)
-            .annotate(**selectors.outcome_counts())
+            parts.leads().annotate(**selectors.score_dims()).values(*CUBE_DIMS).annotate(**selectors.outcome_counts())
         )
     return merged(rows, CUBE_DIMS, OUTCOMES)
 
@@ -228,6 +225,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None) -> di
         rows.append({**row, "breached": row["sla_late"] + waiting})
     rows += (
         parts.leads()
+        .annotate(tier=F("rank__tier"))
         .values(*dims)
         .annotate(
             **selectors.outcome_counts(),

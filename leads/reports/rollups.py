@@ -118,7 +118,7 @@ def cube_measures(sla: dict[str, int]) -> dict:
 
 
 def cube_rows(leads: QuerySet, dims: tuple[str, ...]) -> QuerySet:
-    return leads.annotate(band=selectors.score_band()).values(*dims).annotate(**cube_measures(selectors.sla_hours()))
+    return leads.annotate(**selectors.score_dims()).values(*dims).annotate(**cube_measures(selectors.sla_hours()))
 
 
 def lost_rows(leads: QuerySet, dims: tuple[str, ...]) -> QuerySet:

@@ -165,7 +165,7 @@ def dashboard_counts(leads: QuerySet[Lead], *, since: datetime) -> dict:
         created_90d=Count("pk", filter=recent),
         converted_90d=Count("pk", filter=recent & Q(status=CONVERTED)),
         hot_untouched=Count(
-            "pk", filter=Q(status__in=Lead.OPEN_STATUSES, tier=Lead.Tier.HOT, first_contacted_at__isnull=True)
+            "pk", filter=Q(status__in=Lead.OPEN_STATUSES, rank__tier=Lead.Tier.HOT, first_contacted_at__isnull=True)
         ),
     )
 
@@ -193,12 +193,17 @@ DIMENSIONS = {
 def score_band() -> Case:
     """Score 0-100 in ten bands: 0 is 0-9, ..., 9 is 90-100; -1 unscored."""
     return Case(
-        When(score__isnull=True, then=Value(-1)),
-        When(score__gte=90, then=Value(9)),
-        When(score__lt=0, then=Value(0)),
-        default=F("score") / Value(10),
+        When(rank__score__isnull=True, then=Value(-1)),
+        When(rank__score__gte=90, then=Value(9)),
+        When(rank__score__lt=0, then=Value(0)),
+        default=F("rank__score") / Value(10),
         output_field=IntegerField(),
     )
+
+
+def score_dims() -> dict:
+    """The cube's score dimensions of a lead, from its LeadRank: tier and score band."""
+    return {"tier": F("rank__tier"), "band": score_band()}
 
 
 def band_label(band: int) -> str:
@@ -228,9 +233,7 @@ def conversion_cube(filters: ReportFilters) -> list[dict]:
     thousand); conversion_by() rolls it up per dimension.
     """
     with report_work_mem():
-        return list(
-            filters.leads().annotate(band=score_band()).values(*CUBE_DIMS).annotate(**outcome_counts()).order_by()
-        )
+        return list(filters.leads().annotate(**score_dims()).values(*CUBE_DIMS).annotate(**outcome_counts()).order_by())
 
 
 def conversion_by(cube: list[dict], dimension: str) -> list[dict]:
@@ -483,12 +486,12 @@ def _sla_limit_q(tier: str, hours: int, now: datetime) -> Q:
 
 def sla_late_q(tier: str, hours: int) -> Q:
     """Leads of `tier` first contacted more than `hours` after creation (fixed once contacted)."""
-    return Q(tier=tier, first_contacted_at__gt=F("created_at") + timedelta(hours=hours))
+    return Q(rank__tier=tier, first_contacted_at__gt=F("created_at") + timedelta(hours=hours))
 
 
 def sla_waiting_q(tier: str, hours: int, now: datetime) -> Q:
     """Leads of `tier` not contacted yet and older than `hours` at `now`."""
-    return Q(tier=tier, first_contacted_at__isnull=True, created_at__lt=now - timedelta(hours=hours))
+    return Q(rank__tier=tier, first_contacted_at__isnull=True, created_at__lt=now - timedelta(hours=hours))
 
 
 def sla_breach_q(now: datetime, sla: dict[str, int] | None = None) -> Q:
@@ -514,7 +517,7 @@ def rep_discipline(filters: ReportFilters, *, now: datetime | None = None, sla: 
     sla = sla or sla_hours()
     per_tier = {}
     for tier, hours in sla.items():
-        per_tier[f"n_{tier}"] = Count("pk", filter=Q(tier=tier))
+        per_tier[f"n_{tier}"] = Count("pk", filter=Q(rank__tier=tier))
         per_tier[f"breached_{tier}"] = Count("pk", filter=_sla_limit_q(tier, hours, now))
     to_first_contact = F("first_contacted_at") - F("created_at")
     median_agg = {"median_seconds": MedianSeconds(to_first_contact)} if connection.vendor == "postgresql" else {}
@@ -629,8 +632,8 @@ def sla_breaches(
     leads = (
         filters.leads()
         .filter(sla_breach_q(now, sla))
-        .select_related("owner")
-        .only("pk", "name", "email", "external_id", "tier", "status", "created_at", "first_contacted_at", "owner")
+        .select_related("owner", "rank")
+        .only("pk", "name", "email", "external_id", "rank__tier", "status", "created_at", "first_contacted_at", "owner")
         .order_by("-created_at", "-pk")[:limit]
     )
     rows = []

@@ -59,7 +59,7 @@ def test_the_next_page_is_one_row_value_comparison_not_an_or(api_manager):
     with CaptureQueriesContext(connection) as captured:
         assert api_manager.get(first["next"]).status_code == 200
     sql = lead_list_sql(captured)
-    assert '("leads_lead"."priority", "leads_lead"."id") < (' in sql
+    assert '("leads_leadrank"."priority", "leads_leadrank"."lead_id") < (' in sql
     assert " OR " not in sql.split("WHERE", 1)[1]
 
 
@@ -74,7 +74,7 @@ def test_postgresql_walks_the_priority_index_from_the_cursor(api_manager, requir
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "Index Cond: (ROW(priority, id) < ROW(" in plan, plan
+    assert "Index Cond: (ROW(priority, lead_id) < ROW(" in plan, plan
 
 
 @pytest.mark.parametrize("ordering", ["-priority", "priority", "-created", "created"])

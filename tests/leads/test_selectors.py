@@ -152,7 +152,7 @@ def _plain_queue_ids(user, text: str, now) -> list[int]:
     """What the queue must show for a search, written the plain way: overdue first, then by score."""
     matching = selectors.leads_workable_by(user).filter(selectors.lead_search_q(text), status__in=Lead.OPEN_STATUSES)
     overdue = matching.filter(next_follow_up_at__lt=now).order_by("next_follow_up_at", "id")
-    rest = matching.exclude(next_follow_up_at__lt=now).order_by("-priority", "-id")
+    rest = matching.exclude(next_follow_up_at__lt=now).order_by("-rank__priority", "-id")
     return [lead.pk for lead in overdue] + [lead.pk for lead in rest]
 
 

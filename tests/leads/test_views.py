@@ -437,7 +437,7 @@ def test_all_matching_over_the_threshold_asks_for_confirmation_saying_how_many(m
     response = _bulk(manager_client, "status", **data, confirmed="1")
     assert response.status_code == 302
     assert Lead.objects.filter(status="qualified").count() == 3
-    assert Lead.objects.get(tier="cold").status == "new"
+    assert Lead.objects.get(rank__tier="cold").status == "new"
 
 
 def test_all_matching_under_the_threshold_acts_at_once(rep_client, rep, other_rep):

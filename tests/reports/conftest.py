@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from leads.models import Activity, Lead, User
+from leads.models import Activity, Lead, LeadRank, User
 from scoring.models import ModelVersion
 from tests.factories import ActivityFactory, FollowUpFactory, LeadFactory
 
@@ -135,5 +135,5 @@ def scored_model(report_data):
         status="active", algorithm="logreg", metrics=contract_metrics(reference=reference),
         activated_at=timezone.now() - timedelta(days=30),
     )  # fmt: skip
-    Lead.objects.filter(score__isnull=False).update(model_version=version)
+    LeadRank.objects.filter(score__isnull=False).update(model_version=version)
     return version

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import LeadRank
 from scoring.models import ModelVersion
 from tests.conftest import browser_login, screenshot
 from tests.reports.conftest import contract_metrics
@@ -29,7 +29,7 @@ def test_manager_opens_every_report_and_sees_charts(page, manager, report_data):
         status="active", algorithm="logreg", metrics=contract_metrics(reference=reference),
         activated_at=timezone.now() - timedelta(days=30),
     )  # fmt: skip
-    Lead.objects.filter(score__isnull=False).update(model_version=version)
+    LeadRank.objects.filter(score__isnull=False).update(model_version=version)
 
     browser_login(page, manager.username)
     for path, heading in REPORT_PAGES:

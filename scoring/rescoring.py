@@ -264,7 +264,10 @@ def rescore_run_plan(run: RescoreRun) -> list[RescorePartition]:
             if locked.only_stale:
                 _tiers_follow(cutoffs)
             else:
-                cache.set(APPLIED_CUTOFFS_KEY, cutoffs, None)  # this run gives every lead its tier
+                # This run gives every lead its tier; an overridden lead keeps its own through a
+                # rescore, so it gets the run's cut-offs here.
+                tiers_apply(cutoffs, only_overridden=True)
+                cache.set(APPLIED_CUTOFFS_KEY, cutoffs, None)
             bounds = partition_bounds(settings.SCORING_RESCORE_PARTITION_SIZE)
             RescorePartition.objects.bulk_create(
                 RescorePartition(run=locked, after_id=after, through_id=through, last_lead_id=after)

@@ -166,14 +166,20 @@ def _scored_at_stamp(lead_ids: list[int], scored_at: datetime) -> None:
         LeadRank.objects.filter(not_yet, pk__in=lead_ids[i : i + STAMP_BATCH]).update(scored_at=scored_at)
 
 
-def tiers_apply(cutoffs: dict) -> int:
+def tiers_apply(cutoffs: dict, *, only_overridden: bool = False) -> int:
     """Give every scored lead the tier of its displayed score (LeadRank.priority: the override, else
     the model's score) under `cutoffs` (points). For cut-offs that move without a rescore (the
     capacity mode's K-th best lead): leads scored earlier must not keep a tier their score no
-    longer has. One UPDATE of the leads whose tier differs; returns how many."""
+    longer has. One UPDATE of the leads whose tier differs; returns how many.
+
+    `only_overridden`: only leads with a manager's score, whose tier a rescore keeps (a full run
+    gives every other lead its tier as it writes)."""
     tier = Case(
         When(priority__gte=cutoffs["hot"], then=Value(Lead.Tier.HOT)),
         When(priority__gte=cutoffs["warm"], then=Value(Lead.Tier.WARM)),
         default=Value(Lead.Tier.COLD),
     )
-    return LeadRank.objects.filter(priority__gte=0).filter(~Q(tier=tier)).update(tier=tier)
+    ranks = LeadRank.objects.filter(priority__gte=0)
+    if only_overridden:
+        ranks = ranks.filter(score_override__isnull=False)
+    return ranks.filter(~Q(tier=tier)).update(tier=tier)

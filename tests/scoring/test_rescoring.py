@@ -141,7 +141,7 @@ def test_a_lead_rescored_after_a_change_that_keeps_its_score_is_no_longer_stale(
 ):
     lead = LeadFactory(owner=rep, attributes={"plan": "pro", "visits": 3})
     rescoring.leads_rescore(lead_ids=[lead.pk])
-    scored = Lead.objects.get(pk=lead.pk)
+    scored = Lead.objects.select_related("rank").get(pk=lead.pk)  # its score as it is now
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())  # changed, as an edit would
     assert Lead.objects.filter(rescoring._stale_filter(trained.pk), pk=lead.pk).exists()
 

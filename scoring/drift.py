@@ -190,7 +190,7 @@ def _feature_expression(feature: str, kind: str, reference: dict, *, now: dateti
     labels, derived, activity_counts = names
     if feature == _SCORE_FEATURE:
         edges = [e for e in reference.get("edges") or [] if isinstance(e, int | float)]
-        return F("probability") if edges and max(edges) <= 1.0 else F("score")
+        return F("rank__probability") if edges and max(edges) <= 1.0 else F("rank__score")
     if feature in labels:
         return F(labels[feature])
     if feature in _LEAD_COLUMNS:

@@ -8,10 +8,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads import audit
-from leads.models import Lead, User
+from leads.models import Lead, LeadRank, User
 from scoring import scorer
 from scoring.models import ScoreHistory
 from scoring.selectors import tier_cutoffs
+
+
+def _lead_lock(pk: int) -> Lead:
+    """The lead with its rank row, both locked (lead first, as the database's triggers do): the
+    score is in the rank row, which a rescore writes without touching the lead, so the lead's
+    lock alone would let a rescore's score slip in between the read here and the write."""
+    lead = Lead.objects.select_for_update().get(pk=pk)
+    lead.rank = LeadRank.objects.select_for_update().get(pk=pk)
+    return lead
 
 
 @transaction.atomic
@@ -24,7 +33,7 @@ def score_override_set(*, lead: Lead, score: int, reason: str, by: User) -> Lead
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why you override the score."})
-    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    lead = _lead_lock(lead.pk)
     lead.score_override = int(score)
     lead.score_override_reason = reason[:255]
     lead.score_override_by = by
@@ -52,7 +61,7 @@ def score_override_clear(*, lead: Lead, by: User) -> Lead:
     """Return a lead to the model's score."""
     if not by.is_manager:
         raise PermissionDenied("Only managers can override scores.")
-    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    lead = _lead_lock(lead.pk)
     if lead.score_override is None:
         return lead
     lead.score_override = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Avg
 
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from leads.reports.selectors import TIER_ORDER, outcome_counts, outcome_rates
 from leads.reports.summaries import Summary, summary_for
 from scoring import selectors
@@ -110,11 +110,12 @@ def observed_by_tier(version: ModelVersion, *, since_live: bool) -> list[dict]:
     """Leads this version scored, by tier: how many closed, how many converted, the observed
     conversion of closed leads next to the mean predicted probability. With since_live, only
     leads created after the version went live (the honest, out-of-sample view)."""
-    queryset = Lead.objects.filter(model_version=version)
+    # Outcomes count the rank row's copy of the lead's status (kept by the database).
+    queryset = LeadRank.objects.filter(model_version=version)
     if since_live:
         if version.activated_at is None:
             return []
-        queryset = queryset.filter(created_at__gte=version.activated_at)
+        queryset = queryset.filter(lead__created_at__gte=version.activated_at)
     rows = list(queryset.values("tier").annotate(**outcome_counts(), mean_probability=Avg("probability")).order_by())
     for row in rows:
         outcome_rates(row)

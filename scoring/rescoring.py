@@ -264,7 +264,10 @@ def rescore_run_plan(run: RescoreRun) -> list[RescorePartition]:
             if locked.only_stale:
                 _tiers_follow(cutoffs)
             else:
-                cache.set(APPLIED_CUTOFFS_KEY, cutoffs, None)  # this run gives every lead its tier
+                # This run gives every lead its tier; an overridden lead keeps its own through a
+                # rescore, so it gets the run's cut-offs here.
+                tiers_apply(cutoffs, only_overridden=True)
+                cache.set(APPLIED_CUTOFFS_KEY, cutoffs, None)
             bounds = partition_bounds(settings.SCORING_RESCORE_PARTITION_SIZE)
             RescorePartition.objects.bulk_create(
                 RescorePartition(run=locked, after_id=after, through_id=through, last_lead_id=after)
@@ -313,11 +316,13 @@ def rescore_run_continue(run: RescoreRun, *, max_chunks: int | None = None) -> R
 
 
 def _stale_filter(version_id: int | None) -> Q:
+    """Leads (a Lead queryset) whose stored score is stale: never scored, scored by another
+    version, or changed or active since. The score is in the lead's rank row: one join."""
     return (
-        Q(scored_at__isnull=True)
-        | ~Q(model_version_id=version_id)
-        | Q(updated_at__gt=DbF("scored_at"))
-        | Q(last_activity_at__gt=DbF("scored_at"))
+        Q(rank__scored_at__isnull=True)
+        | ~Q(rank__model_version_id=version_id)
+        | Q(updated_at__gt=DbF("rank__scored_at"))
+        | Q(last_activity_at__gt=DbF("rank__scored_at"))
     )
 
 

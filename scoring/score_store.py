@@ -1,6 +1,7 @@
 """Writing scores: one bulk write per chunk of scored leads, with a ScoreHistory row for each score
-that changes. PostgreSQL stages the chunk with COPY and updates by a join; other databases
-compare in Python.
+that changes. Scores live in the narrow LeadRank row (leads.models), never in the wide lead row:
+every write here goes to `leads_leadrank` only. PostgreSQL stages the chunk with COPY and updates
+by a join; other databases compare in Python.
 
 May import leads.models, leads.signals and scoring.models; the scoring services that score leads import this.
 """
@@ -13,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Q, Value, When
 
 from leadcrm import metrics
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from leads.signals import leads_scored_send
 from scoring.models import ScoreHistory
 
@@ -39,13 +40,13 @@ def scores_write(
 ) -> int:
     """Write scores in bulk; only leads whose score, tier, reasons or version change are
     touched, and each score change gets a ScoreHistory row. Re-running with the same rows
-    changes nothing. Keeps Lead.priority = override or score. Returns how many leads changed.
+    changes nothing. Keeps LeadRank.priority = override or score. Returns how many leads changed.
 
     `stamp_unchanged`: also move scored_at on the leads whose score did not change, so a lead
     rescored because it changed (an activity, an edit) is no longer stale (see
     rescoring._stale_filter) and a reader sees it was scored after the change. For the few leads
     of a request or a stale-only run; a full run leaves unchanged rows alone, since any write
-    to the wide lead row costs a new row version."""
+    costs a new row version (and its WAL) for nothing."""
     if not rows:
         return 0
     metrics.counter_add("leads_scored", len(rows))  # /metrics: rate() of it is leads scored per second
@@ -63,7 +64,7 @@ def scores_write(
 
 
 def _scores_write_postgres(rows: list[Scored], *, version_id: int | None, scored_at: datetime) -> int:
-    lead_table = Lead._meta.db_table
+    rank_table = LeadRank._meta.db_table
     history_table = ScoreHistory._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -75,28 +76,30 @@ def _scores_write_postgres(rows: list[Scored], *, version_id: int | None, scored
             for row in rows:
                 copy.write_row((row.lead_id, row.score, row.probability, row.tier, row.reasons_json()))
         # Statistics for the planner, and an id range, so both joins use the primary key index
-        # instead of scanning the whole lead table for every chunk.
+        # instead of scanning the whole rank table for every chunk.
         cursor.execute("ANALYZE scoring_incoming")
         low, high = min(r.lead_id for r in rows), max(r.lead_id for r in rows)
         changed_filter = (
-            "(l.score IS DISTINCT FROM t.score OR l.probability IS DISTINCT FROM t.probability "
-            "OR l.model_version_id IS DISTINCT FROM %(version)s OR l.score_reasons IS DISTINCT FROM t.reasons "
-            "OR (l.score_override IS NULL AND l.tier IS DISTINCT FROM t.tier) "
-            "OR l.priority <> COALESCE(l.score_override, t.score))"
+            "(r.score IS DISTINCT FROM t.score OR r.probability IS DISTINCT FROM t.probability "
+            "OR r.model_version_id IS DISTINCT FROM %(version)s OR r.score_reasons IS DISTINCT FROM t.reasons "
+            "OR (r.score_override IS NULL AND r.tier IS DISTINCT FROM t.tier) "
+            "OR r.priority <> COALESCE(r.score_override, t.score))"
         )
         params = {"version": version_id, "at": scored_at, "low": low, "high": high}
         cursor.execute(
             f"INSERT INTO {history_table} (lead_id, model_version_id, score, probability, tier, scored_at, "  # noqa: S608
             f"override_reason) SELECT t.id, %(version)s, t.score, t.probability, t.tier, %(at)s, '' "
-            f"FROM scoring_incoming t JOIN {lead_table} l ON l.id = t.id AND l.id BETWEEN %(low)s AND %(high)s "
-            f"WHERE l.score IS DISTINCT FROM t.score OR l.model_version_id IS DISTINCT FROM %(version)s",
+            f"FROM scoring_incoming t JOIN {rank_table} r ON r.lead_id = t.id "
+            f"AND r.lead_id BETWEEN %(low)s AND %(high)s "
+            f"WHERE r.score IS DISTINCT FROM t.score OR r.model_version_id IS DISTINCT FROM %(version)s",
             params,
         )
         cursor.execute(
-            f"UPDATE {lead_table} l SET score = t.score, probability = t.probability, "  # noqa: S608
-            f"tier = CASE WHEN l.score_override IS NULL THEN t.tier ELSE l.tier END, score_reasons = t.reasons, "
-            f"model_version_id = %(version)s, scored_at = %(at)s, priority = COALESCE(l.score_override, t.score) "
-            f"FROM scoring_incoming t WHERE l.id = t.id AND l.id BETWEEN %(low)s AND %(high)s AND {changed_filter}",
+            f"UPDATE {rank_table} r SET score = t.score, probability = t.probability, "  # noqa: S608
+            f"tier = CASE WHEN r.score_override IS NULL THEN t.tier ELSE r.tier END, score_reasons = t.reasons, "
+            f"model_version_id = %(version)s, scored_at = %(at)s, priority = COALESCE(r.score_override, t.score) "
+            f"FROM scoring_incoming t WHERE r.lead_id = t.id AND r.lead_id BETWEEN %(low)s AND %(high)s "
+            f"AND {changed_filter}",
             params,
         )
         return cursor.rowcount
@@ -106,12 +109,12 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
     """Other databases: compare in Python, then one parameterised UPDATE per changed lead sent
     with executemany (bulk_update's CASE expression grows badly with the batch)."""
     by_id = {row.lead_id: row for row in rows}
-    lead_table = connection.ops.quote_name(Lead._meta.db_table)
+    rank_table = connection.ops.quote_name(LeadRank._meta.db_table)
     updates: list[tuple] = []
     history: list[ScoreHistory] = []
     at = connection.ops.adapt_datetimefield_value(scored_at)
     with transaction.atomic():
-        current = Lead.objects.filter(pk__in=list(by_id)).values_list(
+        current = LeadRank.objects.filter(pk__in=list(by_id)).values_list(
             "pk", "score", "probability", "tier", "score_reasons", "model_version_id", "score_override", "priority"
         )
         for pk, score, probability, tier, reasons, current_version, override, priority in current:
@@ -146,8 +149,8 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
         if updates:
             with connection.cursor() as cursor:
                 cursor.executemany(
-                    f"UPDATE {lead_table} SET score = %s, probability = %s, tier = %s, score_reasons = %s, "  # noqa: S608
-                    "model_version_id = %s, scored_at = %s, priority = %s WHERE id = %s",
+                    f"UPDATE {rank_table} SET score = %s, probability = %s, tier = %s, score_reasons = %s, "  # noqa: S608
+                    "model_version_id = %s, scored_at = %s, priority = %s WHERE lead_id = %s",
                     updates,
                 )
         ScoreHistory.objects.bulk_create(history, batch_size=1000)
@@ -155,22 +158,28 @@ def _scores_write_generic(rows: list[Scored], *, version_id: int | None, scored_
 
 
 def _scored_at_stamp(lead_ids: list[int], scored_at: datetime) -> None:
-    """scored_at = `scored_at` on the given leads that do not have it yet (the changed ones do);
-    an unindexed column, so PostgreSQL can update the row in place (HOT). In batches: SQLite
-    limits the parameters of one statement."""
+    """scored_at = `scored_at` on the given leads' rank rows that do not have it yet (the changed
+    ones do); an unindexed column, so PostgreSQL can update the row in place (HOT). In batches:
+    SQLite limits the parameters of one statement."""
     not_yet = Q(scored_at__isnull=True) | Q(scored_at__lt=scored_at)
     for i in range(0, len(lead_ids), STAMP_BATCH):
-        Lead.objects.filter(not_yet, pk__in=lead_ids[i : i + STAMP_BATCH]).update(scored_at=scored_at)
+        LeadRank.objects.filter(not_yet, pk__in=lead_ids[i : i + STAMP_BATCH]).update(scored_at=scored_at)
 
 
-def tiers_apply(cutoffs: dict) -> int:
-    """Give every scored lead the tier of its displayed score (Lead.priority: the override, else
+def tiers_apply(cutoffs: dict, *, only_overridden: bool = False) -> int:
+    """Give every scored lead the tier of its displayed score (LeadRank.priority: the override, else
     the model's score) under `cutoffs` (points). For cut-offs that move without a rescore (the
     capacity mode's K-th best lead): leads scored earlier must not keep a tier their score no
-    longer has. One UPDATE of the leads whose tier differs; returns how many."""
+    longer has. One UPDATE of the leads whose tier differs; returns how many.
+
+    `only_overridden`: only leads with a manager's score, whose tier a rescore keeps (a full run
+    gives every other lead its tier as it writes)."""
     tier = Case(
         When(priority__gte=cutoffs["hot"], then=Value(Lead.Tier.HOT)),
         When(priority__gte=cutoffs["warm"], then=Value(Lead.Tier.WARM)),
         default=Value(Lead.Tier.COLD),
     )
-    return Lead.objects.filter(priority__gte=0).filter(~Q(tier=tier)).update(tier=tier)
+    ranks = LeadRank.objects.filter(priority__gte=0)
+    if only_overridden:
+        ranks = ranks.filter(score_override__isnull=False)
+    return ranks.filter(~Q(tier=tier)).update(tier=tier)

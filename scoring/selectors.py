@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KT, KeyTransform
 
-from leads.models import Lead, User
+from leads.models import Lead, LeadRank, User
 from leads.selectors import leads_visible_to
 from scoring import features as F
 from scoring import registry, scorer
@@ -239,7 +239,8 @@ def tier_cutoffs(version: ModelVersion | None, options: ScoringSettings | None =
             reps = User.objects.filter(is_active=True, role=User.Role.REP).count()
             k = max(1, options.capacity_per_rep * max(reps, 1))
             kth = list(
-                Lead.objects.filter(status__in=Lead.OPEN_STATUSES, score__isnull=False)
+                # The rank row's copy of the status: one walk down its open-queue priority index.
+                LeadRank.objects.filter(status__in=Lead.OPEN_STATUSES, score__isnull=False)
                 .order_by("-priority")
                 .values_list("priority", flat=True)[k - 1 : k]
             )

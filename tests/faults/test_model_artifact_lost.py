@@ -7,7 +7,7 @@ import os
 import pytest
 from django.urls import reverse
 
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from scoring import registry, rescoring, training_runs
 from scoring.models import ModelVersion, ScoringSettings
 from tests.scoring.conftest import outcome_leads_create
@@ -35,7 +35,7 @@ def test_a_lost_artifact_falls_back_to_the_last_good_model_and_admins_see_why(tr
     registry.cache_clear()
 
     lead = Lead.objects.filter(status=Lead.Status.NEW).first()
-    Lead.objects.filter(pk=lead.pk).update(score=None, model_version=None, scored_at=None)
+    LeadRank.objects.filter(pk=lead.pk).update(score=None, model_version=None, scored_at=None)
     rescoring.leads_rescore(lead_ids=[lead.pk])
     lead.refresh_from_db()
     assert lead.model_version_id == trained.pk and lead.score is not None  # the last good model scored it

@@ -9,7 +9,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from leadcrm.celery import app as celery_app
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from scoring import rescoring, training_runs
 from scoring.models import ModelVersion, RescorePartition, RescoreRun, ScoreHistory
 from tests.conftest import wait_for
@@ -75,13 +75,13 @@ def test_worker_killed_mid_rescore_the_next_worker_finishes_with_whole_scores(pr
         after = new.filter(pk__gt=partition.last_lead_id)
         if partition.through_id is not None:
             after = after.filter(pk__lte=partition.through_id)
-        assert not upto.exclude(model_version=version).exists()
-        assert not after.exclude(model_version__isnull=True, score__isnull=True).exists()
+        assert not upto.exclude(rank__model_version=version).exists()
+        assert not after.exclude(rank__model_version__isnull=True, rank__score__isnull=True).exists()
         committed = Lead.objects.filter(pk__gt=partition.after_id, pk__lte=partition.last_lead_id).count()
         assert partition.scored == committed
         scored_upto += committed
     assert run.scored == scored_upto
-    assert new.filter(model_version__isnull=True).exists()
+    assert new.filter(rank__model_version__isnull=True).exists()
 
     time.sleep(0.5)
     private_worker.start()  # a starting worker continues interrupted runs (a held partition once its claim lapses)
@@ -92,8 +92,8 @@ def test_worker_killed_mid_rescore_the_next_worker_finishes_with_whole_scores(pr
 
     wait_for(finished, timeout=90, interval=0.2, what="the next worker to finish the rescore")
     assert run.scored == total
-    assert Lead.objects.filter(model_version=version, scored_at__isnull=False, score__isnull=False).count() == total
-    assert not Lead.objects.exclude(priority=F("score")).exists()
+    assert LeadRank.objects.filter(model_version=version, scored_at__isnull=False, score__isnull=False).count() == total
+    assert not LeadRank.objects.exclude(priority=F("score")).exists()
     # One history row per lead per score change: each new lead got exactly one, the others none.
     assert ScoreHistory.objects.count() == history_before + OPEN_LEADS
     per_lead = ScoreHistory.objects.values("lead").annotate(n=Count("pk")).filter(n__gt=1)

@@ -4,7 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from scoring.models import ModelVersion
 from tests.scoring.conftest import outcome_leads_create
 
@@ -37,14 +37,14 @@ def test_bootstrap_trains_the_first_model_and_scores_every_lead():
     call_command("bootstrap_scoring", stdout=out)
 
     version = ModelVersion.objects.get(status="active")
-    assert not Lead.objects.filter(model_version__isnull=True).exists()
+    assert not LeadRank.objects.filter(model_version__isnull=True).exists()
     assert f"v{version.pk}" in out.getvalue()
 
 
 @pytest.mark.django_db
 def test_rescore_leads_stale_touches_only_changed_leads(trained):
     call_command("rescore_leads", "--all", stdout=StringIO())
-    Lead.objects.filter(pk=Lead.objects.first().pk).update(scored_at=None)
+    LeadRank.objects.filter(pk=Lead.objects.first().pk).update(scored_at=None)
     out = StringIO()
 
     call_command("rescore_leads", "--stale", stdout=out)

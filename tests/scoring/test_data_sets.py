@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from leads.importing import services as import_services
-from leads.models import ImportProfile, Lead
+from leads.models import ImportProfile, Lead, LeadRank
 from scoring import features as F
 from scoring import selectors, training, training_runs
 from scoring.models import ModelVersion
@@ -189,14 +189,14 @@ def test_one_score_shows_one_tier_everywhere(trained, admin_user):
     from scoring.models import ScoringSettings
 
     rescore_all()
-    lead = Lead.objects.filter(score__isnull=False).first()
+    lead = Lead.objects.filter(rank__score__isnull=False).first()
     overrides.score_override_set(lead=lead, score=lead.score, reason="same score", by=admin_user)
     ScoringSettings.objects.update_or_create(pk=1, defaults={"tier_mode": "capacity", "capacity_per_rep": 1})
     rescore_all()
 
     cutoffs = selectors.tier_cutoffs(ModelVersion.objects.get(pk=trained.pk))
     tiers_by_score: dict[int, set[str]] = {}
-    for priority, tier in Lead.objects.filter(priority__gte=0).values_list("priority", "tier"):
+    for priority, tier in LeadRank.objects.filter(priority__gte=0).values_list("priority", "tier"):
         tiers_by_score.setdefault(priority, set()).add(tier)
         assert tier == ("hot" if priority >= cutoffs["hot"] else "warm" if priority >= cutoffs["warm"] else "cold")
     assert all(len(tiers) == 1 for tiers in tiers_by_score.values())

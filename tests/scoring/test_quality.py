@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from leads.models import Lead
+from leads.models import LeadRank
 from scoring.models import ModelVersion
 from scoring.quality import active_model_facts, dashboard_headline_rows, model_quality, observed_by_tier
 from tests.factories import LeadFactory
@@ -21,7 +21,7 @@ def _scored_version(report_data, **fields) -> ModelVersion:
     version = ModelVersion.objects.create(
         status="active", metrics=contract_metrics(), activated_at=NOW - timedelta(days=15), **fields
     )
-    Lead.objects.filter(score__isnull=False).update(model_version=version)
+    LeadRank.objects.filter(score__isnull=False).update(model_version=version)
     return version
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import F as DbF
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from leads.services import activity_log
 from scoring import registry, rescoring, selectors, training_runs
 from scoring.models import ModelVersion, RescorePartition, RescoreRun, ScoreHistory, ScoringSettings, TrainingRun
@@ -43,7 +43,7 @@ def test_admin_rule_score_replaces_the_base_rate_at_cold_start():
 
     rescore_all()
 
-    assert set(Lead.objects.values_list("score", flat=True)) == {42}
+    assert set(LeadRank.objects.values_list("score", flat=True)) == {42}
 
 
 @pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_rescore_is_idempotent_and_uses_one_version_per_run(trained, settings):
     first = rescore_all()
     history = ScoreHistory.objects.count()
     snapshot = list(
-        Lead.objects.order_by("pk").values_list(
+        LeadRank.objects.order_by("pk").values_list(
             "pk", "score", "probability", "tier", "score_reasons", "model_version_id", "priority", "scored_at"
         )
     )
@@ -86,29 +86,29 @@ def test_rescore_is_idempotent_and_uses_one_version_per_run(trained, settings):
     assert second.scored == Lead.objects.count() and second.changed == 0
     assert ScoreHistory.objects.count() == history
     assert snapshot == list(
-        Lead.objects.order_by("pk").values_list(
+        LeadRank.objects.order_by("pk").values_list(
             "pk", "score", "probability", "tier", "score_reasons", "model_version_id", "priority", "scored_at"
         )
     )
-    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {trained.pk}
+    assert set(LeadRank.objects.values_list("model_version_id", flat=True)) == {trained.pk}
 
 
 @pytest.mark.django_db
 def test_an_interrupted_rescore_run_resumes_where_it_stopped(trained, settings):
     settings.SCORING_RESCORE_CHUNK = 50
-    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
     run = rescoring.rescore_run_start()
 
     rescoring.rescore_run_continue(run, max_chunks=2)  # the worker "dies" here
     run.refresh_from_db()
     assert run.status == RescoreRun.Status.RUNNING and run.scored == 100
-    assert Lead.objects.filter(scored_at__isnull=False).count() == 100
+    assert LeadRank.objects.filter(scored_at__isnull=False).count() == 100
 
     rescoring.rescore_run_continue(run)
 
     run.refresh_from_db()
     assert run.status == RescoreRun.Status.DONE and run.scored == Lead.objects.count()
-    assert not Lead.objects.filter(scored_at__isnull=True).exists()
+    assert not LeadRank.objects.filter(scored_at__isnull=True).exists()
 
 
 @pytest.mark.django_db
@@ -141,7 +141,7 @@ def test_a_lead_rescored_after_a_change_that_keeps_its_score_is_no_longer_stale(
 ):
     lead = LeadFactory(owner=rep, attributes={"plan": "pro", "visits": 3})
     rescoring.leads_rescore(lead_ids=[lead.pk])
-    scored = Lead.objects.get(pk=lead.pk)
+    scored = Lead.objects.select_related("rank").get(pk=lead.pk)  # its score as it is now
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())  # changed, as an edit would
     assert Lead.objects.filter(rescoring._stale_filter(trained.pk), pk=lead.pk).exists()
 
@@ -217,15 +217,15 @@ def test_rescore_outside_a_transaction_overlaps_writes_and_stays_whole(requires_
     outcome_leads_create(300)
     version = training_runs.model_train(folds=3)  # activation also rescored every lead, pipelined
     settings.SCORING_RESCORE_CHUNK = 40
-    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
     assert not connection.in_atomic_block
 
     run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
 
     assert run.status == RescoreRun.Status.DONE
     assert run.scored == Lead.objects.count() == run.changed
-    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
-    assert not Lead.objects.exclude(priority=DbF("score")).exists()
+    assert set(LeadRank.objects.values_list("model_version_id", flat=True)) == {version.pk}
+    assert not LeadRank.objects.exclude(priority=DbF("score")).exists()
 
 
 # --- partitions ---------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_a_requested_rescore_runs_every_partition_in_eager_mode_with_the_runs_ve
 ):
     settings.SCORING_RESCORE_PARTITION_SIZE = 60
     settings.SCORING_RESCORE_CHUNK = 25
-    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
 
     with django_capture_on_commit_callbacks(execute=True):
         run = rescoring.rescore_all_request()
@@ -288,13 +288,13 @@ def test_a_requested_rescore_runs_every_partition_in_eager_mode_with_the_runs_ve
     assert run.scored == total
     assert set(run.partitions.values_list("status", flat=True)) == {RescorePartition.Status.DONE}
     assert sum(run.partitions.values_list("scored", flat=True)) == total
-    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {trained.pk}
+    assert set(LeadRank.objects.values_list("model_version_id", flat=True)) == {trained.pk}
 
 
 @pytest.mark.django_db
 def test_a_chunk_written_beside_a_failed_earlier_chunk_rolls_back_and_the_partition_stays(trained, settings):
     settings.SCORING_RESCORE_PARTITION_SIZE = 100
-    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
     run = rescoring.rescore_run_start()
     partition = rescoring.rescore_run_plan(run)[0]
     ids = list(Lead.objects.filter(pk__gt=partition.after_id).order_by("pk").values_list("pk", flat=True)[:10])
@@ -307,11 +307,11 @@ def test_a_chunk_written_beside_a_failed_earlier_chunk_rolls_back_and_the_partit
     args = (partition.pk, run.pk, partition.after_id, rows, ids[-1], trained.pk, run.as_of, False)
 
     assert rescoring._chunk_commit(*args, failed) is False
-    assert not Lead.objects.filter(pk__in=ids, scored_at__isnull=False).exists()
+    assert not LeadRank.objects.filter(pk__in=ids, scored_at__isnull=False).exists()
     assert RescorePartition.objects.get(pk=partition.pk).last_lead_id == partition.after_id
 
     assert rescoring._chunk_commit(*args, done) is True  # once the chunk before landed, this one does
-    assert Lead.objects.filter(pk__in=ids, model_version=trained).count() == len(ids)
+    assert LeadRank.objects.filter(pk__in=ids, model_version=trained).count() == len(ids)
     assert RescorePartition.objects.get(pk=partition.pk).last_lead_id == ids[-1]
 
 
@@ -322,21 +322,21 @@ def test_a_rescore_with_one_or_three_writers_scores_every_lead_once(requires_pos
     settings.SCORING_RESCORE_CHUNK = 30
     for writers in (1, 3):
         settings.SCORING_RESCORE_WRITERS = writers
-        Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+        LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
         ScoreHistory.objects.all().delete()
 
         run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
 
         assert run.status == RescoreRun.Status.DONE
         assert run.scored == run.changed == Lead.objects.count() == ScoreHistory.objects.count()
-        assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
+        assert set(LeadRank.objects.values_list("model_version_id", flat=True)) == {version.pk}
 
 
 @pytest.mark.django_db
 def test_a_partition_held_by_a_live_claim_is_left_alone_and_taken_over_once_the_claim_lapses(trained, settings):
     settings.SCORING_RESCORE_PARTITION_SIZE = 100
     settings.SCORING_RESCORE_CHUNK = 30
-    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
     run = rescoring.rescore_run_start()
     first = rescoring.rescore_run_plan(run)[0]
     RescorePartition.objects.filter(pk=first.pk).update(
@@ -344,7 +344,7 @@ def test_a_partition_held_by_a_live_claim_is_left_alone_and_taken_over_once_the_
     )
 
     assert rescoring.rescore_partition_run(first) == 0  # someone holds it
-    assert not Lead.objects.filter(pk__lte=first.through_id, scored_at__isnull=False).exists()
+    assert not LeadRank.objects.filter(pk__lte=first.through_id, scored_at__isnull=False).exists()
 
     RescorePartition.objects.filter(pk=first.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
     assert rescoring.rescore_partition_run(first) == 4  # 100 leads in chunks of 30
@@ -359,7 +359,7 @@ def test_a_partition_held_by_a_live_claim_is_left_alone_and_taken_over_once_the_
 @pytest.mark.django_db
 def test_a_partition_that_finds_another_model_active_stops_and_says_so(trained, settings):
     settings.SCORING_RESCORE_PARTITION_SIZE = 100
-    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
     run = rescoring.rescore_run_start()
     partition = rescoring.rescore_run_plan(run)[0]
     ModelVersion.objects.filter(pk=trained.pk).update(status=ModelVersion.Status.RETIRED)
@@ -372,7 +372,7 @@ def test_a_partition_that_finds_another_model_active_stops_and_says_so(trained, 
     assert partition.status == RescorePartition.Status.STOPPED
     assert f"from v{trained.pk} to v{newer.pk}" in partition.message
     assert run.status == RescoreRun.Status.SUPERSEDED and "active model changed" in run.message
-    assert not Lead.objects.filter(scored_at__isnull=False).exists()  # nothing scored with the old version
+    assert not LeadRank.objects.filter(scored_at__isnull=False).exists()  # nothing scored with the old version
     assert rescoring.rescore_partition_run(run.partitions.exclude(pk=partition.pk).first()) == 0
 
 

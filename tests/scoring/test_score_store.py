@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from scoring import score_store
 from scoring.models import ModelVersion, ScoreHistory
 from scoring.score_store import Scored, scores_write
@@ -13,7 +13,7 @@ from tests.factories import LeadFactory
 @pytest.mark.django_db
 def test_scores_write_touches_only_changes_and_priority_follows_an_override(rep):
     plain, overridden = LeadFactory(owner=rep), LeadFactory(owner=rep)
-    Lead.objects.filter(pk=overridden.pk).update(score_override=90, priority=90)
+    LeadRank.objects.filter(pk=overridden.pk).update(score_override=90, priority=90)
     tier_before = Lead.objects.get(pk=overridden.pk).tier
     reasons = [{"feature": "plan", "text": "plan is pro (+3)", "impact": 3}]
     rows = [Scored(plain.pk, 0.7, 70, "hot", reasons), Scored(overridden.pk, 0.2, 20, "cold", [])]
@@ -48,7 +48,7 @@ def test_an_unchanged_score_moves_scored_at_only_when_asked(rep, monkeypatch):
     assert Lead.objects.get(pk=lead.pk).scored_at == first  # a full run leaves an unchanged row alone
 
     assert scores_write(rows, version_id=None, scored_at=later, stamp_unchanged=True) == 0  # no score changed
-    assert list(Lead.objects.filter(pk__in=[lead.pk, other.pk]).values_list("scored_at", flat=True)) == [later] * 2
+    assert list(LeadRank.objects.filter(pk__in=[lead.pk, other.pk]).values_list("scored_at", flat=True)) == [later] * 2
     assert ScoreHistory.objects.filter(lead=lead).count() == 1
 
 

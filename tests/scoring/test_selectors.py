@@ -59,6 +59,8 @@ def test_capacity_tiers_make_the_top_k_open_leads_hot(trained, rep, other_rep):
     cutoffs = selectors.tier_cutoffs(trained)
 
     best = list(
-        Lead.objects.filter(status__in=Lead.OPEN_STATUSES).order_by("-priority").values_list("priority", flat=True)
+        Lead.objects.filter(status__in=Lead.OPEN_STATUSES)
+        .order_by("-rank__priority")
+        .values_list("rank__priority", flat=True)
     )
     assert cutoffs["hot"] == best[5]  # 2 reps x 3 leads, in score points

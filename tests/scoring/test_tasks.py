@@ -2,7 +2,7 @@ import pytest
 from django.db.models import F
 
 from leadcrm.celery import app as celery_app
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from scoring import rescoring, tasks, training_runs
 from scoring.models import ModelVersion, RescorePartition, RescoreRun, TrainingRun
 from tests.conftest import WorkerHandle, _database_url_for_subprocess, wait_for
@@ -12,7 +12,7 @@ from tests.scoring.conftest import outcome_leads_create
 @pytest.mark.django_db
 def test_rescore_task_with_ids_scores_those_leads(trained):
     lead = Lead.objects.filter(status=Lead.Status.NEW).first()
-    Lead.objects.filter(pk=lead.pk).update(score=None, scored_at=None)
+    LeadRank.objects.filter(pk=lead.pk).update(score=None, scored_at=None)
 
     tasks.rescore_leads.delay(lead_ids=[lead.pk])
 
@@ -33,11 +33,11 @@ def test_a_real_worker_retrains_and_rescores(celery_worker_process, settings):
     assert run.status == TrainingRun.Status.SUCCEEDED, run.message
     version = ModelVersion.objects.get(status="active")
     # Activation queued a rescore of every lead on the worker.
-    wait_for(lambda: not Lead.objects.filter(model_version__isnull=True).exists(), timeout=120, what="the rescore")
-    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
+    wait_for(lambda: not LeadRank.objects.filter(model_version__isnull=True).exists(), timeout=120, what="the rescore")
+    assert set(LeadRank.objects.values_list("model_version_id", flat=True)) == {version.pk}
 
     lead = Lead.objects.filter(status=Lead.Status.NEW).first()
-    Lead.objects.filter(pk=lead.pk).update(score=None)
+    LeadRank.objects.filter(pk=lead.pk).update(score=None)
     tasks.rescore_leads.delay(lead_ids=[lead.pk])
     wait_for(lambda: Lead.objects.get(pk=lead.pk).score is not None, timeout=60, what="the lead rescore")
 
@@ -51,7 +51,7 @@ def test_two_real_workers_share_a_full_rescores_partitions_and_score_with_the_ru
     outcome_leads_create(300, open_leads=1700)
     version = training_runs.model_train(folds=3)
     celery_app.conf.task_always_eager = False
-    Lead.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
+    LeadRank.objects.update(score=None, model_version=None, priority=-1, scored_at=None)
     total = Lead.objects.count()
     env = {"SCORING_RESCORE_PARTITION_SIZE": "125", "SCORING_RESCORE_CHUNK": "25"}
     celery_worker_process.env.update(env)
@@ -85,9 +85,9 @@ def test_two_real_workers_share_a_full_rescores_partitions_and_score_with_the_ru
     takers = set(partitions.values_list("claimed_by", flat=True))
     pids = {celery_worker_process.process.pid, second.process.pid}
     assert {int(taker.rsplit(":", 1)[1]) for taker in takers} == pids  # both workers took partitions
-    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {version.pk}
-    assert not Lead.objects.filter(scored_at__lt=run.as_of).exists()
-    assert not Lead.objects.exclude(priority=F("score")).exists()
+    assert set(LeadRank.objects.values_list("model_version_id", flat=True)) == {version.pk}
+    assert not LeadRank.objects.filter(scored_at__lt=run.as_of).exists()
+    assert not LeadRank.objects.exclude(priority=F("score")).exists()
 
 
 @pytest.mark.django_db

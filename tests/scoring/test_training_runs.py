@@ -5,7 +5,7 @@ import os
 import pytest
 from django.core.cache import cache
 
-from leads.models import Lead
+from leads.models import Lead, LeadRank
 from scoring import registry, training_runs
 from scoring.models import ActivationEvent, ModelVersion, ScoreHistory, ScoringSettings, TrainingRun
 from tests.scoring.conftest import outcome_leads_create
@@ -127,8 +127,8 @@ def test_retrain_on_more_outcomes_promotes_the_new_model_and_rescores_every_lead
     # Compared on leads the champion never saw: only the new ones.
     assert "neither model was fitted on" in decision["compared_on"]
     assert decision["n_compared"] >= training_runs.MIN_UNSEEN_COMPARISON
-    assert set(Lead.objects.values_list("model_version_id", flat=True)) == {second.pk}
-    assert Lead.objects.filter(pk__in=before).exclude(model_version=second).count() == 0
+    assert set(LeadRank.objects.values_list("model_version_id", flat=True)) == {second.pk}
+    assert LeadRank.objects.filter(pk__in=before).exclude(model_version=second).count() == 0
     assert second.metrics["training_set"]["n"] == 1000
 
 

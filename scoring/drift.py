@@ -231,20 +231,43 @@ def histograms_sample(
 
 
 def _histograms_sql(connection, histograms: list[Histogram], *, step: int, last_id: int, now: datetime):
-    """WITH drift_sample AS (the sample's values) SELECT (histogram, bin, level, leads) rows:
-    (-1, NULL, NULL, sampled leads), then one GROUP BY per histogram over the CTE."""
+    """WITH drift_sample AS (the sample's values c<i>) SELECT (histogram, bin, level, leads) rows:
+    (-1, NULL, NULL, sampled leads), then each histogram's bins (or levels) and their leads."""
     sample_sql, params = _sample_sql(connection, histograms, step=step, last_id=last_id, now=now)
-    selects = ["SELECT -1, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), COUNT(*) FROM drift_sample"]
+    keys = []  # histogram i's bin (an integer) or level (text) per sampled lead
     for i, histogram in enumerate(histograms):
         if histogram.cuts is None:
-            level, bin_ = f"c{i}", "CAST(NULL AS INTEGER)"
-        else:
-            level = "CAST(NULL AS TEXT)"
-            whens = " ".join(f"WHEN c{i} < %s THEN {b}" for b in range(len(histogram.cuts)))
-            bin_ = f"CASE WHEN c{i} IS NULL THEN NULL {whens} ELSE {len(histogram.cuts)} END"
-            params += list(histogram.cuts)
+            keys.append(f"c{i}")
+            continue
+        whens = " ".join(f"WHEN c{i} < %s THEN {b}" for b in range(len(histogram.cuts)))
+        keys.append(f"CASE WHEN c{i} IS NULL THEN NULL {whens} ELSE {len(histogram.cuts)} END")
+        params += list(histogram.cuts)
+    if connection.vendor == "postgresql" and histograms:
+        return _grouping_sets_sql(sample_sql, histograms, keys), params
+    selects = ["SELECT -1, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), COUNT(*) FROM drift_sample"]
+    for i, (histogram, key) in enumerate(zip(histograms, keys, strict=True)):
+        bin_, level = ("CAST(NULL AS INTEGER)", key) if histogram.cuts is None else (key, "CAST(NULL AS TEXT)")
         selects.append(f"SELECT {i}, {bin_}, {level}, COUNT(*) FROM drift_sample GROUP BY 2, 3")  # noqa: S608
     return f"WITH drift_sample AS ({sample_sql}) {' UNION ALL '.join(selects)}", params
+
+
+def _grouping_sets_sql(sample_sql: str, histograms: list[Histogram], keys: list[str]) -> str:
+    """The same rows from ONE pass over the sample: GROUP BY GROUPING SETS ((g0), (g1), ..., ()).
+    In set i every other key is NULL, so COALESCE picks key i; GROUPING tells the sets apart (a
+    missing value is NULL too). MATERIALIZED: the bins read each value once, not once per WHEN."""
+    names = [f"g{i}" for i in range(len(keys))]
+    which = " ".join(f"WHEN GROUPING({name}) = 0 THEN {i}" for i, name in enumerate(names))
+    bins = [name for name, h in zip(names, histograms, strict=True) if h.cuts is not None]
+    levels = [name for name, h in zip(names, histograms, strict=True) if h.cuts is None]
+    bin_ = f"COALESCE({', '.join(bins)})" if bins else "CAST(NULL AS INTEGER)"
+    level = f"COALESCE({', '.join(levels)})" if levels else "CAST(NULL AS TEXT)"
+    sets = ", ".join([*(f"({name})" for name in names), "()"])
+    keyed = ", ".join(f"{key} AS {name}" for key, name in zip(keys, names, strict=True))
+    return (
+        f"WITH drift_sample AS MATERIALIZED ({sample_sql}) "  # noqa: S608 (column names and numbers)
+        f"SELECT CASE {which} ELSE -1 END, {bin_}, {level}, COUNT(*) "
+        f"FROM (SELECT {keyed} FROM drift_sample) AS drift_keys GROUP BY GROUPING SETS ({sets})"
+    )
 
 
 def _sample_sql(connection, histograms: list[Histogram], *, step: int, last_id: int, now: datetime):
@@ -284,6 +307,7 @@ def _sample_sql(connection, histograms: list[Histogram], *, step: int, last_id: 
         recent_sql, recent_params = recent.get_compiler(connection=connection).as_sql()
         joins.append(f"LEFT JOIN ({recent_sql}) AS drift_recent ON drift_recent.lead_id = {lead_id}")
         params += recent_params
+    columns = columns or ["1 AS drift_lead"]  # nothing to bin: the sample is still counted
     sample_sql = f"SELECT {', '.join(columns)} FROM {table} {' '.join(joins)} WHERE {where_sql}"  # noqa: S608
     return sample_sql, [*params, *where_params]
 

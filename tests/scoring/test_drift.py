@@ -183,6 +183,14 @@ def test_drift_samples_runs_of_ids_one_lead_in_step_above_the_sample_size(db, se
     }
 
 
+def test_drift_with_nothing_to_bin_still_counts_the_sample(db):
+    LeadFactory(status="new")
+    reference = {"visits": {"kind": "numeric", "edges": [0, 1], "fractions": [1.0]}}  # one bin: no PSI
+    report = drift.drift_for(ModelVersion.objects.create(metrics=contract_metrics(reference=reference)))
+    assert report.n_open == report.n_sampled == 1
+    assert report.features[0].psi is None and "one bin" in report.features[0].note
+
+
 def test_age_dependent_features_are_shown_but_do_not_ask_for_retraining(db):
     now = timezone.now()
     LeadFactory(status="contacted", created_at=now - timedelta(days=2), first_contacted_at=now - timedelta(days=1),

@@ -286,10 +286,10 @@ def _sample_sql(connection, histograms: list[Histogram], *, step: int, last_id: 
         else:
             # Levels are compared as text (a number column's levels too), as training keys them.
             value = histogram.value if histogram.cuts is not None else Cast(histogram.value, TextField())
-            value_sql, value_params = compiler.compile(value.resolve_expression(query, allow_joins=False))
+            value_sql, value_params = compiler.compile(value.resolve_expression(query))
         columns.append(f"{value_sql} AS c{i}")
         params += value_params
-    joins = []
+    joins, join_params = [], []
     where_sql, where_params = compiler.compile(query.build_where(Q(status__in=Lead.OPEN_STATUSES)))
     if step > 1:
         period = step * SAMPLE_RUN_IDS
@@ -298,7 +298,7 @@ def _sample_sql(connection, histograms: list[Histogram], *, step: int, last_id: 
                 f"INNER JOIN generate_series(0, %s, %s) AS drift_run (first_id) "
                 f"ON {lead_id} >= drift_run.first_id AND {lead_id} < drift_run.first_id + %s"
             )
-            params += [last_id, period, SAMPLE_RUN_IDS]
+            join_params += [last_id, period, SAMPLE_RUN_IDS]
         else:  # the same leads, by a scan
             where_sql = f"{where_sql} AND {lead_id} %% %s < %s"
             where_params = [*where_params, period, SAMPLE_RUN_IDS]
@@ -306,10 +306,12 @@ def _sample_sql(connection, histograms: list[Histogram], *, step: int, last_id: 
         recent = _recent_activity_counts(counts, now).query
         recent_sql, recent_params = recent.get_compiler(connection=connection).as_sql()
         joins.append(f"LEFT JOIN ({recent_sql}) AS drift_recent ON drift_recent.lead_id = {lead_id}")
-        params += recent_params
+        join_params += recent_params
     columns = columns or ["1 AS drift_lead"]  # nothing to bin: the sample is still counted
-    sample_sql = f"SELECT {', '.join(columns)} FROM {table} {' '.join(joins)} WHERE {where_sql}"  # noqa: S608
-    return sample_sql, [*params, *where_params]
+    # The leads table and the joins the expressions asked for (a value on a related row).
+    tables, tables_params = compiler.get_from_clause()
+    sample_sql = f"SELECT {', '.join(columns)} FROM {' '.join(tables)} {' '.join(joins)} WHERE {where_sql}"  # noqa: S608
+    return sample_sql, [*params, *tables_params, *join_params, *where_params]
 
 
 def _feature_expression(feature: str, kind: str, reference: dict, *, now: datetime, names: tuple):
@@ -337,7 +339,8 @@ def _feature_expression(feature: str, kind: str, reference: dict, *, now: dateti
 def _score_expression(reference: dict) -> F:
     """The lead's current score on the scale of the reference's bins: the probability when its
     edges stay within 0-1, else the 0-100 score. The only read of the lead's score columns here
-    (they are moving to leads.LeadRank: re-point this one expression)."""
+    (they are moving to leads.LeadRank: re-point this one expression, e.g. to a field across the
+    relation; the sample joins what an expression names)."""
     edges = [e for e in reference.get("edges") or [] if isinstance(e, int | float)]
     return F("probability") if edges and max(edges) <= 1.0 else F("score")
 

@@ -5,11 +5,12 @@ import math
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from scoring import drift
 from scoring.models import ModelVersion
-from tests.factories import ActivityFactory, LeadFactory
+from tests.factories import ActivityFactory, LeadFactory, RepFactory
 from tests.reports.conftest import contract_metrics
 
 pytestmark = pytest.mark.django_db
@@ -189,6 +190,20 @@ def test_drift_with_nothing_to_bin_still_counts_the_sample(db):
     report = drift.drift_for(ModelVersion.objects.create(metrics=contract_metrics(reference=reference)))
     assert report.n_open == report.n_sampled == 1
     assert report.features[0].psi is None and "one bin" in report.features[0].note
+
+
+def test_a_value_on_a_related_row_is_read_through_its_join(db):
+    """As the score will be once it moves to its own table (leads.LeadRank): _score_expression
+    may name a related field and the sample joins it."""
+    rep = RepFactory(username="ana")
+    LeadFactory(status="new", owner=rep)
+    LeadFactory(status="new", owner=None)
+    LeadFactory(status="lost", owner=rep)
+    n_sampled, (levels,) = drift.histograms_sample(
+        [drift.Histogram(F("owner__username"))], step=1, last_id=None, now=timezone.now()
+    )
+    assert n_sampled == 2
+    assert levels == {"ana": 1, None: 1}
 
 
 def test_age_dependent_features_are_shown_but_do_not_ask_for_retraining(db):

@@ -254,7 +254,10 @@ def _histograms_sql(connection, histograms: list[Histogram], *, step: int, last_
 def _grouping_sets_sql(sample_sql: str, histograms: list[Histogram], keys: list[str]) -> str:
     """The same rows from ONE pass over the sample: GROUP BY GROUPING SETS ((g0), (g1), ..., ()).
     In set i every other key is NULL, so COALESCE picks key i; GROUPING tells the sets apart (a
-    missing value is NULL too). MATERIALIZED: the bins read each value once, not once per WHEN."""
+    missing value is NULL too). MATERIALIZED: the bins read each value once, not once per WHEN, and
+    the sample keeps its own plan (the nested loop through the primary key). Without the fence the
+    planner merged everything into one query, estimated 345M rows for the range join and sorted
+    for every grouping set: minutes at 1M (measured)."""
     names = [f"g{i}" for i in range(len(keys))]
     which = " ".join(f"WHEN GROUPING({name}) = 0 THEN {i}" for i, name in enumerate(names))
     bins = [name for name, h in zip(names, histograms, strict=True) if h.cuts is not None]

@@ -199,7 +199,8 @@ REPORT_SLA_COLD_HOURS = env_int("REPORT_SLA_COLD_HOURS", 72, minimum=1)
 REPORT_PSI_FLAG = env_float("REPORT_PSI_FLAG", 0.2)
 REPORT_DRIFT_CACHE_SECONDS = env_int("REPORT_DRIFT_CACHE_SECONDS", 600, minimum=0)
 # PSI needs distributions, not every row: above this many open leads, drift reads a systematic
-# sample (every k-th id), since reading the JSON attributes dominates the cost.
+# sample (one open lead in k, in runs of consecutive ids: scoring.drift.SAMPLE_RUN_IDS), since
+# reading the leads and their JSON attributes dominates the cost.
 REPORT_DRIFT_SAMPLE_ROWS = env_int("REPORT_DRIFT_SAMPLE_ROWS", 50_000, minimum=1000)
 # A report's GROUP BY over a million leads spills its sort to disk at PostgreSQL's default 4MB
 # work_mem; the report queries raise it for their own transaction only.

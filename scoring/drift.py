@@ -12,21 +12,20 @@ Nothing in leads imports it; CRM pages show drift through scoring's template tag
 """
 
 import math
-import operator
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import reduce
 from itertools import pairwise
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, Count, F, FilteredRelation, FloatField, Func, Q, TextField, Value, When
-from django.db.models.functions import Mod
-from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThan
+from django.db import connections, router
+from django.db.models import Case, Count, Expression, F, FloatField, Func, Max, Q, TextField, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import Activity, Lead
+from leads.reports.selectors import report_work_mem
 from leads.reports.summaries import jobs_timed
 from scoring import features, selectors
 from scoring.features import FALSE_WORDS, TRUE_WORDS
@@ -167,20 +166,155 @@ def _derived_expression(feature: str, now: datetime):
     return HoursBetween(Value(now), F("last_activity_at")) / Value(24.0)  # features.DAYS_SINCE_LAST
 
 
-def _activity_count(kind: str, days: int, now: datetime) -> Count:
-    """Activities of `kind` a lead had in the `days` before now: the training feature of an open
-    lead, whose cut-off is now (scoring.features.activity_aggregates). Counts over the
-    recent_activity join (_recent_activity_join) of the leads, grouped per lead."""
-    since = now - timedelta(days=days)
-    return Count("recent_activity", filter=Q(recent_activity__kind=kind, recent_activity__occurred_at__gt=since))
+@dataclass(frozen=True)
+class RecentActivityCount:
+    """An activity-count feature: activities of `kind` a lead had in the `days` before now (the
+    training feature of an open lead, whose cut-off is now: scoring.features.activity_aggregates).
+    The sampled leads read it from _recent_activity_counts, joined to them by lead."""
+
+    kind: str
+    days: int
 
 
-def _recent_activity_join(days: int, now: datetime) -> FilteredRelation:
-    """The leads' activities in the `days` before now, LEFT JOINed once for every count."""
-    return FilteredRelation(
-        "activities",
-        condition=Q(activities__occurred_at__gt=now - timedelta(days=days), activities__occurred_at__lt=now),
+def _recent_activity_counts(counts: list[RecentActivityCount], now: datetime):
+    """Per lead with any activity of those kinds in the longest window: a{i} = counts[i]'s
+    count. One pass over the recent activities (the (kind, occurred_at) index), whatever the
+    number of count features; leads without a row have none."""
+    longest = max(c.days for c in counts)
+    recent = Activity.objects.filter(
+        kind__in={c.kind for c in counts}, occurred_at__gt=now - timedelta(days=longest), occurred_at__lt=now
     )
+    per_count = {
+        f"a{i}": Count("pk", filter=Q(kind=c.kind, occurred_at__gt=now - timedelta(days=c.days)))
+        for i, c in enumerate(counts)
+    }
+    return recent.order_by().values("lead_id").annotate(**per_count)
+
+
+# The sample: runs of SAMPLE_RUN_IDS consecutive ids, one run every step * SAMPLE_RUN_IDS ids
+# (the leads with id % (step * SAMPLE_RUN_IDS) < SAMPLE_RUN_IDS): each lead is in it with the same
+# chance, 1/step, as with every step-th id, but a run's rows share heap pages, so PostgreSQL reads
+# about 1/step of the leads table through its primary key instead of scanning all of it.
+SAMPLE_RUN_IDS = 16
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """One feature's distribution over the sampled leads: `value` per lead (an expression on
+    the lead, or a RecentActivityCount) binned by `cuts` (bin b holds cuts[b-1] <= value <
+    cuts[b], the outer bins open-ended; None = missing), or, without cuts, counted per text
+    level (None = missing)."""
+
+    value: Expression | RecentActivityCount
+    cuts: tuple[float, ...] | None = None
+
+
+def histograms_sample(
+    histograms: list[Histogram], *, step: int, last_id: int | None, now: datetime
+) -> tuple[int, list[dict]]:
+    """(sampled open leads, {bin or level: leads} per histogram), from ONE statement: the
+    sample's values are read once into a CTE that every histogram groups. `step` 1 reads every
+    open lead; `last_id` is the highest open lead's id (the last run needed)."""
+    connection = connections[router.db_for_read(Lead)]
+    sql, params = _histograms_sql(connection, histograms, step=step, last_id=last_id or 0, now=now)
+    # The CTE and the levels' hash tables hold the whole sample: in memory, not on disk.
+    with report_work_mem(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    n_sampled, counts = 0, [{} for _ in histograms]
+    for index, bin_, level, n in rows:
+        if index < 0:
+            n_sampled = n
+        else:
+            counts[index][level if histograms[index].cuts is None else bin_] = n
+    return n_sampled, counts
+
+
+def _histograms_sql(connection, histograms: list[Histogram], *, step: int, last_id: int, now: datetime):
+    """WITH drift_sample AS (the sample's values c<i>) SELECT (histogram, bin, level, leads) rows:
+    (-1, NULL, NULL, sampled leads), then each histogram's bins (or levels) and their leads."""
+    sample_sql, params = _sample_sql(connection, histograms, step=step, last_id=last_id, now=now)
+    keys = []  # histogram i's bin (an integer) or level (text) per sampled lead
+    for i, histogram in enumerate(histograms):
+        if histogram.cuts is None:
+            keys.append(f"c{i}")
+            continue
+        whens = " ".join(f"WHEN c{i} < %s THEN {b}" for b in range(len(histogram.cuts)))
+        keys.append(f"CASE WHEN c{i} IS NULL THEN NULL {whens} ELSE {len(histogram.cuts)} END")
+        params += list(histogram.cuts)
+    if connection.vendor == "postgresql" and histograms:
+        return _grouping_sets_sql(sample_sql, histograms, keys), params
+    selects = ["SELECT -1, CAST(NULL AS INTEGER), CAST(NULL AS TEXT), COUNT(*) FROM drift_sample"]
+    for i, (histogram, key) in enumerate(zip(histograms, keys, strict=True)):
+        bin_, level = ("CAST(NULL AS INTEGER)", key) if histogram.cuts is None else (key, "CAST(NULL AS TEXT)")
+        selects.append(f"SELECT {i}, {bin_}, {level}, COUNT(*) FROM drift_sample GROUP BY 2, 3")  # noqa: S608
+    return f"WITH drift_sample AS ({sample_sql}) {' UNION ALL '.join(selects)}", params
+
+
+def _grouping_sets_sql(sample_sql: str, histograms: list[Histogram], keys: list[str]) -> str:
+    """The same rows from ONE pass over the sample: GROUP BY GROUPING SETS ((g0), (g1), ..., ()).
+    In set i every other key is NULL, so COALESCE picks key i; GROUPING tells the sets apart (a
+    missing value is NULL too). MATERIALIZED: the bins read each value once, not once per WHEN, and
+    the sample keeps its own plan (the nested loop through the primary key). Without the fence the
+    planner merged everything into one query, estimated 345M rows for the range join and sorted
+    for every grouping set: minutes at 1M (measured)."""
+    names = [f"g{i}" for i in range(len(keys))]
+    which = " ".join(f"WHEN GROUPING({name}) = 0 THEN {i}" for i, name in enumerate(names))
+    bins = [name for name, h in zip(names, histograms, strict=True) if h.cuts is not None]
+    levels = [name for name, h in zip(names, histograms, strict=True) if h.cuts is None]
+    bin_ = f"COALESCE({', '.join(bins)})" if bins else "CAST(NULL AS INTEGER)"
+    level = f"COALESCE({', '.join(levels)})" if levels else "CAST(NULL AS TEXT)"
+    sets = ", ".join([*(f"({name})" for name in names), "()"])
+    keyed = ", ".join(f"{key} AS {name}" for key, name in zip(keys, names, strict=True))
+    return (
+        f"WITH drift_sample AS MATERIALIZED ({sample_sql}) "  # noqa: S608 (column names and numbers)
+        f"SELECT CASE {which} ELSE -1 END, {bin_}, {level}, COUNT(*) "
+        f"FROM (SELECT {keyed} FROM drift_sample) AS drift_keys GROUP BY GROUPING SETS ({sets})"
+    )
+
+
+def _sample_sql(connection, histograms: list[Histogram], *, step: int, last_id: int, now: datetime):
+    """SELECT c0, c1, ... (histogram i's value) FROM the sampled open leads: the expressions are
+    compiled by Django; only the sample's join and the activity counts' join are written here."""
+    query = Lead.objects.all().query
+    compiler = query.get_compiler(connection=connection)
+    quote = connection.ops.quote_name
+    table = quote(Lead._meta.db_table)
+    lead_id = f"{table}.{quote(Lead._meta.pk.column)}"
+    counts = [h.value for h in histograms if isinstance(h.value, RecentActivityCount)]
+    columns, params = [], []
+    for i, histogram in enumerate(histograms):
+        if isinstance(histogram.value, RecentActivityCount):
+            value_sql, value_params = f"COALESCE(drift_recent.a{counts.index(histogram.value)}, 0)", []
+        else:
+            # Levels are compared as text (a number column's levels too), as training keys them.
+            value = histogram.value if histogram.cuts is not None else Cast(histogram.value, TextField())
+            value_sql, value_params = compiler.compile(value.resolve_expression(query))
+        columns.append(f"{value_sql} AS c{i}")
+        params += value_params
+    joins, join_params = [], []
+    where_sql, where_params = compiler.compile(query.build_where(Q(status__in=Lead.OPEN_STATUSES)))
+    if step > 1:
+        period = step * SAMPLE_RUN_IDS
+        if connection.vendor == "postgresql":  # the runs through the primary key
+            joins.append(
+                f"INNER JOIN generate_series(0, %s, %s) AS drift_run (first_id) "
+                f"ON {lead_id} >= drift_run.first_id AND {lead_id} < drift_run.first_id + %s"
+            )
+            join_params += [last_id, period, SAMPLE_RUN_IDS]
+        else:  # the same leads, by a scan
+            where_sql = f"{where_sql} AND {lead_id} %% %s < %s"
+            where_params = [*where_params, period, SAMPLE_RUN_IDS]
+    if counts:
+        recent = _recent_activity_counts(counts, now).query
+        recent_sql, recent_params = recent.get_compiler(connection=connection).as_sql()
+        joins.append(f"LEFT JOIN ({recent_sql}) AS drift_recent ON drift_recent.lead_id = {lead_id}")
+        join_params += recent_params
+    columns = columns or ["1 AS drift_lead"]  # nothing to bin: the sample is still counted
+    # The leads table and the joins the expressions asked for (a value on a related row).
+    tables, tables_params = compiler.get_from_clause()
+    sample_sql = f"SELECT {', '.join(columns)} FROM {' '.join(tables)} {' '.join(joins)} WHERE {where_sql}"  # noqa: S608
+    return sample_sql, [*params, *tables_params, *join_params, *where_params]
 
 
 def _feature_expression(feature: str, kind: str, reference: dict, *, now: datetime, names: tuple):
@@ -189,8 +323,7 @@ def _feature_expression(feature: str, kind: str, reference: dict, *, now: dateti
     the attribute of that name. None when it cannot be measured from the leads table."""
     labels, derived, activity_counts = names
     if feature == _SCORE_FEATURE:
-        edges = [e for e in reference.get("edges") or [] if isinstance(e, int | float)]
-        return F("rank__probability") if edges and max(edges) <= 1.0 else F("rank__score")
+        return _score_expression(reference)
     if feature in labels:
         return F(labels[feature])
     if feature in _LEAD_COLUMNS:
@@ -204,6 +337,14 @@ def _feature_expression(feature: str, kind: str, reference: dict, *, now: dateti
     if kind == "boolean":
         return JsonBool(feature)
     return JsonNumber(feature) if kind == "numeric" else JsonText(feature)
+
+
+def _score_expression(reference: dict) -> F:
+    """The lead's current score on the scale of the reference's bins: the probability when its
+    edges stay within 0-1, else the 0-100 score. The only read of the score here: it lives in the
+    lead's LeadRank row, which the sample joins because the expression names it."""
+    edges = [e for e in reference.get("edges") or [] if isinstance(e, int | float)]
+    return F("rank__probability") if edges and max(edges) <= 1.0 else F("rank__score")
 
 
 def psi(expected: list[float], actual: list[float]) -> float:
@@ -300,9 +441,9 @@ def drift_for(version: ModelVersion, *, refresh: bool = False) -> DriftReport | 
     no reference.
 
     Cached per version for REPORT_DRIFT_CACHE_SECONDS (refresh=True recomputes; the beat task
-    scoring.refresh_monitoring does so for the active model): drift moves slowly, and the
-    computation is one scan of the open leads for every numeric, yes/no and activity-count
-    feature plus one grouped query per categorical feature."""
+    scoring.refresh_monitoring does so for the active model): drift moves slowly. The computation
+    is the open-lead count and ONE statement that bins every feature over a sample of the open
+    leads (histograms_sample)."""
     reference = metric_get(version.metrics, "reference")
     if not isinstance(reference, dict) or not reference:
         return None
@@ -338,15 +479,10 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
     now = timezone.now()
     names = _feature_names()
     trained_types = metric_get(version.features, "types", default={}) or {}
-    open_leads = Lead.objects.filter(status__in=Lead.OPEN_STATUSES).order_by()
-    n_open = open_leads.count()
+    census = Lead.objects.filter(status__in=Lead.OPEN_STATUSES).aggregate(n=Count("pk"), last=Max("pk"))
+    n_open = census["n"]
     step = max(1, math.ceil(n_open / settings.REPORT_DRIFT_SAMPLE_ROWS))
-    if step > 1:
-        open_leads = open_leads.alias(sample_bucket=Mod("pk", step)).filter(sample_bucket=0)
     numeric, booleans, categorical, results = [], [], [], {}
-    # Activity counts per open lead: {alias: Count over the recent activities}, one GROUP BY.
-    activity_counts: dict[str, Count] = {}
-    longest_window = 0
     for feature, ref in reference.items():
         if not isinstance(ref, dict):
             continue
@@ -354,10 +490,7 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
         if kind not in ("numeric", "boolean", "categorical"):
             continue
         if kind == "numeric" and feature in names[2]:
-            activity_kind, days = names[2][feature]
-            value = F(f"drift_count_{len(activity_counts)}")
-            activity_counts[value.name] = _activity_count(activity_kind, days, now)
-            longest_window = max(longest_window, days)
+            value = RecentActivityCount(*names[2][feature])
         else:
             value = _feature_expression(feature, kind, ref, now=now, names=names)
         if value is None:
@@ -383,33 +516,20 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
         elif isinstance(ref.get("fractions"), dict):
             categorical.append((feature, ref, value))
 
-    # Every numeric and yes/no feature's bins in ONE scan of the open leads; the activity counts'
-    # bins in one more, over the leads LEFT JOINed to their recent activities and grouped per lead
-    # (one pass over the activities, whatever the number of count features).
-    aggregates: dict[str, Count] = {"n_sampled": Count("pk")}
-    count_aggregates: dict[str, Count] = {}
-    for i, (_feature, _ref, value, (cuts, _fractions, _labels)) in enumerate(numeric):
-        target = count_aggregates if isinstance(value, F) and value.name in activity_counts else aggregates
-        for b, (lo, hi) in enumerate(pairwise([None, *cuts, None])):
-            conditions = [Q(IsNull(value, False))]
-            if lo is not None:
-                conditions.append(Q(GreaterThanOrEqual(value, Value(lo))))
-            if hi is not None:
-                conditions.append(Q(LessThan(value, Value(hi))))
-            target[f"f{i}_b{b}"] = Count("pk", filter=reduce(operator.and_, conditions))
-        target[f"f{i}_missing"] = Count("pk", filter=Q(IsNull(value, True)))
-    for i, (_feature, _fractions, value) in enumerate(booleans):
-        aggregates[f"y{i}_true"] = Count("pk", filter=Q(GreaterThanOrEqual(value, Value(0.5))))
-        aggregates[f"y{i}_false"] = Count("pk", filter=Q(LessThan(value, Value(0.5))))
-        aggregates[f"y{i}_missing"] = Count("pk", filter=Q(IsNull(value, True)))
-    counts = open_leads.aggregate(**aggregates)
-    if count_aggregates:
-        per_lead = open_leads.alias(recent_activity=_recent_activity_join(longest_window, now))
-        counts.update(per_lead.annotate(**activity_counts).aggregate(**count_aggregates))
+    # Every feature's bins in ONE statement over the sample (histograms_sample).
+    histograms = [
+        *(Histogram(value, cuts=tuple(cuts)) for _feature, _ref, value, (cuts, _fractions, _labels) in numeric),
+        *(Histogram(value, cuts=(0.5,)) for _feature, _fractions, value in booleans),  # false < 0.5 <= true
+        *(Histogram(value) for _feature, _ref, value in categorical),
+    ]
+    n_sampled, counts = histograms_sample(histograms, step=step, last_id=census["last"], now=now)
+    numeric_counts = counts[: len(numeric)]
+    boolean_counts = counts[len(numeric) : len(numeric) + len(booleans)]
+    categorical_counts = counts[len(numeric) + len(booleans) :]
 
-    for i, (feature, ref, _value, (_cuts, fractions, labels)) in enumerate(numeric):
-        observed = [counts[f"f{i}_b{b}"] for b in range(len(fractions))]
-        missing = counts[f"f{i}_missing"]
+    for (feature, ref, _value, (_cuts, fractions, labels)), binned in zip(numeric, numeric_counts, strict=True):
+        observed = [binned.get(b, 0) for b in range(len(fractions))]
+        missing = binned.get(None, 0)
         expected, labels = list(fractions), list(labels)
         if isinstance(ref.get("missing"), int | float):
             expected.append(float(ref["missing"]))
@@ -417,33 +537,31 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
             labels.append(MISSING)
         results[feature] = _drift_of(feature, "numeric", labels, expected, observed, missing_current=missing)
 
-    for i, (feature, fractions, _value) in enumerate(booleans):
+    for (feature, fractions, _value), binned in zip(booleans, boolean_counts, strict=True):
         # Missing is a bin of its own only when training saw it (as for numbers); otherwise the
         # model imputed it and the leads without a value are left out of the PSI.
+        by_label = {"false": binned.get(0, 0), "true": binned.get(1, 0), MISSING: binned.get(None, 0)}
         labels = [label for label in ("true", "false", MISSING) if label in fractions]
-        observed = [counts[f"y{i}_{'missing' if label == MISSING else label}"] for label in labels]
         results[feature] = _drift_of(
             feature,
             "boolean",
             labels,
             [fractions[label] for label in labels],
-            observed,
-            missing_current=counts[f"y{i}_missing"],
+            [by_label[label] for label in labels],
+            missing_current=by_label[MISSING],
         )
 
-    # One GROUP BY per categorical feature.
-    for feature, ref, value in categorical:
-        rows = open_leads.annotate(level=value).values("level").annotate(n=Count("pk")).order_by()
+    for (feature, ref, _value), by_level in zip(categorical, categorical_counts, strict=True):
         expected_by_level: dict[str, float] = defaultdict(float)
         for level, fraction in ref["fractions"].items():
             if isinstance(fraction, int | float):
                 expected_by_level[_category_key(level)] += float(fraction)
         observed_by_level: dict[str, int] = defaultdict(int)
-        for row in rows:
-            level = _category_key(row["level"])
+        for value, n in by_level.items():
+            level = _category_key(value)
             if level not in expected_by_level and level != MISSING:
                 level = OTHER  # a level training never saw (or folded into "(other)")
-            observed_by_level[level] += row["n"]
+            observed_by_level[level] += n
         labels = sorted(expected_by_level, key=lambda k: (-expected_by_level[k], k))
         labels += [k for k in (OTHER, MISSING) if k in observed_by_level and k not in expected_by_level]
         results[feature] = _drift_of(
@@ -462,7 +580,7 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
             results[feature].age_dependent = True
     score = results.pop(_SCORE_FEATURE, None)
     features = sorted(results.values(), key=lambda d: (d.psi is None, -(d.psi or 0), d.feature))
-    return DriftReport(version.pk, now, n_open, features, score, n_sampled=counts["n_sampled"])
+    return DriftReport(version.pk, now, n_open, features, score, n_sampled=n_sampled)
 
 
 def _drift_of(

@@ -5,11 +5,12 @@ import math
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from scoring import drift
 from scoring.models import ModelVersion
-from tests.factories import ActivityFactory, LeadFactory
+from tests.factories import ActivityFactory, LeadFactory, RepFactory
 from tests.reports.conftest import contract_metrics
 
 pytestmark = pytest.mark.django_db
@@ -160,15 +161,49 @@ def test_drift_reads_the_scoring_engines_column_names(db):
     assert contacted.pk
 
 
-def test_drift_samples_every_kth_open_lead_above_the_sample_size(db, settings):
-    settings.REPORT_DRIFT_SAMPLE_ROWS = 2
-    leads = [LeadFactory(status="new", source="Google") for _ in range(5)]
-    reference = {"source": {"kind": "categorical", "fractions": {"Google": 1.0}}}
+@pytest.mark.parametrize("run", [1, 2])
+def test_drift_samples_runs_of_ids_one_lead_in_step_above_the_sample_size(db, settings, monkeypatch, run):
+    """The sample is the open leads with id % (step * run) < run: runs of `run` consecutive ids,
+    one lead in `step` (a run of 1 is every step-th id), and the bins count exactly those."""
+    settings.REPORT_DRIFT_SAMPLE_ROWS = 4
+    monkeypatch.setattr(drift, "SAMPLE_RUN_IDS", run)
+    leads = [LeadFactory(status="new", source=("Google", "Fax", "Olark")[i % 3]) for i in range(12)]
+    LeadFactory(status="lost", source="Google")  # closed: never sampled, even in a run
+    reference = {"source": {"kind": "categorical", "fractions": {"Google": 0.5, "Fax": 0.5}}}
     report = drift.drift_for(ModelVersion.objects.create(metrics=contract_metrics(reference=reference)))
-    # Five open leads, at most two per sample: every third id.
-    assert report.n_open == 5
-    assert report.n_sampled == sum(1 for lead in leads if lead.pk % 3 == 0)
-    assert report.features[0].n_current == report.n_sampled
+
+    # Twelve open leads, at most four per sample: step 3.
+    sampled = [lead for lead in leads if lead.pk % (3 * run) < run]
+    assert report.n_open == 12
+    assert report.n_sampled == len(sampled) > 0
+    by_level = {b["label"]: b["count"] for b in report.features[0].bins}
+    assert by_level == {
+        "Google": sum(lead.source == "Google" for lead in sampled),
+        "Fax": sum(lead.source == "Fax" for lead in sampled),
+        **({"(other)": n} if (n := sum(lead.source == "Olark" for lead in sampled)) else {}),
+    }
+
+
+def test_drift_with_nothing_to_bin_still_counts_the_sample(db):
+    LeadFactory(status="new")
+    reference = {"visits": {"kind": "numeric", "edges": [0, 1], "fractions": [1.0]}}  # one bin: no PSI
+    report = drift.drift_for(ModelVersion.objects.create(metrics=contract_metrics(reference=reference)))
+    assert report.n_open == report.n_sampled == 1
+    assert report.features[0].psi is None and "one bin" in report.features[0].note
+
+
+def test_a_value_on_a_related_row_is_read_through_its_join(db):
+    """As the score will be once it moves to its own table (leads.LeadRank): _score_expression
+    may name a related field and the sample joins it."""
+    rep = RepFactory(username="ana")
+    LeadFactory(status="new", owner=rep)
+    LeadFactory(status="new", owner=None)
+    LeadFactory(status="lost", owner=rep)
+    n_sampled, (levels,) = drift.histograms_sample(
+        [drift.Histogram(F("owner__username"))], step=1, last_id=None, now=timezone.now()
+    )
+    assert n_sampled == 2
+    assert levels == {"ana": 1, None: 1}
 
 
 def test_age_dependent_features_are_shown_but_do_not_ask_for_retraining(db):
@@ -251,22 +286,29 @@ def test_yes_no_words_are_the_scoring_engines():
     assert set(drift.FALSE_WORDS) == features._FALSE
 
 
-def test_yes_no_flags_share_the_numbers_scan_and_activity_counts_take_one_more(yes_no_leads, django_assert_num_queries):
+def test_every_feature_is_binned_in_one_statement_with_one_pass_over_the_activities(
+    yes_no_leads, django_assert_max_num_queries
+):
     reference = {
         "newsletter": {"kind": "boolean", "fractions": {"true": 0.5, "false": 0.5}},
         "visits": {"kind": "numeric", "edges": [0, 1, 5], "fractions": [0.5, 0.5]},
         "Call in last 7 days": {"kind": "numeric", "edges": [0, 1, 3], "fractions": [0.5, 0.5]},
         "Email in last 30 days": {"kind": "numeric", "edges": [0, 1, 3], "fractions": [0.5, 0.5]},
+        "city": {"kind": "categorical", "fractions": {"Pune": 1.0}},
+        "source": {"kind": "categorical", "fractions": {"Google": 1.0}},
     }
     version = ModelVersion.objects.create(metrics=contract_metrics(reference=reference))
-    # The import profiles (the scoring engine's column labels), the open-lead count, ONE scan
-    # for the numbers and flags, then ONE grouped query for every activity count.
-    with django_assert_num_queries(4) as captured:
+    # The import profiles (the scoring engine's column labels), the open-lead count, then ONE
+    # statement for every feature (in a transaction that raises work_mem on PostgreSQL).
+    with django_assert_max_num_queries(6) as captured:
         report = drift.drift_for(version)
     assert {d.feature for d in report.features} == set(reference)
-    scan, grouped = (q["sql"] for q in captured.captured_queries[-2:])
-    assert "leads_activity" not in scan and "newsletter" in scan and "visits" in scan
-    assert grouped.count('JOIN "leads_activity"') == 1  # one pass over the activities for both counts
+    reads = [q["sql"] for q in captured.captured_queries if '"leads_' in q["sql"]]
+    assert len(reads) == 3
+    statement = reads[-1]
+    assert statement.count('FROM "leads_lead"') == 1  # the leads are read once for every feature
+    assert statement.count('FROM "leads_activity"') == 1  # one pass over the activities for both counts
+    assert all(name in statement for name in ("newsletter", "visits", "city", '"source"'))
 
 
 def test_drift_notice_from_the_cache_only_never_computes(drift_leads, django_assert_num_queries):

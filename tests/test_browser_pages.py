@@ -23,7 +23,7 @@ def crm(report_data):  # noqa: F811
         activated_at=timezone.now() - timedelta(days=30),
     )  # fmt: skip
     LeadRank.objects.filter(score__isnull=False).update(model_version=version)
-    Lead.objects.filter(score__isnull=False).update(
+    LeadRank.objects.filter(score__isnull=False).update(
         score_reasons=[{"feature": "source", "text": "Lead Source = Referral (+22)", "impact": 22}]
     )
     lead = Lead.objects.filter(status=Lead.Status.NEW).order_by("pk").first()

@@ -136,8 +136,8 @@ def test_procfile_processes_serve_an_import_and_a_rescore_and_stop_on_ctrl_c(pro
     wait_for(rescored, timeout=90, what="the rescore to finish on the scoring worker")
     last = RescoreRun.objects.filter(pk__gte=run.pk, status=RescoreRun.Status.DONE).latest("pk")
     assert last.scored == ROWS
-    assert not Lead.objects.filter(scored_at__lt=last.as_of).exists()
-    assert not Lead.objects.filter(scored_at__isnull=True).exists()
+    assert not Lead.objects.filter(rank__scored_at__lt=last.as_of).exists()
+    assert not Lead.objects.filter(rank__scored_at__isnull=True).exists()
 
     metrics = requests.get(f"{base}/metrics", timeout=10).text
     assert 'leadcrm_tasks_total{state="succeeded",task="leads.import_run"} 1.0' in metrics

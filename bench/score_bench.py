@@ -149,8 +149,11 @@ def step_train(n: int) -> ModelVersion:
     synthetic_leads_copy(n, closed=True, seed=1)
     say(f"setup: COPY {n:,} closed leads + activities (s)", f"{time.perf_counter() - t:.1f}")
     marks = []
+    setup_peak = _peak_rss_mb()
     started = time.perf_counter()
-    version = training_runs.model_train(folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage)))
+    version = training_runs.model_train(
+        folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage, _peak_rss_mb()))
+    )
     total = time.perf_counter() - started
     features_done = next((m[0] for m in marks if m[1] == "screening columns"), started)
     version.refresh_from_db()
@@ -161,8 +164,20 @@ def step_train(n: int) -> ModelVersion:
     say("  CV ROC AUC", f"{cv['roc_auc']['mean']:.4f} ± {cv['roc_auc']['std']:.4f}")
     say("  holdout ROC AUC / ECE", f"{version.metrics['holdout']['roc_auc']} / {version.metrics['holdout']['ece']}")
     say("  stage times (s)", json.dumps(version.metrics.get("timings", {})))
+    sample = version.metrics["training_set"].get("sample")
+    say("  rows used", f"{version.n_rows:,} of {version.metrics['training_set']['closed_leads']:,}"
+        + (f" (sample, max {sample['max_rows']:,})" if sample else ""))  # fmt: skip
+    # The process's peak so far when each stage began (VmHWM): where the memory goes.
+    say("  peak RSS at the data setup (MB)", f"{setup_peak:.0f}")
+    say("  peak RSS before each stage (MB)", "; ".join(f"{stage}: {peak:.0f}" for _, stage, peak in marks))
+    say("peak RSS of the training process (MB)", f"{_peak_rss_mb():.0f}")
     say("  load average at end", os.getloadavg())
     return version
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def step_rescore(total: int, *, workers: int = 0) -> None:

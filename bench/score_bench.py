@@ -172,9 +172,9 @@ def step_train(n: int, *, reuse: bool = False) -> ModelVersion:
     say("  holdout ROC AUC / ECE", f"{version.metrics['holdout']['roc_auc']} / {version.metrics['holdout']['ece']}")
     say("  stage times (s)", json.dumps(version.metrics.get("timings", {})))
     sample = version.metrics["training_set"].get("sample")
-    say("  rows used", f"{version.n_rows:,} of {version.metrics['training_set']['closed_leads']:,}"
+    say("  rows used", f"{version.n_rows:,} of {version.metrics['training_set'].get('closed_leads', version.n_rows):,}"
         + (f" (sample, max {sample['max_rows']:,})" if sample else ""))  # fmt: skip
-    # The process's peak so far when each stage began (VmHWM): where the memory goes.
+    # The peak so far as each stage began: which stage raised it.
     say("  peak RSS at the data setup (MB)", f"{setup_peak:.0f}")
     say("  peak RSS before each stage (MB)", "; ".join(f"{stage}: {peak:.0f}" for _, stage, peak in marks))
     say("peak RSS of the training process (MB)", f"{_peak_rss_mb():.0f}")

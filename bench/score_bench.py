@@ -157,16 +157,20 @@ def step_train(n: int, *, reuse: bool = False) -> ModelVersion:
         say(f"setup: COPY {n:,} closed leads + activities (s)", f"{time.perf_counter() - t:.1f}")
     marks = []
     setup_peak = _peak_rss_mb()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     version = training_runs.model_train(
         folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage, _peak_rss_mb()))
     )
     total = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
     features_done = next((m[0] for m in marks if m[1] == "screening columns"), started)
     version.refresh_from_db()
     cv = version.metrics["cv"]
     say(f"train {n:,} leads, 5-fold CV, full path (s)", f"{total:.1f}")
     say("  of which features from SQL (s)", f"{features_done - started:.1f}")
+    # All this process's threads; on a busy box the wall time waits for the CPU, this does not.
+    say("  CPU of the training process, user + system (s)", f"{cpu:.1f}")
     say("  chosen candidate", version.params["candidate"])
     say("  CV ROC AUC", f"{cv['roc_auc']['mean']:.4f} ± {cv['roc_auc']['std']:.4f}")
     say("  holdout ROC AUC / ECE", f"{version.metrics['holdout']['roc_auc']} / {version.metrics['holdout']['ece']}")
@@ -180,6 +184,11 @@ def step_train(n: int, *, reuse: bool = False) -> ModelVersion:
     say("peak RSS of the training process (MB)", f"{_peak_rss_mb():.0f}")
     say("  load average at end", os.getloadavg())
     return version
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_rss_mb() -> float:

@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring \\
         .venv/bin/python bench/score_bench.py [--steps train,rescore,single,xedu] \\
-        [--train-leads 100000] [--rescore-leads 1000000] [--xedu ../shared/data/x_education_leads.csv] \\
+        [--train-leads 100000] [--reuse-data] [--rescore-leads 1000000] [--xedu ../shared/data/x_education_leads.csv] \\
         [--workers N]
 
 Steps (each wipes the bench database's leads first, so only run it against a bench database):
@@ -142,26 +142,57 @@ def synthetic_leads_copy(n: int, *, closed: bool, seed: int, start: int = 0) -> 
         cursor.execute("ANALYZE leads_activity")
 
 
-def step_train(n: int) -> ModelVersion:
-    wipe()
-    t = time.perf_counter()
-    synthetic_leads_copy(n, closed=True, seed=1)
-    say(f"setup: COPY {n:,} closed leads + activities (s)", f"{time.perf_counter() - t:.1f}")
+def step_train(n: int, *, reuse: bool = False) -> ModelVersion:
+    closed = Lead.objects.filter(status__in=Lead.CLOSED_STATUSES).count()
+    if reuse and closed == n == Lead.objects.count():
+        # The same leads as the last run's COPY (seed 1); its models go, so this one trains as the first.
+        ModelVersion.objects.all().delete()
+        registry.cache_clear()
+        say(f"setup: reusing the {n:,} closed leads already loaded", "")
+    else:
+        wipe()
+        t = time.perf_counter()
+        synthetic_leads_copy(n, closed=True, seed=1)
+        say(f"setup: COPY {n:,} closed leads + activities (s)", f"{time.perf_counter() - t:.1f}")
     marks = []
+    setup_peak = _peak_rss_mb()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
-    version = training_runs.model_train(folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage)))
+    version = training_runs.model_train(
+        folds=5, progress=lambda pct, stage: marks.append((time.perf_counter(), stage, _peak_rss_mb()))
+    )
     total = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
     features_done = next((m[0] for m in marks if m[1] == "screening columns"), started)
     version.refresh_from_db()
     cv = version.metrics["cv"]
     say(f"train {n:,} leads, 5-fold CV, full path (s)", f"{total:.1f}")
     say("  of which features from SQL (s)", f"{features_done - started:.1f}")
+    # All this process's threads; on a busy box the wall time waits for the CPU, this does not.
+    say("  CPU of the training process, user + system (s)", f"{cpu:.1f}")
     say("  chosen candidate", version.params["candidate"])
     say("  CV ROC AUC", f"{cv['roc_auc']['mean']:.4f} ± {cv['roc_auc']['std']:.4f}")
     say("  holdout ROC AUC / ECE", f"{version.metrics['holdout']['roc_auc']} / {version.metrics['holdout']['ece']}")
     say("  stage times (s)", json.dumps(version.metrics.get("timings", {})))
+    sample = version.metrics["training_set"].get("sample")
+    say("  rows used", f"{version.n_rows:,} of {version.metrics['training_set'].get('closed_leads', version.n_rows):,}"
+        + (f" (sample, max {sample['max_rows']:,})" if sample else ""))  # fmt: skip
+    # The peak so far as each stage began: which stage raised it.
+    say("  peak RSS at the data setup (MB)", f"{setup_peak:.0f}")
+    say("  peak RSS before each stage (MB)", "; ".join(f"{stage}: {peak:.0f}" for _, stage, peak in marks))
+    say("peak RSS of the training process (MB)", f"{_peak_rss_mb():.0f}")
     say("  load average at end", os.getloadavg())
     return version
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def step_rescore(total: int, *, workers: int = 0) -> None:
@@ -380,6 +411,11 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="rescore on N real scoring worker processes (default: in this process)"
     )
+    parser.add_argument(
+        "--reuse-data",
+        action="store_true",
+        help="train: keep the closed leads a previous train step of this size loaded",
+    )
     parser.add_argument("--activity-repeat", type=int, default=10)
     parser.add_argument("--xedu", default=str(ROOT.parent / "shared" / "data" / "x_education_leads.csv"))
     args = parser.parse_args()
@@ -394,7 +430,7 @@ def main() -> None:
     say("load average at start", os.getloadavg())
     steps = args.steps.split(",")
     if "train" in steps:
-        step_train(args.train_leads)
+        step_train(args.train_leads, reuse=args.reuse_data)
     if "rescore" in steps:
         step_rescore(args.rescore_leads, workers=args.workers)
     if "activity" in steps:

@@ -106,6 +106,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     holdout = serializers.SerializerMethodField()
     gates_failed = serializers.SerializerMethodField()
     leak_warnings = serializers.SerializerMethodField()
+    training_sample = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -123,12 +124,17 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "holdout",
             "gates_failed",
             "leak_warnings",
+            "training_sample",
             "sklearn_version",
             "format_version",
             "artifact_sha256",
             "load_error",
         ]
         read_only_fields = fields
+
+    def get_training_sample(self, obj) -> dict | None:
+        """How the rows were sampled when the model learnt from a sample of the closed leads, else null."""
+        return ((obj.metrics or {}).get("training_set") or {}).get("sample")
 
     def get_cv_roc_auc(self, obj) -> dict | None:
         return (obj.metrics or {}).get("cv", {}).get("roc_auc")

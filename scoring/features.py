@@ -59,6 +59,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[
 # US (01/31/2024) or European (31.01.2024) dates the importer kept as text, with an optional time.
 _TEXT_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SQLITE_IN_CHUNK = 10_000
+FRAME_PART = 50_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -313,7 +314,17 @@ def _coerce_series(series: pd.Series, kind: str) -> pd.Series:
         return numeric.astype("float64")
     if kind == BOOLEAN:
         return series.map(_to_bool).astype("float64")
-    return series.map(_to_category).astype("object")
+    return _shared_levels(series.map(_to_category))
+
+
+def _shared_levels(series: pd.Series) -> pd.Series:
+    """The same values with one string object per level: 500,000 leads from "Google" then hold
+    one string, not one each (the JSON decoder makes a new one per row)."""
+    codes, levels = pd.factorize(series)
+    values = np.empty(len(codes), dtype=object)
+    present = codes >= 0
+    values[present] = np.asarray(levels, dtype=object)[codes[present]]
+    return pd.Series(values, index=series.index, dtype="object")
 
 
 # --- activity aggregates ------------------------------------------------------------------
@@ -517,7 +528,28 @@ def lead_frame(
     fields: dict[str, str],
     dates: dict[str, list] | None = None,
 ) -> pd.DataFrame:
-    """Features for stored leads: exactly the columns of `types` (see frame_types)."""
+    """Features for stored leads: exactly the columns of `types` (see frame_types), in id order.
+    Built FRAME_PART leads at a time: a part's rows (an attributes dict per lead, the activity
+    rows) are freed before the next part is read, so a training frame of 500,000 leads never holds
+    500,000 dicts at once."""
+    ids = sorted(int(i) for i in lead_ids)
+    if len(ids) <= FRAME_PART:
+        return _lead_frame_part(ids, as_of=as_of, types=types, fields=fields, dates=dates)
+    parts = [
+        _lead_frame_part(ids[i : i + FRAME_PART], as_of=as_of, types=types, fields=fields, dates=dates)
+        for i in range(0, len(ids), FRAME_PART)
+    ]
+    return pd.concat(parts)
+
+
+def _lead_frame_part(
+    lead_ids: list[int],
+    *,
+    as_of: datetime,
+    types: dict[str, str],
+    fields: dict[str, str],
+    dates: dict[str, list] | None,
+) -> pd.DataFrame:
     rows = lead_rows(lead_ids)
     needs_activity = any(column in ACTIVITY_COLUMNS for column in types)
     activity = activity_aggregates([r[0] for r in rows], as_of=as_of) if needs_activity else None

@@ -84,6 +84,12 @@ def model_quality(version: ModelVersion, *, with_observed: bool = True) -> Model
         value = metrics.get(key)
         if value is not None:
             table.append({"metric": label, "key": key, "value": value, "help": ""})
+    sample = (metrics.get("training_set") or {}).get("sample")
+    if isinstance(sample, dict):
+        # The closed leads the training sample was drawn from; the sentence says how.
+        table.append(
+            {"metric": "Sampled from", "key": "sample", "value": sample.get("of"), "help": sample.get("how", "")}
+        )
     roc = metric_get(holdout, "roc_curve", default={}) or {}
     pr = metric_get(holdout, "pr_curve", default={}) or {}
     quality = ModelQuality(

@@ -599,6 +599,68 @@ def holdout_split(y: np.ndarray, created: np.ndarray | None) -> tuple[np.ndarray
     return shuffled_split(y)
 
 
+SAMPLE_TIME_BANDS = 10
+
+
+@dataclass
+class TrainingSample:
+    """The rows a training uses (positions among the closed leads, in their order) and, when
+    they are a sample, how it was drawn: `described` is None when every row is used."""
+
+    index: np.ndarray
+    of: int
+    described: dict | None = None
+
+
+def training_sample(
+    y: np.ndarray, created: np.ndarray | None, *, max_rows: int, seed: int = RANDOM_STATE
+) -> TrainingSample:
+    """Every row when there are at most `max_rows`; else a seeded sample of `max_rows` of them,
+    stratified by outcome and by tenth of the creation-date order, so both outcomes keep their
+    share in every period and the newest rows (the time-ordered holdout) are as well represented
+    as the oldest. Training's memory grows with its rows; its quality stops growing long before."""
+    y = np.asarray(y).astype(int)
+    n = len(y)
+    if n <= max_rows:
+        return TrainingSample(np.arange(n), n)
+    band = np.zeros(n, dtype=int)
+    if created is not None and len(created):
+        order = np.argsort(pd.to_datetime(pd.Series(created), utc=True).to_numpy(), kind="stable")
+        band[order] = np.arange(n) * SAMPLE_TIME_BANDS // n
+    strata = band * 2 + y
+    names, counts = np.unique(strata, return_counts=True)
+    quotas = _largest_remainder(counts, max_rows)
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(strata == name), size=quota, replace=False)
+        for name, quota in zip(names, quotas, strict=True)
+    ]
+    index = np.sort(np.concatenate(chosen))
+    described = {
+        "n": len(index),
+        "of": n,
+        "max_rows": max_rows,
+        "seed": seed,
+        "how": (
+            f"a seeded random sample (seed {seed}) of {len(index)} of the {n} closed leads, stratified by outcome "
+            f"and by tenth of the creation dates (more than {max_rows} rows: setting SCORING_TRAINING_MAX_ROWS)"
+        ),
+    }
+    return TrainingSample(index, n, described)
+
+
+def _largest_remainder(counts: np.ndarray, total: int) -> np.ndarray:
+    """Whole quotas proportional to `counts` that add up to `total` (<= counts.sum()), each
+    stratum keeping at least one row: an outcome rare in one period is never dropped from it."""
+    exact = counts * total / counts.sum()
+    quotas = np.maximum(np.floor(exact).astype(int), 1)
+    short = total - int(quotas.sum())
+    if short > 0:
+        for i in np.argsort(-(exact - np.floor(exact)), kind="stable")[:short]:
+            quotas[i] += 1
+    return np.minimum(quotas, counts)
+
+
 def shuffled_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """A shuffled stratified 80/20 split (seeded)."""
     train, hold = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=RANDOM_STATE)

@@ -22,6 +22,17 @@ def test_train_model_prints_contract_metrics_as_json():
 
 
 @pytest.mark.django_db
+def test_train_model_says_when_it_learnt_from_a_sample(settings):
+    settings.SCORING_TRAINING_MAX_ROWS = 200
+    outcome_leads_create(300)
+    out = StringIO()
+
+    call_command("train_model", "--cv", "3", stdout=out)
+
+    assert "Learnt from a sample: a seeded random sample (seed 0) of 200 of the 300 closed leads" in out.getvalue()
+
+
+@pytest.mark.django_db
 def test_train_model_refuses_at_cold_start():
     outcome_leads_create(10)
 

@@ -1,6 +1,7 @@
 import math
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 from django.utils import timezone
 
@@ -93,6 +94,28 @@ def test_frame_has_exactly_the_requested_columns_coerced_to_their_types():
     row = frame.loc[lead.pk]
     assert (row["Source"], row["visits"], row["vip"], row["plan"]) == ("Ads", 7.0, 1.0, "pro")
     assert math.isnan(row["missing"])
+
+
+@pytest.mark.django_db
+def test_a_frame_built_in_parts_is_the_frame_built_at_once(monkeypatch):
+    now = timezone.now()
+    leads = [
+        LeadFactory(source=source, attributes={"plan": plan, "visits": visits, "vip": visits % 2 == 0})
+        for source, plan, visits in [("Ads", "pro", 3), ("Web", None, 0), ("Ads", " pro", 7), ("Web", "basic", 1)]
+    ]
+    ActivityFactory(lead=leads[2], kind="call", occurred_at=now - timedelta(days=2))
+    types = F.frame_types({"plan": F.CATEGORY, "visits": F.NUMBER, "vip": F.BOOLEAN}, None)
+    ids = [lead.pk for lead in reversed(leads)]
+    at_once = F.lead_frame(ids, as_of=now, types=types, fields=FIELDS)
+    monkeypatch.setattr(F, "FRAME_PART", 3)
+
+    in_parts = F.lead_frame(ids, as_of=now, types=types, fields=FIELDS)
+
+    pd.testing.assert_frame_equal(in_parts, at_once)
+    assert list(in_parts.index) == sorted(ids)
+    # One string object per level, however many leads share it.
+    assert in_parts["Source"].iloc[0] is in_parts["Source"].iloc[2]
+    assert in_parts["plan"].iloc[0] is in_parts["plan"].iloc[2] and in_parts["plan"].iloc[1] is None
 
 
 @pytest.mark.django_db

@@ -37,6 +37,19 @@ def test_model_quality_reads_the_metrics_contract(report_data):
     assert len(quality.calibration) == 2
 
 
+def test_model_quality_says_when_the_model_learnt_from_a_sample(report_data):
+    version = _scored_version(report_data)
+    every_row = {m["key"] for m in model_quality(version).metrics_table}
+    how = "a seeded random sample (seed 0) of 400 of the 1000 closed leads"
+    version.metrics = {**version.metrics, "training_set": {"n": 400, "sample": {"n": 400, "of": 1000, "how": how}}}
+
+    rows = {m["key"]: m for m in model_quality(version).metrics_table}
+
+    assert "sample" not in every_row
+    assert rows["sample"]["metric"] == "Sampled from" and rows["sample"]["value"] == 1000
+    assert rows["sample"]["help"] == how
+
+
 def test_observed_conversion_per_tier_since_live_and_overall(report_data):
     version = _scored_version(report_data)
     live = {r["tier"]: r for r in observed_by_tier(version, since_live=True)}

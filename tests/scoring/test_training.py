@@ -274,3 +274,74 @@ def test_parallel_training_gives_the_same_model_as_one_fit_at_a_time():
     for key in ("cv", "holdout", "holdout_shuffled"):
         assert one.metrics[key] == two.metrics[key], key
     np.testing.assert_array_equal(one.pipeline.predict_proba(frame), two.pipeline.predict_proba(frame))
+
+
+def _closed_over_time(n=5000, seed=3):
+    """n outcomes over a year whose base rate climbs with time (3 % early, 40 % late)."""
+    rng = np.random.default_rng(seed)
+    created = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, 365, n)), unit="D")
+    rate = np.linspace(0.03, 0.40, n)
+    y = (rng.random(n) < rate).astype(int)
+    return y, created.to_numpy()
+
+
+def test_training_uses_every_row_up_to_the_cap():
+    y, created = _closed_over_time(1000)
+
+    sample = training.training_sample(y, created, max_rows=1000)
+
+    assert sample.described is None
+    assert sample.of == 1000 and np.array_equal(sample.index, np.arange(1000))
+
+
+def test_training_sample_above_the_cap_is_the_same_for_the_same_seed_and_says_how_it_was_drawn():
+    y, created = _closed_over_time()
+
+    first = training.training_sample(y, created, max_rows=1000, seed=7)
+    again = training.training_sample(y, created, max_rows=1000, seed=7)
+    other = training.training_sample(y, created, max_rows=1000, seed=8)
+
+    assert np.array_equal(first.index, again.index)
+    assert not np.array_equal(first.index, other.index)
+    assert len(first.index) == 1000 and len(np.unique(first.index)) == 1000
+    assert first.described["n"] == 1000 and first.described["of"] == 5000
+    assert first.described["seed"] == 7 and first.described["max_rows"] == 1000
+    assert "1000 of the 5000 closed leads" in first.described["how"]
+
+
+def test_training_sample_keeps_both_outcomes_in_their_share_in_every_period():
+    y, created = _closed_over_time()
+
+    index = training.training_sample(y, created, max_rows=500).index
+
+    assert y[index].mean() == pytest.approx(y.mean(), abs=0.005)
+    # Per tenth of the period (by creation order) the sample keeps the period's rows and base rate.
+    bands = np.arange(len(y)) * 10 // len(y)
+    for band in range(10):
+        chosen = index[bands[index] == band]
+        assert len(chosen) == pytest.approx(50, abs=1)
+        assert y[chosen].mean() == pytest.approx(y[bands == band].mean(), abs=0.03)
+        assert 0 < y[chosen].sum() < len(chosen)
+
+
+def test_training_sample_keeps_a_rare_outcome():
+    y = np.zeros(20_000, dtype=int)
+    y[::4000] = 1  # 5 converted leads among 20,000
+
+    index = training.training_sample(y, None, max_rows=1000).index
+
+    assert 0 < y[index].sum() <= 10
+
+
+def test_time_ordered_holdout_of_a_sample_is_still_the_newest_leads():
+    y, created = _closed_over_time()
+    index = training.training_sample(y, created, max_rows=1000).index
+
+    train_idx, hold_idx, kind = training.holdout_split(y[index], created[index])
+
+    assert kind.startswith("time-ordered")
+    held = created[index][hold_idx]
+    assert held.min() > created[index][train_idx].max()
+    # The sample's newest fifth starts where the whole data's newest fifth starts.
+    newest_fifth_start = np.sort(created)[int(0.8 * len(created))]
+    assert abs(pd.Timestamp(held.min()) - pd.Timestamp(newest_fifth_start)) < pd.Timedelta(days=3)

@@ -172,3 +172,34 @@ def test_admins_hear_of_an_activation_and_of_a_refusal_by_the_gates(trained):
     told = {(n.kind, n.url) for n in Notification.objects.filter(user=admin)}
     assert told == {("model_refused", f"/models/{refused.pk}/"), ("model_activated", f"/models/{activated.pk}/")}
     assert not Notification.objects.filter(user=manager).exists()
+
+
+@pytest.mark.django_db
+def test_above_the_row_cap_a_model_learns_from_a_seeded_stratified_sample_and_says_so(settings):
+    settings.SCORING_TRAINING_MAX_ROWS = 200
+    outcome_leads_create(400, open_leads=5)
+    closed = dict(Lead.objects.filter(status__in=Lead.CLOSED_STATUSES).values_list("pk", "status"))
+
+    first = training_runs.model_train(folds=3)
+    again = training_runs.model_train(folds=3)
+
+    training_set = first.metrics["training_set"]
+    assert first.n_rows == training_set["n"] == 200
+    assert training_set["closed_leads"] == 400
+    assert training_set["sample"]["of"] == 400 and training_set["sample"]["max_rows"] == 200
+    assert "200 of the 400 closed leads" in training_set["sample"]["how"]
+    learnt = registry.model_load(first).extras["lead_ids"]
+    assert set(learnt) <= set(closed)
+    # Both outcomes in their share, and the same sample on the same data.
+    converted = [closed[int(i)] == Lead.Status.CONVERTED for i in learnt]
+    share = sum(status == Lead.Status.CONVERTED for status in closed.values()) / len(closed)
+    assert sum(converted) / len(converted) == pytest.approx(share, abs=0.02)
+    assert list(registry.model_load(again).extras["lead_ids"]) == list(learnt)
+
+
+@pytest.mark.django_db
+def test_below_the_row_cap_a_model_learns_from_every_closed_lead(trained):
+    training_set = trained.metrics["training_set"]
+
+    assert training_set["n"] == training_set["closed_leads"] == 300
+    assert training_set["sample"] is None

@@ -282,3 +282,16 @@ def test_detail_page_shows_leak_warnings(manager_client, trained):
     page = manager_client.get(f"/models/{trained.pk}/").content.decode()
 
     assert 'id="leak-warnings"' in page and warning in page
+
+
+@pytest.mark.django_db
+def test_detail_page_says_when_a_model_learnt_from_a_sample(manager_client, trained):
+    how = "a seeded random sample (seed 0) of 500000 of the 1000000 closed leads, stratified by outcome"
+    training_set = {**trained.metrics["training_set"], "sample": {"n": 500000, "of": 1000000, "how": how}}
+    before = manager_client.get(f"/models/{trained.pk}/").content.decode()
+    ModelVersion.objects.filter(pk=trained.pk).update(metrics={**trained.metrics, "training_set": training_set})
+
+    page = manager_client.get(f"/models/{trained.pk}/").content.decode()
+
+    assert 'id="training-sample"' not in before
+    assert 'id="training-sample"' in page and how in page

@@ -40,6 +40,9 @@ class Command(BaseCommand):
                 f"ECE {holdout['ece']}, accuracy {holdout['accuracy']} at {holdout['threshold']}."
             )
         )
+        sample = (version.metrics.get("training_set") or {}).get("sample")
+        if sample:
+            self.stdout.write(f"Learnt from a sample: {sample['how']}.")
         self.stdout.write(version.metrics.get("challenger", {}).get("reason", ""))
         for column, why in (version.metrics.get("leak_warnings") or {}).items():
             self.stdout.write(self.style.WARNING(f"Leak check: {column}: {why}"))

@@ -226,7 +226,7 @@ def step_rescore(total: int, *, workers: int = 0) -> None:
     elapsed = time.perf_counter() - t
     say(f"rescore {run.scored:,} leads, chunk {settings.SCORING_RESCORE_CHUNK:,} (s)", f"{elapsed:.1f}")
     say("  leads per second", f"{run.scored / elapsed:,.0f}")
-    say("  model version on every lead", sorted(set(Lead.objects.values_list("model_version_id", flat=True))))
+    say("  model version on every lead", sorted(set(Lead.objects.values_list("rank__model_version_id", flat=True))))
     t = time.perf_counter()
     again = rescoring.rescore_run_continue(rescoring.rescore_run_start())
     say("rescore again, nothing changes (s)", f"{time.perf_counter() - t:.1f} ({again.changed} changed)")
@@ -306,7 +306,7 @@ def _rescore_on_workers(workers: int, n: int) -> None:
             f"  partitions of {partition:,} done / per worker",
             f"{run.partitions_done} / {sorted(counts.values(), reverse=True)}",
         )
-        say("  model version on every lead", sorted(set(Lead.objects.values_list("model_version_id", flat=True))))
+        say("  model version on every lead", sorted(set(Lead.objects.values_list("rank__model_version_id", flat=True))))
         _run_on_workers(f"rescore again on {workers} workers, none changes (s)")
     finally:
         peaks = _workers_stop(started)

@@ -67,13 +67,9 @@ class LeadQuerySet(models.QuerySet):
         with defaults, as for any insert)."""
         leads = super().bulk_create(objs, *args, **kwargs)
         ranked = [lead for lead in leads if getattr(lead, "_rank_changed", False) and lead.pk is not None]
-        for lead in ranked:
-            lead._rank_changed = False
-            row = lead.rank_row()
-            row.lead_id, row.owner_id, row.status = lead.pk, lead.owner_id, lead.status
-            row._state.adding = False
         if ranked:
-            LeadRank.objects.bulk_update([lead.rank_row() for lead in ranked], LeadRank.SCORE_COLUMNS, batch_size=2000)
+            rows = [lead.rank_row_saved() for lead in ranked]
+            LeadRank.objects.bulk_update(rows, LeadRank.SCORE_COLUMNS, batch_size=2000)
         return leads
 
 
@@ -206,10 +202,7 @@ class Lead(models.Model):
             kwargs["update_fields"] = [name for name in asked if name not in LeadRank.SCORE_ATTRIBUTES]
         super().save(*args, **kwargs)
         if getattr(self, "_rank_changed", False):
-            self._rank_changed = False
-            row = self.rank_row()
-            row.lead_id, row.owner_id, row.status = self.pk, self.owner_id, self.status
-            row.score_write()
+            self.rank_row_saved().score_write()
 
     @staticmethod
     def lost_reason_problem(status: str, reason: str | None) -> str | None:
@@ -260,6 +253,15 @@ class Lead(models.Model):
             row = LeadRank(lead=self, owner_id=self.owner_id, status=self.status)
             self.rank = row
             return row
+
+    def rank_row_saved(self) -> "LeadRank":
+        """The rank row of this saved lead, with the score values set on it, as the database has it
+        (its copies of owner and status as the triggers wrote them); its values are to be written."""
+        self._rank_changed = False
+        row = self.rank_row()
+        row.lead_id, row.owner_id, row.status = self.pk, self.owner_id, self.status
+        row._state.adding = False
+        return row
 
 
 # Leads in queue order (effective score, then newest first), as LeadRank's indexes hold it.

@@ -2,9 +2,10 @@
 
 May import leadcrm (settings, plumbing) and django/DRF. Never imports scoring (import-linter's
 layers contract in `make lint` fails the build if it does): when leads change it sends the
-signals in leads/signals.py, and scoring's receivers act on them. `Lead.model_version` is a
-foreign key to `scoring.ModelVersion` by string reference, the one place the CRM's schema names
-the model; the CRM reads the score fields scoring writes, never scoring's code.
+signals in leads/signals.py, and scoring's receivers act on them. The score scoring writes lives
+in `LeadRank` (one narrow row per lead, read through `Lead.score`, `Lead.tier`, ...);
+`LeadRank.model_version` is a foreign key to `scoring.ModelVersion` by string reference, the one
+place the CRM's schema names the model. The CRM reads the score fields, never scoring's code.
 
 Rooms: models (with single-row behaviour), services (writes), selectors (reads), matching (how
 rows find leads), bulk (bulk upsert), signals (the seam), permissions (role checks for pages and

@@ -13,6 +13,7 @@ Nothing in leads imports it; CRM pages show drift through scoring's template tag
 
 import math
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -196,6 +197,8 @@ def _recent_activity_counts(counts: list[RecentActivityCount], now: datetime):
 # chance, 1/step, as with every step-th id, but a run's rows share heap pages, so PostgreSQL reads
 # about 1/step of the leads table through its primary key instead of scanning all of it.
 SAMPLE_RUN_IDS = 16
+# Samples of more leads than this get REPORT_WORK_MEM_MB for the statement (about 3 MB of rows here).
+WORK_MEM_ABOVE_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -217,8 +220,10 @@ def histograms_sample(
     open lead; `last_id` is the highest open lead's id (the last run needed)."""
     connection = connections[router.db_for_read(Lead)]
     sql, params = _histograms_sql(connection, histograms, step=step, last_id=last_id or 0, now=now)
-    # The CTE and the levels' hash tables hold the whole sample: in memory, not on disk.
-    with report_work_mem(), connection.cursor() as cursor:
+    # The CTE and the levels' hash tables hold the whole sample: in memory, not on disk. A small
+    # sample fits PostgreSQL's default work_mem, and raising it costs three statements more.
+    large = (last_id or 0) // max(step, 1) > WORK_MEM_ABOVE_ROWS
+    with report_work_mem() if large else nullcontext(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     n_sampled, counts = 0, [{} for _ in histograms]

@@ -5,7 +5,9 @@ import math
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from scoring import drift
@@ -299,7 +301,7 @@ def test_every_feature_is_binned_in_one_statement_with_one_pass_over_the_activit
     }
     version = ModelVersion.objects.create(metrics=contract_metrics(reference=reference))
     # The import profiles (the scoring engine's column labels), the open-lead count, then ONE
-    # statement for every feature (in a transaction that raises work_mem on PostgreSQL).
+    # statement for every feature (a large sample's in a transaction that raises work_mem).
     with django_assert_max_num_queries(6) as captured:
         report = drift.drift_for(version)
     assert {d.feature for d in report.features} == set(reference)
@@ -309,6 +311,19 @@ def test_every_feature_is_binned_in_one_statement_with_one_pass_over_the_activit
     assert statement.count('FROM "leads_lead"') == 1  # the leads are read once for every feature
     assert statement.count('FROM "leads_activity"') == 1  # one pass over the activities for both counts
     assert all(name in statement for name in ("newsletter", "visits", "city", '"source"'))
+
+
+def test_only_a_large_sample_raises_work_mem_for_its_statement(yes_no_leads, monkeypatch, requires_postgres):
+    reference = {"source": {"kind": "categorical", "fractions": {"Google": 1.0}}}
+    version = ModelVersion.objects.create(metrics=contract_metrics(reference=reference))
+    with CaptureQueriesContext(connection) as small:
+        drift.drift_for(version, refresh=True)
+    monkeypatch.setattr(drift, "WORK_MEM_ABOVE_ROWS", 0)
+    with CaptureQueriesContext(connection) as large:
+        drift.drift_for(version, refresh=True)
+
+    assert not any("work_mem" in q["sql"] for q in small.captured_queries)
+    assert any("SET LOCAL work_mem" in q["sql"] for q in large.captured_queries)
 
 
 def test_drift_notice_from_the_cache_only_never_computes(drift_leads, django_assert_num_queries):

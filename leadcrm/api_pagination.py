@@ -18,6 +18,7 @@ import binascii
 import json
 from datetime import datetime
 
+from django.contrib.admin.utils import get_fields_from_path
 from django.db import models
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
@@ -28,14 +29,6 @@ from rest_framework.utils.urls import replace_query_param
 from leadcrm.row_values import keyset_after
 
 _BIGINT = 2**63
-
-
-def _field_at(model, path: str) -> models.Field:
-    """The field `path` ("priority", "rank__priority") names, from `model`."""
-    *relations, name = path.split("__")
-    for relation in relations:
-        model = model._meta.get_field(relation).related_model
-    return model._meta.get_field(name)
 
 
 def _value_at(row, path: str):
@@ -135,7 +128,7 @@ class KeysetCursorPagination(BasePagination):
         descending = ordering.startswith("-")
         field_name = self._orderings(view)[ordering.lstrip("-")]
         field_name, pk_name = field_name if isinstance(field_name, tuple) else (field_name, "pk")
-        key_field = _field_at(queryset.model, field_name)
+        key_field = get_fields_from_path(queryset.model, field_name)[-1]
         page_size = self._parse_page_size(request)
         cursor = self._decode_cursor(request.query_params.get(self.cursor_query_param, ""), ordering, key_field)
 

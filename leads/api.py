@@ -21,7 +21,7 @@ from leads import selectors, services
 from leads.bulk import BulkRow, leads_bulk_upsert
 from leads.filters import OWNER_PATTERN, ActivityFilter, FollowUpFilter, FollowUpListFilter, LeadFilter
 from leads.matching import email_key
-from leads.models import Activity, FollowUp, Lead
+from leads.models import RANKED, Activity, FollowUp, Lead
 from leads.permissions import BulkThrottle, CanWorkLead, IsCrmAdmin, IsManager, UserThrottle, can_work_lead
 from leads.serializers import (
     ActivityCreateSerializer,
@@ -146,8 +146,7 @@ class LeadViewSet(
     default_cursor_ordering = "-priority"
 
     def get_queryset(self) -> QuerySet[Lead]:
-        # rank__isnull=False: an inner join, so the order by score can come from LeadRank's index.
-        return selectors.leads_visible_to(self.request.user).filter(rank__isnull=False).select_related("rank")
+        return selectors.leads_visible_to(self.request.user).filter(RANKED).select_related("rank")
 
     def _lead_response(self, lead: Lead, code: int = status.HTTP_200_OK) -> Response:
         lead = self.get_queryset().get(pk=lead.pk)

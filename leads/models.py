@@ -266,9 +266,12 @@ class Lead(models.Model):
 
 # Leads in queue order (effective score, then newest first), as LeadRank's indexes hold it.
 BY_SCORE = ("-rank__priority", "-rank__lead_id")
-# Open unassigned leads, matched on LeadRank's copies so that BY_SCORE walks LeadRank's index;
-# rank__isnull=False keeps the join inner (owner IS NULL alone would make it an outer join).
-RANKED_POOL = Q(rank__isnull=False, rank__owner__isnull=True, rank__status__in=Lead.OPEN_STATUSES)
+# Leads joined to their LeadRank row as an inner join (every lead has one), so that PostgreSQL can
+# drive an order by score from LeadRank's index; a filter such as owner IS NULL on the rank would
+# otherwise make Django join it as an outer join.
+RANKED = Q(rank__isnull=False)
+# Open unassigned leads, matched on LeadRank's copies so that BY_SCORE walks LeadRank's index.
+RANKED_POOL = RANKED & Q(rank__owner__isnull=True, rank__status__in=Lead.OPEN_STATUSES)
 
 
 class LeadRank(models.Model):
@@ -366,7 +369,6 @@ class LeadRank(models.Model):
         """Write the score columns (never the copies of the lead's owner and status, which the
         database keeps). The lead is saved, so its row exists."""
         LeadRank.objects.filter(pk=self.lead_id).update(**{name: getattr(self, name) for name in self.SCORE_COLUMNS})
-        self._state.adding = False
 
 
 class Activity(models.Model):

@@ -101,10 +101,10 @@ def _leads_anonymise(lead_ids: list[int]) -> int:
         lead.erased_at = now
     fields = ["name", "email", "phone", "company", "external_id", "lost_reason", "attributes", "erased_at"]
     Lead.objects.bulk_update(leads, fields)
-    # The reasons name the person's values; the override's reason is free text.
-    LeadRank.objects.filter(pk__in=[lead.pk for lead in leads]).update(score_override_reason="", score_reasons=[])
-    rollups_mark_lead_objects(leads)  # lost reasons changed: the reports' lost-by-reason rollup
     ids = [lead.pk for lead in leads]
+    # The reasons name the person's values; the override's reason is free text.
+    LeadRank.objects.filter(pk__in=ids).update(score_override_reason="", score_reasons=[])
+    rollups_mark_lead_objects(leads)  # lost reasons changed: the reports' lost-by-reason rollup
     activities = Activity.objects.filter(lead_id__in=ids)
     activities.exclude(kind=Activity.Kind.STATUS_CHANGE).update(notes="", outcome="", data={})
     # Status changes keep their outcome (the status: the funnel reads it) and their system data.

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from leadcrm.inputs import is_ascii_int
 from leadcrm.row_values import keyset_after
-from leads.models import BY_SCORE, Activity, FollowUp, Lead, User
+from leads.models import BY_SCORE, RANKED, Activity, FollowUp, Lead, User
 
 SOURCES_CACHE_KEY = "leads:sources:v1"
 SOURCES_CACHE_SECONDS = 300
@@ -122,9 +122,7 @@ def _queue_base(user: User, filters: QueueFilters, *, by_score: bool = False) ->
     matched on the LeadRank copies, so that the band by score is one range of one LeadRank index
     (the overdue band and the count read the lead's own columns and indexes)."""
     owner, status = ("rank__owner", "rank__status") if by_score else ("owner", "status")
-    # rank__isnull=False keeps LeadRank an inner join, which a pool filter (owner IS NULL) would
-    # otherwise make an outer one that PostgreSQL can't drive from LeadRank's index.
-    queryset = Lead.objects.filter(rank__isnull=False) if by_score else Lead.objects.all()
+    queryset = Lead.objects.filter(RANKED) if by_score else Lead.objects.all()
     if filters.owner == "pool":
         queryset = queryset.filter(**{f"{owner}__isnull": True})
     elif user.is_manager:
@@ -281,8 +279,8 @@ def queue_for(user: User, filters: QueueFilters, *, page_size: int = 50, now: da
     base = _queue_base(user, filters).only(*QUEUE_ROW_FIELDS)
     by_score = _queue_base(user, filters, by_score=True).only(*QUEUE_ROW_FIELDS)
     if filters.due == "today":
-        base = base.filter(next_follow_up_at__lt=due_today_cutoff(now))
-        by_score = by_score.filter(next_follow_up_at__lt=due_today_cutoff(now))
+        due_today = Q(next_follow_up_at__lt=due_today_cutoff(now))
+        base, by_score = base.filter(due_today), by_score.filter(due_today)
     search = QueueSearch(filters.q, base) if filters.q.strip() else None
 
     cursor = _parse_cursor(filters.cursor)

@@ -135,14 +135,19 @@ def test_profile_labels_and_units_reach_the_reasons_and_dates_become_gaps(tmp_pa
 
 
 def _date_gap_leads(n: int = 600, seed: int = 5) -> list[int]:
-    """Leads whose conversion depends only on the days from signup to enquiry (created)."""
+    """Leads whose conversion depends only on the days from signup to enquiry (created).
+
+    The signal is strong (90 % vs 10 %) so that a 120-lead holdout clears the test's bar whatever the time of day:
+    the signup is kept as a date, so the gap a lead shows moves by up to a day with the hour the test runs. With
+    75 % vs 15 % the best possible AUC is 0.77 and the holdout measured 0.73-0.82 over three seeds and hours.
+    """
     rng = random.Random(seed)
     now = timezone.now()
     leads = []
     for i in range(n):
         created = now - timedelta(days=rng.uniform(30, 400))
         gap = rng.uniform(0, 60)
-        converts = rng.random() < (0.75 if gap < 15 else 0.15)
+        converts = rng.random() < (0.9 if gap < 15 else 0.1)
         signup = created - timedelta(days=gap)
         leads.append(
             Lead(

@@ -314,7 +314,20 @@ def _coerce_series(series: pd.Series, kind: str) -> pd.Series:
         return numeric.astype("float64")
     if kind == BOOLEAN:
         return series.map(_to_bool).astype("float64")
-    return _shared_levels(series.map(_to_category))
+    return _categories(series)
+
+
+def _categories(series: pd.Series) -> pd.Series:
+    """series.map(_to_category), with one string object per level (_shared_levels). Text values
+    (the usual case) are factorized first, so _to_category runs once per distinct value, not once
+    per lead; other mixes (numbers, booleans: 1 and True hash alike) take the per-value path."""
+    codes, uniques = pd.factorize(series.to_numpy(dtype=object))
+    if pd.api.types.infer_dtype(uniques, skipna=True) not in ("string", "empty"):
+        return _shared_levels(series.map(_to_category))
+    levels = pd.Series([_to_category(value) for value in uniques], dtype="object")
+    level_codes, shared = pd.factorize(levels)  # " Google" and "Google" become one level
+    names = np.append(np.asarray(shared, dtype=object), None)  # code -1: missing
+    return pd.Series(names[np.append(level_codes, -1)[codes]], index=series.index, dtype="object")
 
 
 def _shared_levels(series: pd.Series) -> pd.Series:
@@ -488,9 +501,13 @@ def frame_from_rows(
     `fields` maps a column label to the lead field it comes from ({"Lead Source": "source"});
     `dates` maps a gap feature to its date column (date_features)."""
     index = pd.Index([r[0] for r in rows], name="lead_id")
-    attributes = pd.DataFrame.from_records(
-        [r[3] if isinstance(r[3], dict) else {} for r in rows], index=index, coerce_float=False
-    )
+    dicts = [r[3] if isinstance(r[3], dict) else {} for r in rows]
+
+    def attribute(key: str) -> pd.Series:
+        """One attribute of every lead (None where a lead lacks it), as Python values: a list per
+        column the model reads instead of a frame of every key the leads carry."""
+        return pd.Series([d.get(key) for d in dicts], index=index, dtype="object")
+
     dates = dates or {}
     data: dict[str, pd.Series] = {}
     base = {"source": [r[1] for r in rows], "origin": [r[2] for r in rows]}
@@ -509,13 +526,10 @@ def frame_from_rows(
             continue
         elif column in dates and created is not None:
             source, day_first = dates[column]
-            raw = attributes[source] if source in attributes.columns else pd.Series(None, index=index, dtype="object")
-            data[column] = days_between(parse_dates(raw, day_first=bool(day_first)), created)
+            data[column] = days_between(parse_dates(attribute(source), day_first=bool(day_first)), created)
             continue
-        elif column in attributes.columns:
-            series = attributes[column]
         else:
-            series = pd.Series([None] * len(index), index=index, dtype="object")
+            series = attribute(column)
         data[column] = _coerce_series(series, kind)
     return pd.DataFrame(data, index=index)
 
@@ -594,9 +608,18 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 def created_parts(created: pd.Series) -> dict[str, pd.Series]:
     """The created date's weekday and month (in the site's time zone), as categories."""
     local = created.dt.tz_convert(settings.TIME_ZONE)
-    weekday = local.dt.day_of_week.map(lambda d: None if pd.isna(d) else WEEKDAYS[int(d)])
-    month = local.dt.month.map(lambda m: None if pd.isna(m) else MONTHS[int(m) - 1])
-    return {CREATED_WEEKDAY: weekday.astype("object"), CREATED_MONTH: month.astype("object")}
+    return {
+        CREATED_WEEKDAY: _names_of(local.dt.day_of_week, WEEKDAYS, first=0),
+        CREATED_MONTH: _names_of(local.dt.month, MONTHS, first=1),
+    }
+
+
+def _names_of(numbers: pd.Series, names: tuple[str, ...], *, first: int) -> pd.Series:
+    """names[n - first] for each number, None where it is missing (an array lookup, not a call per lead)."""
+    table = np.array([*names, None], dtype=object)
+    values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    positions = np.where(np.isnan(values), len(names), np.nan_to_num(values) - first).astype(np.intp)
+    return pd.Series(table[positions], index=numbers.index, dtype="object")
 
 
 def parse_dates(series: pd.Series, *, day_first: bool) -> pd.Series:

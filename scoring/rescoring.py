@@ -326,6 +326,16 @@ def _stale_filter(version_id: int | None) -> Q:
     )
 
 
+def _pks(queryset) -> list[int]:
+    """The primary keys of a queryset's rows, in its order, by one fetchall: iterating
+    values_list(flat=True) fetched 100 rows per call and built each value through the ORM, a few
+    seconds of a million-lead rescore."""
+    sql, params = queryset.values_list("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [pk for (pk,) in cursor.fetchall()]
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -511,7 +521,7 @@ def rescore_partition_run(partition: RescorePartition, *, max_chunks: int | None
                 queryset = queryset.filter(pk__lte=partition.through_id)
             if run.only_stale:
                 queryset = queryset.filter(_stale_filter(version_id))
-            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:chunk])
+            ids = _pks(queryset.order_by("pk")[:chunk])
             rows = leads_score(ids, as_of=run.as_of, version=version, loaded=loaded, cutoffs=cutoffs) if ids else []
             if not writes_ok(max(writers - 1, 0) if ids else 0):
                 finished = True  # lost the partition or the run: someone else goes on

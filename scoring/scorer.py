@@ -13,6 +13,7 @@ that a lead's impacts add up to (its score - the baseline's score).
 May import scoring.features and scoring.registry only: no database work here.
 """
 
+import itertools
 import json
 import math
 import warnings
@@ -164,34 +165,45 @@ def reasons_for_frame(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndar
     """reasons_for() for every lead of a frame (tests check they are equal), computed column by
     column (see _reason_picks)."""
     out: list[list[dict]] = [[] for _ in range(len(frame))]
-    for i, column, text, impact in _reason_picks(loaded, frame, impacts):
-        out[i].append({"feature": column, "text": f"{text} ({impact:+.0f})", "impact": impact})
+    rows, cols, texts, shown = _reason_picks(loaded, frame, impacts)
+    columns = [b[0] for b in loaded.blocks]
+    for i, j, text, impact in zip(rows.tolist(), cols.tolist(), texts.tolist(), shown.tolist(), strict=True):
+        out[i].append({"feature": columns[j], "text": f"{text} ({impact:+.0f})", "impact": impact})
     return out
 
 
 def reasons_json_for_frame(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndarray) -> list[str]:
     """reasons_for_frame() as each lead's JSON text, built without a dict per reason: what the
-    rescore writes (json.dumps of a million lists of dicts cost more than choosing the reasons)."""
-    parts: list[list[str]] = [[] for _ in range(len(frame))]
-    # Each distinct column and text JSON-quoted once; the text's closing quote comes after the
-    # impact, which needs no escaping.
-    features: dict[str, str] = {}
-    texts: dict[str, str] = {}
-    for i, column, text, impact in _reason_picks(loaded, frame, impacts):
-        feature = features.get(column) or features.setdefault(column, json.dumps(column))
-        words = texts.get(text) or texts.setdefault(text, json.dumps(text)[:-1])
-        parts[i].append(f'{{"feature": {feature}, "text": {words} ({impact:+.0f})", "impact": {impact!r}}}')
-    return ["[" + ", ".join(p) + "]" for p in parts]
+    rescore writes. A chunk's reasons repeat (a column, its words, an impact to a tenth of a
+    point), so each distinct one is written as JSON once and each lead's list joins its pieces."""
+    rows, cols, texts, shown = _reason_picks(loaded, frame, impacts)
+    if not len(rows):
+        return ["[]"] * len(frame)
+    columns = [b[0] for b in loaded.blocks]
+    text_codes, text_values = pd.factorize(texts)
+    impact_codes, impact_values = pd.factorize(shown)
+    n_texts, n_impacts = len(text_values), len(impact_values)
+    keys = (cols.astype(np.int64) * n_texts + text_codes) * n_impacts + impact_codes
+    piece_codes, unique_keys = pd.factorize(keys)
+    pieces = []
+    for key in unique_keys.tolist():
+        j, rest = divmod(key, n_texts * n_impacts)
+        text, impact = text_values[rest // n_impacts], float(impact_values[rest % n_impacts])
+        pieces.append(json.dumps({"feature": columns[j], "text": f"{text} ({impact:+.0f})", "impact": impact}))
+    by_reason = np.asarray(pieces, dtype=object)[piece_codes].tolist()
+    bounds = np.searchsorted(rows, np.arange(len(frame) + 1)).tolist()  # rows are in lead order
+    return ["[" + ", ".join(by_reason[a:b]) + "]" for a, b in itertools.pairwise(bounds)]
 
 
 def _reason_picks(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndarray):
-    """(lead position, column, words, shown impact) of every reason of every lead, each lead's in
-    reasons_for's order. At a million leads a Python loop per lead was a third of a rescore: here
-    which factors show is decided with numpy, and each distinct value of a column is put in words
-    once (ReasonWords.describe, the one rule)."""
+    """(lead positions, column positions, words, shown impacts) of every reason of every lead, as
+    arrays in lead order and, within a lead, in reasons_for's order. At a million leads a Python
+    loop per lead was a third of a rescore: here which factors show is decided with numpy, and
+    each distinct value of a column is put in words once (ReasonWords.describe, the one rule)."""
     columns = [b[0] for b in loaded.blocks]
     if len(frame) == 0 or not columns:
-        return []
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty, np.empty(0, dtype=object), np.empty(0, dtype=float)
     rounded = np.round(impacts)  # half to even, as Python's round()
     texts = _candidate_texts(loaded, frame, columns, (rounded >= 1) | (rounded <= -1))
     has_text = texts != None  # noqa: E711 (elementwise)
@@ -200,12 +212,24 @@ def _reason_picks(loaded: LoadedModel, frame: pd.DataFrame, impacts: np.ndarray)
     down_rows, down_pos, down_cols = _first_shown(order[:, ::-1], (rounded <= -1) & has_text)
     rows = np.concatenate([up_rows, down_rows])
     cols = np.concatenate([up_cols, down_cols])
-    shown = np.array([round(x, 1) for x in impacts[rows, cols].tolist()], dtype=float)
+    shown = _round_tenths(impacts[rows, cols])
     # reasons_for lists the ups then the downs, each in its own order, then sorts stably by |impact|.
     side = np.concatenate([np.zeros(len(up_rows), dtype=int), np.ones(len(down_rows), dtype=int)])
     by = np.lexsort((np.concatenate([up_pos, down_pos]), side, -np.abs(shown), rows))
-    rows, cols = rows[by].tolist(), cols[by].tolist()
-    return zip(rows, (columns[j] for j in cols), texts[rows, cols].tolist(), shown[by].tolist(), strict=True)
+    rows, cols = rows[by], cols[by]
+    return rows, cols, texts[rows, cols], shown[by]
+
+
+def _round_tenths(values: np.ndarray) -> np.ndarray:
+    """round(x, 1) of each value, as Python rounds it (the reasons' stored impact). numpy's
+    rint(10x) / 10 gives the same float except where 10x lies within rounding error of a half:
+    those few are rounded by Python."""
+    shown = np.round(values, 1)
+    scaled = values * 10
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    if near_half.any():
+        shown[near_half] = [round(x, 1) for x in values[near_half].tolist()]
+    return shown
 
 
 def _candidate_texts(loaded: LoadedModel, frame: pd.DataFrame, columns: list[str], candidate: np.ndarray):

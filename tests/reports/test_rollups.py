@@ -130,6 +130,36 @@ def test_a_large_rescore_marks_every_day(leads):
     assert rollups.rollups_rebuild_pending() == -1
 
 
+def test_dense_ids_mark_their_range_in_one_statement_and_sparse_ids_only_their_own_days(
+    leads, django_assert_num_queries
+):
+    now = timezone.now()
+    far = [LeadFactory(source="Chat", created_at=now - timedelta(days=d)) for d in (100, 200, 300)]
+    _built()
+    day = rollups.local_day
+
+    # A rescore's chunk: consecutive ids, one INSERT ... SELECT over their range. The lead between
+    # the two given (not itself given) may be marked too: that costs its day a rebuild, no more.
+    with django_assert_num_queries(1):
+        rollups.rollups_mark_leads([far[0].pk, far[2].pk])
+    assert set(RollupDirty.objects.values_list("day", flat=True)) == {day(lead.created_at) for lead in far}
+    RollupDirty.objects.all().delete()
+    rollups.pending_reload()
+
+    # Sparse ids (spread over more than DENSE_IDS_SPAN times their number): exactly their days.
+    sparse = [leads["leads"][0].pk, far[2].pk]
+    assert far[2].pk - leads["leads"][0].pk >= rollups.DENSE_IDS_SPAN * len(sparse)
+    rollups.rollups_mark_leads(sparse)
+    assert set(RollupDirty.objects.values_list("day", flat=True)) == {
+        day(leads["leads"][0].created_at),
+        day(far[2].created_at),
+    }
+    assert rollups.rollups_rebuild_pending() == 2
+    incremental = _rows()
+    rollups.rollups_rebuild_all()
+    assert _rows() == incremental
+
+
 def test_the_command_rebuilds(leads, capsys):
     call_command("rebuild_report_rollups")
     assert "Rebuilt the report rollups" in capsys.readouterr().out

@@ -173,3 +173,33 @@ def test_lead_rows_give_each_leads_fields_and_created_microsecond_whether_the_id
     assert F.lead_rows([leads[0].pk, leads[2].pk]) == [expected[0], expected[2]]  # a list of ids
     frame = F.frame_from_rows(F.lead_rows([leads[0].pk]), {F.CREATED_WEEKDAY: F.CATEGORY}, None, {})
     assert frame[F.CREATED_WEEKDAY].iloc[0] == F.WEEKDAYS[timezone.localtime(created).weekday()]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [" Google", "Google", None, "", "  ", "Chat", float("nan"), "Google "],  # text: one call per distinct value
+        [True, 1, 1.0, "1", None, False, 0, "yes"],  # 1 == True == 1.0 as keys: the per-value path
+        [None, None],
+        [],
+    ],
+)
+def test_category_coercion_gives_each_value_its_words_once_per_level(values):
+    series = pd.Series(values, dtype="object", index=pd.RangeIndex(10, 10 + len(values)))
+    coerced = F._coerce_series(series, F.CATEGORY)
+    assert coerced.tolist() == [F.coerce_value(F.CATEGORY, v) for v in values]
+    assert coerced.index.equals(series.index) and coerced.dtype == object
+    # One string object per level, whatever the input held.
+    levels = [v for v in coerced.tolist() if v is not None]
+    assert len({id(v) for v in levels}) == len(set(levels))
+
+
+def test_created_parts_name_each_weekday_and_month_in_the_sites_time_zone_and_keep_missing_dates_missing(settings):
+    settings.TIME_ZONE = "America/New_York"
+    stamps = pd.Series(
+        pd.to_datetime(["2026-01-05T03:00:00Z", "2026-12-31T12:00:00Z", None, "2026-06-07T23:30:00Z"], utc=True)
+    )
+    parts = F.created_parts(stamps)
+    # 03:00 UTC on Monday 5 January is Sunday 4 January in New York.
+    assert parts[F.CREATED_WEEKDAY].tolist() == ["Sunday", "Thursday", None, "Sunday"]
+    assert parts[F.CREATED_MONTH].tolist() == ["January", "December", None, "June"]

@@ -204,3 +204,15 @@ def test_reasons_for_a_frame_equal_reasons_for_each_lead(algorithm):
     assert reasons == expected
     assert [json.loads(text) for text in scorer.reasons_json_for_frame(loaded, frame, impacts)] == expected
     assert any(len(r) >= 3 for r in reasons) and any(r["impact"] < 0 for row in reasons for r in row)
+
+
+def test_impacts_round_to_tenths_as_python_rounds_them():
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.normal(0, 20, 20_000),
+            np.arange(-300, 300) / 20,  # every x.x5 and x.x0 between -15 and 15
+            np.array([0.05, 0.15, 0.25, 2.675, -2.675, 1.45, -1.45, 0.0, -0.0]),
+        ]
+    )
+    assert scorer._round_tenths(values).tolist() == [round(x, 1) for x in values.tolist()]

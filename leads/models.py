@@ -306,8 +306,17 @@ class LeadRank(models.Model):
     tier = models.CharField(max_length=16, choices=Lead.Tier.choices, default=Lead.Tier.UNSCORED)
     score_reasons = models.JSONField(default=list, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
+    # No database constraint (deletes still set null through Django, as ScoreHistory's): a full
+    # rescore gives every lead a new version, and the deferred check was one lookup per lead at
+    # commit, ~5 s of database CPU per million leads.
     model_version = models.ForeignKey(
-        "scoring.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        "scoring.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # A manager's override, kept beside the model's own score.
     score_override = models.SmallIntegerField(null=True, blank=True)

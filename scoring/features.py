@@ -484,10 +484,14 @@ def _lead_rows_range_postgres(first: int, last: int) -> list[tuple]:
             f"FROM {table} WHERE id BETWEEN %s AND %s ORDER BY id",
             [first, last],
         )
-        return [
-            (pk, source, origin, None if attributes is None else json.loads(attributes), created)
-            for pk, source, origin, attributes, created in cursor.fetchall()
-        ]
+        rows = cursor.fetchall()
+    # Every lead's attributes decoded by one json.loads of one array: a call per lead cost more
+    # than the decoding itself.
+    attributes = json.loads("[" + ",".join("null" if r[3] is None else r[3] for r in rows) + "]")
+    return [
+        (pk, source, origin, attrs, created)
+        for (pk, source, origin, _, created), attrs in zip(rows, attributes, strict=True)
+    ]
 
 
 def frame_from_rows(

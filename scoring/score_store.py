@@ -77,7 +77,7 @@ def _scores_write_postgres(rows: list[Scored], *, version_id: int | None, scored
                 copy.write_row((row.lead_id, row.score, row.probability, row.tier, row.reasons_json()))
         # Statistics for the planner, and an id range, so both joins use the primary key index
         # instead of scanning the whole rank table for every chunk.
-        cursor.execute("ANALYZE scoring_incoming")
+        cursor.execute("ANALYZE scoring_incoming (id)")
         low, high = min(r.lead_id for r in rows), max(r.lead_id for r in rows)
         changed_filter = (
             "(r.score IS DISTINCT FROM t.score OR r.probability IS DISTINCT FROM t.probability "

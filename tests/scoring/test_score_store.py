@@ -64,3 +64,5 @@ def test_score_history_follows_a_deleted_lead_and_version_without_database_const
 
     assert not ScoreHistory.objects.filter(lead_id=deleted.pk).exists()
     assert list(ScoreHistory.objects.filter(lead=kept).values_list("model_version_id", flat=True)) == [None]
+    # The rank row's key has no database constraint either (migration leads/0019): Django sets it null.
+    assert LeadRank.objects.get(pk=kept.pk).model_version_id is None

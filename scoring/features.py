@@ -362,6 +362,8 @@ def _activity_sql(n_ids: int, contiguous: bool = False) -> str:
     since_created = _seconds_between("a.occurred_at", "c.created_at")
     contact_in = ", ".join(["%s"] * len(CONTACT_KINDS))
     windows = ", ".join(f"SUM(CASE WHEN {age} < {d * 86400} THEN 1 ELSE 0 END)" for d in WINDOWS)
+    # PostgreSQL's EXTRACT gives numeric, which Python reads as Decimal: float8 reads as float.
+    as_float = "float8" if connection.vendor == "postgresql" else ""
     # The cut-off is the moment the outcome was known for closed leads, "as of" for open ones.
     return f"""
         WITH c AS MATERIALIZED (
@@ -374,8 +376,8 @@ def _activity_sql(n_ids: int, contiguous: bool = False) -> str:
                    ELSE %s END AS cutoff
               FROM {lead_table} l WHERE l.id {id_filter}
         )
-        SELECT a.lead_id, a.kind, {windows}, MIN({age}),
-               MIN(CASE WHEN a.kind IN ({contact_in}) THEN {since_created} END)
+        SELECT a.lead_id, a.kind, {windows}, {as_float}(MIN({age})),
+               {as_float}(MIN(CASE WHEN a.kind IN ({contact_in}) THEN {since_created} END))
           FROM c JOIN {act_table} a ON a.lead_id = c.lead_id
          WHERE a.kind <> %s AND a.occurred_at < c.cutoff AND a.lead_id BETWEEN %s AND %s
          GROUP BY a.lead_id, a.kind
@@ -424,7 +426,7 @@ def activity_aggregates(lead_ids: Sequence[int], *, as_of: datetime) -> pd.DataF
     # Spread the (lead, kind) rows into the frame with numpy: pandas pivots cost more than the SQL.
     lead_pos = frame.index.get_indexer([r[0] for r in rows])
     kinds = [r[1] for r in rows]
-    as_float = np.array([[np.nan if v is None else float(v) for v in r[2:]] for r in rows], dtype="float64")
+    as_float = np.array([r[2:] for r in rows], dtype="float64")  # None (no contact) becomes NaN
     values = np.zeros((len(ids), len(columns)))
     column_pos = {name: i for i, name in enumerate(columns)}
     for w, days in enumerate(WINDOWS):
@@ -458,17 +460,16 @@ def lead_rows(lead_ids: Sequence[int]) -> list[tuple]:
     if not ids:
         return rows
     contiguous = ids[-1] - ids[0] + 1 == len(ids)
-    if contiguous and connection.vendor == "postgresql":
-        # A rescore run walks the table in id order: one index range scan, decoded here without
-        # a converter call per value.
-        return _lead_rows_range_postgres(ids[0], ids[-1])
+    if connection.vendor == "postgresql":
+        # A rescore run walks the table in id order: one index range scan (ids with gaps, as
+        # deleted leads leave, also name their array), decoded here without a converter call per value.
+        return _lead_rows_range_postgres(ids[0], ids[-1], None if contiguous else ids)
     columns = ("pk", "source", "origin", "attributes", "created_at")
     if contiguous:
         rows = list(Lead.objects.filter(pk__gte=ids[0], pk__lte=ids[-1]).order_by("pk").values_list(*columns))
     else:
-        step = len(ids) if connection.vendor == "postgresql" else _SQLITE_IN_CHUNK
-        for i in range(0, len(ids), step):
-            rows.extend(Lead.objects.filter(pk__in=ids[i : i + step]).order_by("pk").values_list(*columns))
+        for i in range(0, len(ids), _SQLITE_IN_CHUNK):
+            rows.extend(Lead.objects.filter(pk__in=ids[i : i + _SQLITE_IN_CHUNK]).order_by("pk").values_list(*columns))
     return [(pk, source, origin, attributes, _epoch_us(created)) for pk, source, origin, attributes, created in rows]
 
 
@@ -476,13 +477,15 @@ def _epoch_us(when: datetime | None) -> int | None:
     return None if when is None else (when - _EPOCH) // timedelta(microseconds=1)
 
 
-def _lead_rows_range_postgres(first: int, last: int) -> list[tuple]:
+def _lead_rows_range_postgres(first: int, last: int, only: list[int] | None = None) -> list[tuple]:
+    """The leads with ids from `first` to `last` (only those in `only`, when given)."""
     table = connection.ops.quote_name(Lead._meta.db_table)
+    among = "" if only is None else " AND id = ANY(%s)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, source, origin, attributes::text, (EXTRACT(EPOCH FROM created_at) * 1000000)::int8 "  # noqa: S608
-            f"FROM {table} WHERE id BETWEEN %s AND %s ORDER BY id",
-            [first, last],
+            f"FROM {table} WHERE id BETWEEN %s AND %s{among} ORDER BY id",
+            [first, last] if only is None else [first, last, only],
         )
         rows = cursor.fetchall()
     # Every lead's attributes decoded by one json.loads of one array: a call per lead cost more
@@ -708,14 +711,23 @@ class ReasonWords:
     labels: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     dates: dict[str, list] = field(default_factory=dict)  # gap feature -> [date column, day first]
+    # label() and unit() of each column, worked out once: describe() runs for every distinct value
+    # of a chunk, and reading a header into words takes regular expressions.
+    _labels: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _units: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def label(self, column: str) -> str:
-        if column in self.dates:
-            return self.label(self.dates[column][0])
-        return self.labels.get(column) or label_from_header(column)
+        if column not in self._labels:
+            if column in self.dates:
+                self._labels[column] = self.label(self.dates[column][0])
+            else:
+                self._labels[column] = self.labels.get(column) or label_from_header(column)
+        return self._labels[column]
 
     def unit(self, column: str) -> str | None:
-        return self.units.get(column) or unit_from_header(column)
+        if column not in self._units:
+            self._units[column] = self.units.get(column) or unit_from_header(column)
+        return self._units[column]
 
     def describe(self, column: str, value, kind: str) -> str | None:
         """A feature's value in words a rep understands; None when it says nothing (no activity

@@ -185,11 +185,14 @@ def reasons_json_for_frame(loaded: LoadedModel, frame: pd.DataFrame, impacts: np
     n_texts, n_impacts = len(text_values), len(impact_values)
     keys = (cols.astype(np.int64) * n_texts + text_codes) * n_impacts + impact_codes
     piece_codes, unique_keys = pd.factorize(keys)
+    features = [json.dumps(column) for column in columns]
+    texts_open = [json.dumps(text)[:-1] for text in text_values]  # closed after the impact, which needs no escaping
+    impacts_shown = impact_values.tolist()
     pieces = []
     for key in unique_keys.tolist():
         j, rest = divmod(key, n_texts * n_impacts)
-        text, impact = text_values[rest // n_impacts], float(impact_values[rest % n_impacts])
-        pieces.append(json.dumps({"feature": columns[j], "text": f"{text} ({impact:+.0f})", "impact": impact}))
+        text, impact = texts_open[rest // n_impacts], impacts_shown[rest % n_impacts]
+        pieces.append(f'{{"feature": {features[j]}, "text": {text} ({impact:+.0f})", "impact": {impact!r}}}')
     by_reason = np.asarray(pieces, dtype=object)[piece_codes].tolist()
     bounds = np.searchsorted(rows, np.arange(len(frame) + 1)).tolist()  # rows are in lead order
     return ["[" + ", ".join(by_reason[a:b]) + "]" for a, b in itertools.pairwise(bounds)]

@@ -7,8 +7,8 @@ is filled in here too (queue_rows_html); templates/leads/_queue_rows.html keeps 
 rows' markup.
 
 Both still cost more than the page's SQL, so the per-row work is kept to plain Python: the
-translated phrases of "3 days ago" are looked up once per page and phrase (PageTimes), choice labels
-once per page and value, and the markup is one f-string per row whose values go through `_esc`
+translated phrases of "3 days ago" are looked up once per language and phrase (PageTimes), choice
+labels and owner names once per page and value, and the markup is one f-string per row whose values go through `_esc`
 (Django's conditional_escape without its lazy-string wrapper: ~34 escapes a row through format_html
 were a third of the rows' CPU). tests/leads/test_queue_rows.py holds both to Django's output.
 """
@@ -31,8 +31,8 @@ from leads.selectors import QueuePage
 
 class _Phrase:
     """A lazily translated phrase (gettext_lazy / ngettext_lazy) formatted with `%`, translated once
-    per value it is given. One per language (_phrases_for): the same few hundred texts ("3 days",
-    "an hour ago") recur on every page."""
+    per value it is given. One per language (_phrases_for): the same texts ("3 days", "an hour ago",
+    "2 weeks, 3 days ago") recur on every page, a few thousand at most."""
 
     __slots__ = ("_done", "_lazy")
 
@@ -44,7 +44,7 @@ class _Phrase:
         key = tuple(values.values())
         text = self._done.get(key)
         if text is None:
-            if len(self._done) >= 5000:  # never more than a few hundred in practice; a bound all the same
+            if len(self._done) >= 5000:  # a bound all the same
                 self._done.clear()
             text = self._done[key] = self._lazy % values
         return text

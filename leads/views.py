@@ -115,8 +115,18 @@ def _queue_context(request: HttpRequest, params: QueryDict, **bulk_forms) -> dic
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.GET.get("cursor"):
-        return render(request, "leads/_queue_rows.html", _queue_rows_context(request, request.GET))
-    return render(request, "leads/queue.html", _queue_context(request, request.GET))
+        context = _queue_rows_context(request, request.GET)
+        response = render(request, "leads/_queue_rows.html", context)
+    else:
+        context = _queue_context(request, request.GET)
+        response = render(request, "leads/queue.html", context)
+    # The template engine's Context and its dicts refer to each other, so whatever a rendered
+    # context holds is freed only by the cyclic collector: a page's fifty leads (with their ranks
+    # and owners) and rows were ~3/4 of the objects it found, and with them it paused a request
+    # for 30-70 ms every ~40 pages. Released here, they are freed by reference counting.
+    context["page"].leads.clear()
+    context["rows"].clear()
+    return response
 
 
 @login_required

@@ -133,27 +133,19 @@ class PageTimes:
         if value.tzinfo is None:
             return naturaltime(value)
         now, strings = self.now, self._natural
-        if value < now:
-            delta = now - value
-            if delta.days != 0:
-                return strings["past-day"] % {"delta": self._timesince(value, now, self._past)}
-            if delta.seconds == 0:
-                return str(NaturalTimeFormatter.time_strings["now"])
-            if delta.seconds < 60:
-                return strings["past-second"] % {"count": delta.seconds}
-            if delta.seconds // 60 < 60:
-                return strings["past-minute"] % {"count": delta.seconds // 60}
-            return strings["past-hour"] % {"count": delta.seconds // 60 // 60}
-        delta = value - now
+        side = "past" if value < now else "future"
+        delta = now - value if side == "past" else value - now
         if delta.days != 0:
+            if side == "past":
+                return strings["past-day"] % {"delta": self._timesince(value, now, self._past)}
             return strings["future-day"] % {"delta": self._timesince(value, now, self._future, reversed=True)}
         if delta.seconds == 0:
             return str(NaturalTimeFormatter.time_strings["now"])
         if delta.seconds < 60:
-            return strings["future-second"] % {"count": delta.seconds}
+            return strings[f"{side}-second"] % {"count": delta.seconds}
         if delta.seconds // 60 < 60:
-            return strings["future-minute"] % {"count": delta.seconds // 60}
-        return strings["future-hour"] % {"count": delta.seconds // 60 // 60}
+            return strings[f"{side}-minute"] % {"count": delta.seconds // 60}
+        return strings[f"{side}-hour"] % {"count": delta.seconds // 60 // 60}
 
     def month_day_time(self, value: datetime | None) -> str:
         """dateformat.format(localtime(value), "M j, H:i"); "" for None."""

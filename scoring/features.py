@@ -326,7 +326,7 @@ def _categories(series: pd.Series) -> pd.Series:
         return _shared_levels(series.map(_to_category))
     levels = pd.Series([_to_category(value) for value in uniques], dtype="object")
     level_codes, shared = pd.factorize(levels)  # " Google" and "Google" become one level
-    names = np.append(np.asarray(shared, dtype=object), None)  # code -1: missing
+    names = np.array([*shared, None], dtype=object)  # code -1: missing
     return pd.Series(names[np.append(level_codes, -1)[codes]], index=series.index, dtype="object")
 
 

@@ -127,13 +127,22 @@ def step_rescore(n: int, workers: int) -> dict:
     return result
 
 
+def measured(result: dict) -> dict:
+    """A bench that measured but missed its target exits 1 after writing its figures ("results
+    written to" / "wrote"): that is a figure for the curve, not a failed step. `target_met` keeps the verdict."""
+    result["target_met"] = result["ok"]
+    wrote = any(line.startswith(("results written to", "wrote ")) for line in result["output"].splitlines())
+    result["ok"] = result["ok"] or wrote
+    return result
+
+
 def step_queue(n: int) -> dict:
     data = run(
         [PYTHON, "bench/make_data.py", "--leads", str(n), "--activities", str(5 * n), "--database-url", QUEUE_DB]
     )
     if not data["ok"]:
         return {**data, "stage": "make_data"}
-    result = run([PYTHON, "bench/queue_bench.py", "--database-url", QUEUE_DB, "--deep-pages", "1,10"])
+    result = measured(run([PYTHON, "bench/queue_bench.py", "--database-url", QUEUE_DB, "--deep-pages", "1,10"]))
     result["make_data_seconds"] = data["seconds"]
     queue = json.loads((OUT_DIR / "queue_bench.json").read_text()) if result["ok"] else {}
     result["p95_ms"] = (queue.get("summary") or {}).get("p95")
@@ -142,7 +151,7 @@ def step_queue(n: int) -> dict:
 
 
 def step_reports(n: int) -> dict:
-    result = run([PYTHON, "bench/reports_bench.py", "--database-url", QUEUE_DB, "--repeat", "1"])
+    result = measured(run([PYTHON, "bench/reports_bench.py", "--database-url", QUEUE_DB, "--repeat", "1"]))
     if result["ok"]:
         views = json.loads((OUT_DIR / "reports_bench.json").read_text())["results"]
         computed = {name: figures["p50"] for name, figures in views.items() if name.endswith(", computed")}

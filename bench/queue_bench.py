@@ -491,8 +491,8 @@ def _offset_sql(user, page_number: int, page_size: int) -> tuple[str, tuple]:
     from leads.models import Lead
     from leads.selectors import leads_visible_to
 
-    queryset = leads_visible_to(user).filter(status__in=Lead.OPEN_STATUSES).select_related("owner")
-    queryset = queryset.order_by("-score", "-id")[(page_number - 1) * page_size : page_number * page_size]
+    queryset = leads_visible_to(user).filter(status__in=Lead.OPEN_STATUSES).select_related("owner", "rank")
+    queryset = queryset.order_by("-rank__score", "-id")[(page_number - 1) * page_size : page_number * page_size]
     return queryset.query.sql_with_params()
 
 

@@ -14,16 +14,15 @@ were a third of the rows' CPU). tests/leads/test_queue_rows.py holds both to Dja
 """
 
 import html
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
-from django.contrib.humanize.templatetags.humanize import NaturalTimeFormatter, naturaltime
+from django.contrib.humanize.templatetags.humanize import NaturalTimeFormatter
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.dates import MONTHS_3
-from django.utils.html import avoid_wrapping, conditional_escape
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import MONTHS_DAYS, TIME_CHUNKS, TIME_STRINGS, TIME_STRINGS_KEYS, timesince
-from django.utils.translation import gettext
+from django.utils.timesince import TIME_STRINGS, timesince
 
 from leads.models import Lead, LeadRank
 from leads.selectors import QueuePage
@@ -50,102 +49,46 @@ class _Phrase:
         return text
 
 
-# Per language: timesince's phrases, naturaltime's, its past and its future units.
-_PHRASES: dict[str, tuple[dict, dict, dict, dict]] = {}
+# Per language: timesince's phrases, and humanize's NaturalTimeFormatter with its own phrases.
+_PHRASES: dict[str | None, tuple[dict, type[NaturalTimeFormatter]]] = {}
 
 
-def _phrases_for(language: str | None) -> tuple[dict, dict, dict, dict]:
+def _phrases_for(language: str | None) -> tuple[dict, type[NaturalTimeFormatter]]:
     phrases = _PHRASES.get(language)
     if phrases is None:
-        phrases = _PHRASES[language] = tuple(
-            {name: _Phrase(lazy) for name, lazy in strings.items()}
-            for strings in (
-                TIME_STRINGS,
-                NaturalTimeFormatter.time_strings,
-                NaturalTimeFormatter.past_substrings,
-                NaturalTimeFormatter.future_substrings,
+        natural = {
+            # string_for formats every phrase with % but "now", which it returns as it is.
+            name: {key: lazy if key == "now" else _Phrase(lazy) for key, lazy in strings.items()}
+            for name, strings in (
+                ("time_strings", NaturalTimeFormatter.time_strings),
+                ("past_substrings", NaturalTimeFormatter.past_substrings),
+                ("future_substrings", NaturalTimeFormatter.future_substrings),
             )
+        }
+        phrases = _PHRASES[language] = (
+            {key: _Phrase(lazy) for key, lazy in TIME_STRINGS.items()},
+            type("PhraseNaturalTimeFormatter", (NaturalTimeFormatter,), natural),
         )
     return phrases
 
 
 class PageTimes:
-    """Django's `timesince` and humanize's `naturaltime` (the same text, byte for byte) for one page:
-    Django's own arithmetic, with each translated phrase ("3 days", "an hour ago") translated once
-    per language and value instead of once per row; and the page's local times."""
+    """Django's `timesince` and humanize's `naturaltime` for one page: Django's own functions, given
+    phrases ("3 days", "an hour ago") translated once per language and value instead of once per
+    row; and the page's local times."""
 
-    def __init__(self, now: datetime | None = None) -> None:
-        # naturaltime reads the clock per value; one reading serves the page's rows.
-        self.now = now or datetime.now(UTC)
+    def __init__(self) -> None:
         self.timezone: tzinfo = timezone.get_current_timezone()
-        self._since, self._natural, self._past, self._future = _phrases_for(translation.get_language())
+        self._since, self._natural = _phrases_for(translation.get_language())
         self._months: dict[int, str] = {}
-        self._separator: str | None = None
 
     def since(self, d: datetime, now: datetime) -> str:
         """timesince(d, now)."""
-        return self._timesince(d, now, self._since)
-
-    def _timesince(self, d: datetime, now: datetime, strings: dict, reversed: bool = False) -> str:
-        """django.utils.timesince.timesince(d, now, reversed, time_strings=strings) for aware datetimes,
-        step for step, with its ", " translated once per page (a gettext call per row was half its cost)."""
-        if d.tzinfo is None or now.tzinfo is None:
-            return timesince(d, now, reversed=reversed, time_strings=strings)
-        now = now.astimezone(d.tzinfo)
-        if reversed:
-            d, now = now, d
-        delta = now - d
-        if delta.days * 86400 + delta.seconds <= 0:
-            return avoid_wrapping(strings["minute"] % {"num": 0})
-        total_months = (now.year - d.year) * 12 + (now.month - d.month)
-        if d.day > now.day or (d.day == now.day and d.time() > now.time()):
-            total_months -= 1
-        years, months = divmod(total_months, 12)
-        if years or months:
-            pivot_year, pivot_month = d.year + years, d.month + months
-            if pivot_month > 12:
-                pivot_month -= 12
-                pivot_year += 1
-            day = min(MONTHS_DAYS[pivot_month - 1], d.day)
-            pivot = datetime(pivot_year, pivot_month, day, d.hour, d.minute, d.second, tzinfo=d.tzinfo)
-        else:
-            pivot = d
-        remaining_time = (now - pivot).total_seconds()
-        partials = [years, months]
-        for chunk in TIME_CHUNKS:
-            count = int(remaining_time // chunk)
-            partials.append(count)
-            remaining_time -= chunk * count
-        i = next((i for i, value in enumerate(partials) if value != 0), None)
-        if i is None:
-            return avoid_wrapping(strings["minute"] % {"num": 0})
-        result = []
-        for name, value in zip(TIME_STRINGS_KEYS[i : i + 2], partials[i : i + 2], strict=True):
-            if value == 0:
-                break
-            result.append(avoid_wrapping(strings[name] % {"num": value}))
-        if self._separator is None:
-            self._separator = gettext(", ")
-        return self._separator.join(result)
+        return timesince(d, now, time_strings=self._since)
 
     def natural(self, value: datetime) -> str:
-        """naturaltime(value) at self.now (NaturalTimeFormatter.string_for, step for step)."""
-        if value.tzinfo is None:
-            return naturaltime(value)
-        now, strings = self.now, self._natural
-        side = "past" if value < now else "future"
-        delta = now - value if side == "past" else value - now
-        if delta.days != 0:
-            if side == "past":
-                return strings["past-day"] % {"delta": self._timesince(value, now, self._past)}
-            return strings["future-day"] % {"delta": self._timesince(value, now, self._future, reversed=True)}
-        if delta.seconds == 0:
-            return str(NaturalTimeFormatter.time_strings["now"])
-        if delta.seconds < 60:
-            return strings[f"{side}-second"] % {"count": delta.seconds}
-        if delta.seconds // 60 < 60:
-            return strings[f"{side}-minute"] % {"count": delta.seconds // 60}
-        return strings[f"{side}-hour"] % {"count": delta.seconds // 60 // 60}
+        """naturaltime(value), as text."""
+        return str(self._natural.string_for(value))
 
     def month_day_time(self, value: datetime | None) -> str:
         """dateformat.format(localtime(value), "M j, H:i"); "" for None."""

@@ -250,7 +250,7 @@ OFFSETS = sorted(
     "now", [NOW, datetime(2024, 2, 29, 0, 0, 0, tzinfo=UTC), datetime(2023, 1, 31, 23, 59, tzinfo=UTC)]
 )
 def test_page_times_since_is_djangos_timesince(now):
-    times = PageTimes(now)
+    times = PageTimes()
     for offset in OFFSETS:
         for d in (now - timedelta(seconds=offset), now + timedelta(seconds=offset)):
             assert times.since(d, now) == timesince(d, now), (d, now)
@@ -268,7 +268,7 @@ class _Frozen(datetime):
 @pytest.mark.parametrize("language", ["en-us", "de"])
 def test_page_times_natural_is_humanizes_naturaltime(language):
     with translation.override(language), mock.patch.object(humanize, "datetime", _Frozen):
-        times = PageTimes(NOW)
+        times = PageTimes()
         for offset in OFFSETS:
             for value in (NOW - timedelta(seconds=offset), NOW + timedelta(seconds=offset, microseconds=1)):
                 assert times.natural(value) == humanize.naturaltime(value), value
@@ -280,7 +280,7 @@ def test_page_times_natural_is_humanizes_naturaltime(language):
 @pytest.mark.parametrize("language", ["en-us", "de"])
 def test_page_times_month_day_time_is_djangos_dateformat(zone, language):
     with timezone.override(zone), translation.override(language):
-        times = PageTimes(NOW)
+        times = PageTimes()
         for hours in range(0, 24 * 400, 7):
             value = NOW + timedelta(hours=hours, minutes=hours % 60)
             assert times.month_day_time(value) == dateformat.format(timezone.localtime(value), "M j, H:i")

@@ -213,20 +213,19 @@ class Histogram:
 
 
 def histograms_sample(
-    histograms: list[Histogram], *, step: int, last_id: int | None, now: datetime, open_leads: int | None = None
+    histograms: list[Histogram], *, step: int, last_id: int | None, open_leads: int, now: datetime
 ) -> tuple[int, list[dict]]:
     """(sampled open leads, {bin or level: leads} per histogram), from ONE statement: the
     sample's values are read once into a CTE that every histogram groups. `step` 1 reads every
     open lead; `last_id` is the highest open lead's id (the last run needed); `open_leads`, how
-    many there are (the sample is about open_leads / step; unknown: last_id / step)."""
+    many there are (the sample is about open_leads / step)."""
     connection = connections[router.db_for_read(Lead)]
     sql, params = _histograms_sql(connection, histograms, step=step, last_id=last_id or 0, now=now)
     # The CTE and the levels' hash tables hold the whole sample: in memory, not on disk. A small
     # sample fits PostgreSQL's default work_mem, and raising it costs three statements more. The
     # sample's size follows the open leads, not the highest id (ids only grow: a table whose
     # older leads were deleted or closed has a high last id and few open leads).
-    expected = (open_leads if open_leads is not None else last_id or 0) // max(step, 1)
-    large = expected > WORK_MEM_ABOVE_ROWS
+    large = open_leads // max(step, 1) > WORK_MEM_ABOVE_ROWS
     with report_work_mem() if large else nullcontext(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -531,7 +530,7 @@ def _drift_compute(version: ModelVersion, reference: dict) -> DriftReport:
         *(Histogram(value, cuts=(0.5,)) for _feature, _fractions, value in booleans),  # false < 0.5 <= true
         *(Histogram(value) for _feature, _ref, value in categorical),
     ]
-    n_sampled, counts = histograms_sample(histograms, step=step, last_id=census["last"], now=now, open_leads=n_open)
+    n_sampled, counts = histograms_sample(histograms, step=step, last_id=census["last"], open_leads=n_open, now=now)
     numeric_counts = counts[: len(numeric)]
     boolean_counts = counts[len(numeric) : len(numeric) + len(booleans)]
     categorical_counts = counts[len(numeric) + len(booleans) :]

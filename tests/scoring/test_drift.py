@@ -202,7 +202,7 @@ def test_a_value_on_a_related_row_is_read_through_its_join(db):
     LeadFactory(status="new", owner=None)
     LeadFactory(status="lost", owner=rep)
     n_sampled, (levels,) = drift.histograms_sample(
-        [drift.Histogram(F("owner__username"))], step=1, last_id=None, now=timezone.now()
+        [drift.Histogram(F("owner__username"))], step=1, last_id=None, open_leads=2, now=timezone.now()
     )
     assert n_sampled == 2
     assert levels == {"ana": 1, None: 1}

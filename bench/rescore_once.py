@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from common import ranks_unscore  # before CODE goes first on sys.path (common puts this checkout there)
+
 CODE = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CODE))
 os.chdir(CODE)  # Celery's loader puts the working directory first on sys.path
@@ -66,12 +68,7 @@ def main() -> None:
     timed(score_store, "_scores_write_postgres", "the write's SQL")
     timed(rollups, "rollups_mark_leads", "rollup marking")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE leads_leadrank SET score = NULL, probability = NULL, model_version_id = NULL, tier = 'unscored', "
-            "score_reasons = '[]', priority = -1, scored_at = NULL WHERE scored_at IS NOT NULL"
-        )
-        cursor.execute("TRUNCATE scoring_scorehistory")
-        cursor.execute("VACUUM FULL ANALYZE leads_leadrank")
+        ranks_unscore(cursor)
     print(f"code: {Path(rescoring.__file__).parent.parent}; load average at start {os.getloadavg()}", flush=True)
     started, cpu = time.perf_counter(), time.process_time()
     run = rescoring.rescore_run_continue(rescoring.rescore_run_start())

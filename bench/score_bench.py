@@ -45,6 +45,7 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz")
 
 import django  # noqa: E402
+from common import ranks_unscore  # noqa: E402
 
 django.setup()
 
@@ -208,17 +209,8 @@ def step_rescore(total: int, *, workers: int = 0) -> None:
         start += batch
     say(f"setup: COPY open leads up to {total:,} (s)", f"{time.perf_counter() - t:.1f}")
     with connection.cursor() as cursor:
-        # Untimed: every lead unscored, as after a fresh import, so the timed run writes them all.
-        cursor.execute(
-            "UPDATE leads_leadrank SET score = NULL, probability = NULL, model_version_id = NULL, tier = 'unscored', "
-            "score_reasons = '[]', priority = -1, scored_at = NULL WHERE scored_at IS NOT NULL"
-        )
-        cursor.execute("TRUNCATE scoring_scorehistory")
+        ranks_unscore(cursor)  # untimed: the timed run writes every lead's score
         cursor.execute("VACUUM ANALYZE leads_lead")
-        # As after a fresh import, too: the table and its indexes compact. Each full rescore on this
-        # bench database leaves every rank row a dead version and its priority indexes split pages;
-        # after a dozen runs they were 5x their size and the write ~30 % slower.
-        cursor.execute("VACUUM FULL ANALYZE leads_leadrank")
     n = Lead.objects.count()
     say("leads / activities", f"{n:,} / {Activity.objects.count():,}")
     if workers:

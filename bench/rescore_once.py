@@ -60,6 +60,14 @@ def timed(module, name: str, label: str) -> None:
     setattr(module, name, wrapper)
 
 
+def box_busy_seconds() -> float:
+    """Core-seconds every process of the machine has been busy since boot (/proc/stat), to tell the
+    database's share of a run from this process's own: on a quiet box the rest is PostgreSQL."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     if "bench" not in connection.settings_dict["NAME"]:
         sys.exit("rescore_once.py writes scores: point DATABASE_URL at a bench database.")
@@ -70,10 +78,11 @@ def main() -> None:
     with connection.cursor() as cursor:
         ranks_unscore(cursor)
     print(f"code: {Path(rescoring.__file__).parent.parent}; load average at start {os.getloadavg()}", flush=True)
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, busy = time.perf_counter(), time.process_time(), box_busy_seconds()
     run = rescoring.rescore_run_continue(rescoring.rescore_run_start())
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    wall, cpu, busy = time.perf_counter() - started, time.process_time() - cpu, box_busy_seconds() - busy
     print(f"rescored {run.scored:,} leads, {run.changed:,} changed: wall {wall:.1f} s, this process's CPU {cpu:.1f} s")
+    print(f"  the machine's busy core-seconds {busy:.1f} s, of which not this process {busy - cpu:.1f} s")
     for label, seconds in sorted(SPENT.items()):
         print(f"  {label:45s} {seconds:6.1f} s")
     print(f"load average at end {os.getloadavg()}")

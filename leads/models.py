@@ -286,10 +286,14 @@ class LeadRank(models.Model):
     `owner` and `status` are copies of the lead's, so the queue's band by score is one range scan of
     one index here. Database triggers (migration 0018) insert the row with the lead and copy both
     columns on every write to the lead (services, QuerySet.update, COPY, admin, raw SQL alike); no
-    Python code writes them.
+    Python code writes them. On PostgreSQL the row's link to its lead has no database constraint
+    (its check cost more than the insert, migration 0020): triggers also delete the row with its
+    lead and empty the table when leads_lead is truncated.
     """
 
-    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="rank")
+    lead = models.OneToOneField(
+        Lead, primary_key=True, on_delete=models.CASCADE, related_name="rank", db_constraint=False
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -38,6 +38,7 @@ _NEUTRALISED = re.compile(r"^'([=+\-@\t\r])")
 _SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1024 * 1024
 # Arrow reads in blocks of this size; a row longer than a block makes the file "not plain".
+_SHARED_STRINGS_MIN_ROWS = 64  # below this, a column is turned into strings directly
 _ARROW_BLOCK = 2 * 1024 * 1024
 # Quoted fields may be large (notes), but not unbounded.
 csv.field_size_limit(16 * 1024 * 1024)
@@ -66,6 +67,23 @@ class Row:
     values: list[str]  # one per kept column, "" when missing
     raw: list[str]  # the cells as read, for the error file
     problem: str = ""  # a shape problem (too many / too few fields)
+
+
+def _arrow_strings(column) -> list[str]:
+    """An arrow column of strings as a list of str. A column of few distinct values (most columns
+    of a CRM export) is dictionary-encoded by arrow first, so its rows share one str per value:
+    fewer objects to build, and each value's hash, which every later cache lookup needs, is
+    computed once."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    array = column.combine_chunks()
+    if array.null_count or len(array) < _SHARED_STRINGS_MIN_ROWS:
+        return array.to_pylist()
+    encoded = pc.dictionary_encode(array)
+    if len(encoded.dictionary) * 4 > len(array):
+        return array.to_pylist()
+    return np.array(encoded.dictionary.to_pylist(), dtype=object)[encoded.indices.to_numpy()].tolist()
 
 
 @dataclass
@@ -195,7 +213,7 @@ class Table:
             if pc.any(pc.starts_with(column, "'")).as_py():
                 undone = pc.replace_substring_regex(column, pattern=_NEUTRALISED.pattern, replacement="\\1")
                 arrow_table = arrow_table.set_column(index, arrow_table.field(index), undone)
-        columns = [arrow_table.column(index).to_pylist() for index in self.keep]
+        columns = [_arrow_strings(arrow_table.column(index)) for index in self.keep]
 
         def raw(position: int) -> list[str]:
             return [arrow_table.column(index)[position].as_py() for index in range(arrow_table.num_columns)]

@@ -517,10 +517,11 @@ class Converter:
         ]
         self.field_caches: dict[str, dict] = {name: {} for name in self.columns.field}
         self.outcome_caches: list[dict[str, int]] = [{} for _ in self.columns.outcome_rules]
-        self.outcomes = (
-            (None, None, None),
-            (Lead.Status.LOST.value, None, spec.lost_reason),
-            (Lead.Status.CONVERTED.value, now, ""),
+        # Status, converted_at and lost reason, each a tuple indexed by the outcome rank (outcome_ranks).
+        self.outcome_fields = (
+            (None, Lead.Status.LOST.value, Lead.Status.CONVERTED.value),
+            (None, None, now),
+            (None, spec.lost_reason, ""),
         )
 
     def _fragment(self, index: int, kind: str, raw: str) -> str:
@@ -663,10 +664,10 @@ class Converter:
             ranks = self.outcome_ranks(0, columns[rules[0][0]])
             for rule in range(1, len(rules)):
                 ranks = list(map(max, ranks, self.outcome_ranks(rule, columns[rules[rule][0]])))
-            outcomes = [self.outcomes[rank] for rank in ranks]
+            # A list per field: zip(*) of one tuple per row passed the chunk's rows as arguments.
+            statuses, converted_at, lost_reasons = ([by_rank[r] for r in ranks] for by_rank in self.outcome_fields)
         else:
-            outcomes = [(None, None, None)] * count
-        statuses, converted_at, lost_reasons = zip(*outcomes, strict=True)
+            statuses = converted_at = lost_reasons = [None] * count
         return list(
             zip(
                 numbers,

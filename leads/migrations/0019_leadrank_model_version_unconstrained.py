@@ -9,15 +9,7 @@ nothing that matters there: the state changes, the table keeps its constraint.""
 import django.db.models.deletion
 from django.db import migrations, models
 
-
-class AlterFieldExceptOnSQLite(migrations.AlterField):
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "sqlite":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "sqlite":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+from leads.migrations._except_on_sqlite import AlterFieldExceptOnSQLite
 
 
 class Migration(migrations.Migration):

@@ -158,6 +158,21 @@ def test_a_plain_file_is_read_by_arrow_with_the_same_cells_rows_and_numbers_as_t
     assert _read_all(table, 10) == fast
 
 
+def test_arrow_chunks_share_one_string_per_repeated_value_and_read_the_same_cells(tmp_path):
+    """Chunks large enough for the dictionary-encoded read: the cells are those of the csv module,
+    a column of few values holds one str object per value, a column of unique ids is read as is."""
+    path = write(tmp_path, xeducation_csv(600))
+    _, table = _table(path)
+    fast = _read_all(table, 250)
+    assert table.plain is True
+    assert fast == _csv_module_pass(path, 250)
+    batch = next(iter(table.batches(250)))
+    origins = batch.columns[table.header.index("Lead Origin")]
+    assert len({id(value) for value in origins}) == len(set(origins)) < 10
+    prospects = batch.columns[table.header.index("Prospect ID")]
+    assert len(set(prospects)) == 250
+
+
 @pytest.mark.parametrize(
     "text",
     [

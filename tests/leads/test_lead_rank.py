@@ -36,6 +36,32 @@ def test_leads_inserted_by_raw_sql_get_their_rank_rows_too():
     assert ranks["RAW-2"]["owner_id"] is None and ranks["RAW-2"]["status"] == "lost"
 
 
+def test_a_deleted_lead_takes_its_rank_row_with_it():
+    kept, gone = LeadFactory(), LeadFactory()
+
+    gone.delete()
+
+    assert set(LeadRank.objects.values_list("pk", flat=True)) == {kept.pk}
+
+
+def test_raw_sql_deletes_and_truncates_of_leads_remove_their_rank_rows(requires_postgres):
+    """No constraint ties the rank row to its lead on PostgreSQL (its check cost more than the
+    insert): the triggers remove the row however the lead goes."""
+    kept, gone = LeadFactory(), LeadFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM leads_lead WHERE id = %s", [gone.pk])
+        assert set(LeadRank.objects.values_list("pk", flat=True)) == {kept.pk}
+
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending deferred checks
+        cursor.execute("TRUNCATE leads_lead CASCADE")
+        assert not LeadRank.objects.exists()
+        LeadFactory()
+        cursor.execute("TRUNCATE leads_lead, leads_leadrank CASCADE")  # both named, as bench/make_data.py does
+        assert not LeadRank.objects.exists()
+        constraints = connection.introspection.get_constraints(cursor, LeadRank._meta.db_table)
+    assert not [c for c in constraints.values() if c["foreign_key"] and c["foreign_key"][0] == "leads_lead"]
+
+
 def test_the_rank_copies_owner_and_status_whatever_writes_them():
     rep, other = RepFactory(), RepFactory()
     lead = LeadFactory(owner=None)

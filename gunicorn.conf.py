@@ -4,6 +4,8 @@ WEB_CONCURRENCY processes (default 2 x cores + 1) of WEB_THREADS threads each (d
 workers). The app is loaded once in the master and its objects frozen out of the garbage
 collector (gc.freeze), so the forked workers share those pages and never rescan them; each worker
 then collects less often (GC_GEN0_THRESHOLD). BENCHMARKS.md measured the GC at 3-7 ms of a queue page.
+Before that the master imports every view and compiles every template (leadcrm.warmup), which each
+worker's first pages paid for otherwise.
 """
 
 import multiprocessing
@@ -30,6 +32,10 @@ errorlog = "-"
 
 
 def when_ready(server):
+    if preload_app:  # the app is loaded here, so the forked workers inherit what this builds
+        from leadcrm.warmup import web_process_warm
+
+        web_process_warm()
     # Everything the app imported and built at start-up is long-lived: move it out of the collector.
     long_lived_freeze()
 

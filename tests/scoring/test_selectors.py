@@ -3,6 +3,7 @@ import pytest
 from leads.models import Lead
 from scoring import activation, scorer, selectors
 from scoring.models import ScoringSettings
+from tests.factories import LeadFactory
 from tests.scoring.conftest import outcome_leads_create, rescore_all
 
 
@@ -13,6 +14,21 @@ def test_queue_banner_explains_cold_start(settings):
     banner = selectors.queue_banner()
 
     assert banner.startswith("model not trained yet:") and "of 100 outcomes" in banner
+
+
+@pytest.mark.django_db
+def test_queue_banner_counts_each_outcome_only_up_to_what_training_needs(settings):
+    settings.SCORING_MIN_CONVERTED = settings.SCORING_MIN_LOST = 5
+    LeadFactory.create_batch(8, status=Lead.Status.CONVERTED)
+    LeadFactory.create_batch(2, status=Lead.Status.LOST)
+
+    banner = selectors.queue_banner()
+
+    assert banner.startswith("model not trained yet: 7 of 10 outcomes (5 converted of 5, 2 lost of 5 needed)")
+    readiness = selectors.training_readiness()  # the full count, for the model pages
+    assert (readiness.converted, readiness.lost) == (8, 2)
+    limited = selectors.training_readiness(up_to_needed=True)
+    assert (limited.converted, limited.lost, limited.ready) == (5, 2, False)
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KT, KeyTransform
 
@@ -149,6 +150,19 @@ def outcome_leads_for(options: ScoringSettings) -> QuerySet[Lead]:
     return queryset
 
 
+def _counts_up_to(*counted: tuple[QuerySet, int]) -> tuple[int, ...]:
+    """Each queryset's row count, counting at most its cap, in one statement: a scalar count over
+    each queryset's own LIMITed SQL (the ORM's, with its parameters)."""
+    parts, params = [], []
+    for queryset, cap in counted:
+        sql, part_params = queryset.order_by().values("pk")[:cap].query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")  # noqa: S608 (the ORM's SQL; values are parameters)
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        return tuple(cursor.fetchone())
+
+
 def training_readiness(options: ScoringSettings | None = None, *, up_to_needed: bool = False) -> Readiness:
     """The outcomes there are to train on. `up_to_needed` counts each kind only up to the number
     needed, reading at most that many rows (the queue's banner: a full count of a million closed
@@ -159,8 +173,11 @@ def training_readiness(options: ScoringSettings | None = None, *, up_to_needed: 
     min_lost = options.min_lost or settings.SCORING_MIN_LOST
     outcomes = outcome_leads_for(options)
     if up_to_needed:
-        converted = outcomes.filter(status=positive)[:min_converted].count()
-        lost = outcomes.exclude(status=positive)[:min_lost].count()
+        # The other closed statuses named, not `exclude`: an index range, not a walk past every converted lead.
+        negative = [status for status in Lead.CLOSED_STATUSES if status != positive]
+        converted, lost = _counts_up_to(
+            (outcomes.filter(status=positive), min_converted), (outcomes.filter(status__in=negative), min_lost)
+        )
         return Readiness(converted, lost, min_converted, min_lost)
     counts = outcomes.aggregate(
         converted=Count("pk", filter=Q(status=positive)), lost=Count("pk", filter=~Q(status=positive))

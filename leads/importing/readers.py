@@ -19,6 +19,7 @@ import hashlib
 import re
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -67,6 +68,20 @@ class Row:
     values: list[str]  # one per kept column, "" when missing
     raw: list[str]  # the cells as read, for the error file
     problem: str = ""  # a shape problem (too many / too few fields)
+
+
+def _read_ahead(reader) -> Iterator:
+    """The reader's record batches, the next one parsed on another thread while the caller works
+    on this one: Arrow parses without holding the GIL. Its errors are raised here, in order."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-read-ahead") as pool:
+        upcoming = pool.submit(reader.read_next_batch)
+        while True:
+            try:
+                record_batch = upcoming.result()
+            except StopIteration:
+                return
+            upcoming = pool.submit(reader.read_next_batch)
+            yield record_batch
 
 
 def _arrow_strings(column) -> list[str]:
@@ -176,11 +191,7 @@ class Table:
         pending: list = []
         pending_rows = done = 0
         try:
-            while True:
-                try:
-                    record_batch = reader.read_next_batch()
-                except StopIteration:
-                    break
+            for record_batch in _read_ahead(reader):
                 pending.append(record_batch)
                 pending_rows += record_batch.num_rows
                 while pending_rows >= size:

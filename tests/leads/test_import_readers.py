@@ -231,3 +231,24 @@ def test_the_import_of_a_file_that_is_not_plain_reports_rows_by_their_line(tmp_p
     job = services.import_job_run(job_id=job.pk)
     assert job.status == "failed"
     assert list(ImportRowError.objects.filter(job=job).values_list("row_number", "column")) == [(4, "email")]
+
+
+def test_the_arrow_read_ahead_yields_the_batches_in_order_then_the_readers_error():
+    from leads.importing.readers import _read_ahead
+
+    class Reader:
+        def __init__(self, items):
+            self.items = list(items)
+
+        def read_next_batch(self):
+            item = self.items.pop(0) if self.items else StopIteration()
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+    assert list(_read_ahead(Reader([1, 2, 3]))) == [1, 2, 3]
+    seen = []
+    with pytest.raises(ValueError, match="bad block"):
+        for batch in _read_ahead(Reader([1, 2, ValueError("bad block"), 4])):
+            seen.append(batch)
+    assert seen == [1, 2]

@@ -39,8 +39,8 @@ _NEUTRALISED = re.compile(r"^'([=+\-@\t\r])")
 _SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1024 * 1024
 # Arrow reads in blocks of this size; a row longer than a block makes the file "not plain".
-_SHARED_STRINGS_MIN_ROWS = 64  # below this, a column is turned into strings directly
 _ARROW_BLOCK = 2 * 1024 * 1024
+_SHARED_STRINGS_MIN_ROWS = 64  # a column of fewer rows is turned into strings directly (_arrow_strings)
 # Quoted fields may be large (notes), but not unbounded.
 csv.field_size_limit(16 * 1024 * 1024)
 

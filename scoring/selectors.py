@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KT, KeyTransform
 
@@ -152,13 +152,16 @@ def outcome_leads_for(options: ScoringSettings) -> QuerySet[Lead]:
 
 def _counts_up_to(*counted: tuple[QuerySet, int]) -> tuple[int, ...]:
     """Each queryset's row count, counting at most its cap, in one statement: a scalar count over
-    each queryset's own LIMITed SQL (the ORM's, with its parameters)."""
+    each queryset's own LIMITed SQL (the ORM's, with its parameters), on the database the ORM
+    would read them from."""
     parts, params = [], []
+    database = counted[0][0].db
     for queryset, cap in counted:
-        sql, part_params = queryset.order_by().values("pk")[:cap].query.sql_with_params()
+        limited = queryset.order_by().values("pk")[:cap]
+        sql, part_params = limited.query.get_compiler(database).as_sql()
         parts.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")  # noqa: S608 (the ORM's SQL; values are parameters)
         params.extend(part_params)
-    with connection.cursor() as cursor:
+    with connections[database].cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(parts)}", params)
         return tuple(cursor.fetchone())
 

@@ -21,11 +21,25 @@ from itertools import pairwise
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, router
-from django.db.models import Case, Count, Expression, F, FloatField, Func, Max, Q, TextField, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Expression,
+    F,
+    FloatField,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from leads.models import Activity, Lead
+from leads.models import Activity, Lead, LeadRank
 from leads.reports.selectors import report_work_mem
 from leads.reports.summaries import jobs_timed
 from scoring import features, selectors
@@ -347,12 +361,16 @@ def _feature_expression(feature: str, kind: str, reference: dict, *, now: dateti
     return JsonNumber(feature) if kind == "numeric" else JsonText(feature)
 
 
-def _score_expression(reference: dict) -> F:
+def _score_expression(reference: dict) -> Subquery:
     """The lead's current score on the scale of the reference's bins: the probability when its
     edges stay within 0-1, else the 0-100 score. The only read of the score here: it lives in the
-    lead's LeadRank row, which the sample joins because the expression names it."""
+    lead's LeadRank row, read for each sampled lead by its primary key. A join would let
+    PostgreSQL hash the whole rank table for a sample of a few thousand leads: it cannot count the
+    sample's runs (generate_series joined by a range), so it took them for millions of rows and read
+    all 1M rank rows, 1.4 of the statement's 1.8 s (BENCHMARKS.md, "Stop 27")."""
     edges = [e for e in reference.get("edges") or [] if isinstance(e, int | float)]
-    return F("rank__probability") if edges and max(edges) <= 1.0 else F("rank__score")
+    column = "probability" if edges and max(edges) <= 1.0 else "score"
+    return Subquery(LeadRank.objects.filter(lead_id=OuterRef("pk")).values(column)[:1])
 
 
 def psi(expected: list[float], actual: list[float]) -> float:

@@ -122,6 +122,23 @@ def test_drift_with_score_edges_above_one_uses_the_0_to_100_score(db):
     assert [b["count"] for b in report.score.bins] == [1, 1]
 
 
+@pytest.mark.parametrize("edges", [[0, 0.5, 1], [0, 50, 100]])
+def test_the_score_is_read_for_each_sampled_lead_by_its_key_not_by_joining_the_rank_table(db, edges):
+    """A join let PostgreSQL hash every rank row (1M) for a sample of 20k leads; a lookup per
+    sampled lead reads only theirs, and bins the probability or the 0-100 score the same way."""
+    LeadFactory(status="new", score=80, probability=0.8)
+    LeadFactory(status="contacted", score=20, probability=0.2)
+    LeadFactory(status="lost", score=90, probability=0.9)  # closed: not in the sample
+    reference = {"__score__": {"kind": "numeric", "edges": edges, "fractions": [0.5, 0.5]}}
+    version = ModelVersion.objects.create(metrics=contract_metrics(reference=reference))
+    with CaptureQueriesContext(connection) as captured:
+        report = drift.drift_for(version)
+    assert [b["count"] for b in report.score.bins] == [1, 1]
+    statement = next(q["sql"] for q in reversed(captured.captured_queries) if "drift_sample" in q["sql"])
+    assert 'JOIN "leads_leadrank"' not in statement
+    assert statement.count('FROM "leads_leadrank"') == 1
+
+
 def test_drift_reads_the_scoring_engines_column_names(db):
     """Reference keys as scoring.training writes them: model fields under their labels,
     activity-derived features, yes/no levels, "(other)" and "(missing)" levels."""
@@ -195,8 +212,7 @@ def test_drift_with_nothing_to_bin_still_counts_the_sample(db):
 
 
 def test_a_value_on_a_related_row_is_read_through_its_join(db):
-    """As the score will be once it moves to its own table (leads.LeadRank): _score_expression
-    may name a related field and the sample joins it."""
+    """A feature's expression may name a related field (the lead's owner here): the sample joins it."""
     rep = RepFactory(username="ana")
     LeadFactory(status="new", owner=rep)
     LeadFactory(status="new", owner=None)

@@ -283,6 +283,10 @@ class Table:
 
     # --- XLSX ------------------------------------------------------------------------
     def _xlsx_raw(self) -> Iterator[tuple[int, list[str]]]:
+        """The sheet's rows, each as wide as the header: a sheet has no field count, so empty
+        cells at the end of a row are empty cells, not missing fields (a row with an empty last
+        column is a whole row). Cells past the header are kept when filled (_shape reports them)."""
+        width = len(self.raw_header)
         workbook = _open_workbook(self.path)
         try:
             sheet = workbook.worksheets[0]
@@ -293,7 +297,7 @@ class Table:
                 while texts and texts[-1] == "":
                     texts.pop()
                 if texts:
-                    yield number, texts
+                    yield number, texts + [""] * (width - len(texts))
         finally:
             workbook.close()
 

@@ -366,6 +366,11 @@ def _validate_pass(job: ImportJob, spec: ImportSpec, table: Table, progress: Pro
     return analyzer
 
 
+def _storable(text: str) -> str:
+    """Text a database column holds: PostgreSQL text and jsonb refuse NUL, which a bad row may carry."""
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
 def _errors_store(job: ImportJob, errors: list[RowError]) -> None:
     # A cell over the limit is kept one character over it: the error file still fails until it is fixed.
     keep = settings.IMPORT_MAX_CELL_CHARS + 1
@@ -374,10 +379,10 @@ def _errors_store(job: ImportJob, errors: list[RowError]) -> None:
             ImportRowError(
                 job=job,
                 row_number=e.row,
-                column=e.column[:255],
-                value=e.value[:1000],
-                message=e.message[:500],
-                raw=[cell[:keep] for cell in e.raw],
+                column=_storable(e.column[:255]),
+                value=_storable(e.value[:1000]),
+                message=_storable(e.message[:500]),
+                raw=[_storable(cell[:keep]) for cell in e.raw],
             )
             for e in errors
         ],

@@ -29,7 +29,7 @@ from leads.importing.readers import Batch, Row
 from leads.matching import email_key
 from leads.models import Lead, User
 from leads.money import parse_amount
-from leads.text import clean_text, has_unsafe_characters
+from leads.text import clean_text, has_unsafe_characters, text_problem
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -356,6 +356,12 @@ class Analyzer:
             for position, (a, b) in enumerate(zip(columns[first], columns[last], strict=True)):
                 if len(a.strip()) + len(b.strip()) + 1 > limit >= max(len(a.strip()), len(b.strip())):
                     error(position, last, f"First and last name together are too long (at most {limit} characters).")
+        for name in ("external_id", "email"):  # keys are matched as written: never cleaned, refused
+            index = fields.get(name)
+            if index is not None and has_unsafe_characters("".join(columns[index])):
+                problems = {v: p for v in set(columns[index]) if (p := text_problem(v))}
+                for position in rows_with(index, set(problems)):
+                    error(position, index, problems[columns[index][position]])
         if "email" in fields:
             index = fields["email"]
             bad = {v for v in set(columns[index]) if v.strip() and not _EMAIL.match(v.strip())}
@@ -468,7 +474,7 @@ class Analyzer:
             groups: dict[str, Counter] = {}
             for spelling, count in counter.items():
                 clean = spelling.strip()
-                if clean.casefold() in self.placeholders:
+                if clean.casefold() in self.placeholders or "\x00" in spelling:  # a database text holds no NUL
                     continue
                 groups.setdefault(clean.casefold(), Counter())[clean] += count
             for folded, spellings in groups.items():

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from leads.importing.profiles import FINGERPRINT_PREFIX, ImportSpec
+from leads.importing.profiles import FINGERPRINT_PREFIX, ImportSpec, outcome_key
 from leads.importing.readers import Batch, Row
 from leads.matching import email_key
 from leads.models import Lead, User
@@ -215,7 +215,7 @@ class _Columns:
 
 
 def _folded(values: list[str]) -> set[str]:
-    return {v.casefold() for v in values}
+    return {outcome_key(v) for v in values}
 
 
 def _outcome_rules(spec: ImportSpec) -> dict[str, dict[str, list[str]]]:
@@ -385,7 +385,7 @@ class Analyzer:
                 error(position, index, problems[columns[index][position]])
         for index, converted, lost, still_open in self.columns.outcome_rules:
             known = self.placeholders | converted | lost | still_open
-            bad = {v for v in set(columns[index]) if v.strip().casefold() not in known}
+            bad = {v for v in set(columns[index]) if outcome_key(v) not in known}
             if bad:
                 rule = _outcome_rules(self.spec)[header[index]]
                 allowed = ", ".join([*rule["converted"], *rule["lost"], *rule["open"]])
@@ -615,7 +615,7 @@ class Converter:
         for raw in column:
             rank = cache.get(raw)
             if rank is None:
-                folded = raw.strip().casefold()
+                folded = outcome_key(raw)
                 rank = cache[raw] = 2 if folded in converted else 1 if folded in lost else 0
             ranks.append(rank)
         return ranks

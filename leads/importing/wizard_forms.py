@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from leads.importing.profiles import COLUMN_TYPES, DATE_ORDERS, MAPPING_FIELDS, spec_from_dict
+from leads.importing.profiles import COLUMN_TYPES, DATE_ORDERS, MAPPING_FIELDS, outcome_key, spec_from_dict
 from leads.importing.readers import ENCODINGS
 from leads.importing.wizard import LEAK_HINT_AUC, Sample
 from leads.models import ImportJob, ImportProfile
@@ -95,22 +95,30 @@ class MappingForm(forms.Form):
 
 
 class OutcomeForm(forms.Form):
-    """Step 3: what each value of the outcome column(s) means (radio per value)."""
+    """Step 3: what each value of the outcome column(s) means (radio per value).
+
+    Values the import compares as one (outcome_key: "Won", "won ", "WON") get one radio, so one
+    answer covers every spelling and none is left "still open" by default beside its twin."""
 
     def __init__(self, *args, sample: Sample, columns: list[str], initial_values: dict, **kwargs):
         super().__init__(*args, **kwargs)
         self.groups: list[tuple[str, list[str]]] = []
         for number, column in enumerate(columns):
             facts = sample.column(column)
+            spellings: dict[str, list[tuple[str, int]]] = {}
+            for value, count in facts.values if facts else []:
+                spellings.setdefault(outcome_key(value), []).append((value, count))
+            saved = {outcome_key(value): meaning for value, meaning in initial_values.get(column, {}).items()}
             names = []
-            for position, (value, count) in enumerate(facts.values if facts else []):
+            for position, (key, variants) in enumerate(spellings.items()):
                 name = f"o{number}_{position}"
-                label = f"{value!r} ({count} rows)" if value else f"(empty) ({count} rows)"
+                count = sum(n for _, n in variants)
+                shown = " / ".join(repr(value) for value, _ in variants) if key else "(empty)"
                 self.fields[name] = forms.ChoiceField(
-                    label=label, choices=OUTCOME_CHOICES, widget=forms.RadioSelect,
-                    initial=initial_values.get(column, {}).get(value, "open"),
+                    label=f"{shown} ({count} rows)", choices=OUTCOME_CHOICES, widget=forms.RadioSelect,
+                    initial=saved.get(key, "open"),
                 )  # fmt: skip
-                self.fields[name].outcome_value = value
+                self.fields[name].outcome_value = variants[0][0]
                 names.append(name)
             self.groups.append((column, names))
         self.fields["lost_reason"] = forms.CharField(max_length=255, initial="imported outcome")

@@ -27,7 +27,7 @@ from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads import audit
 from leads.importing.profiles import ImportSpec, spec_from_dict, spec_from_profile
 from leads.importing.readers import ImportFileError, NotPlain, Table, open_table, scan_file
-from leads.importing.validation import Analyzer, Converter, RowError
+from leads.importing.validation import Analyzer, Converter, RowError, spec_with_date_orders
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob, ImportProfile, ImportRowError, Lead, User
 from leads.signals import import_finished_send, outcomes_imported_send
@@ -314,6 +314,8 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
             f"Every one of the {analyzer.rows_total:,} rows has a problem: nothing to import.",
         )
 
+    # Pass 1 runs again on a resumed job, so the orders it finds are the same for every chunk.
+    spec = spec_with_date_orders(spec, analyzer.date_orders())
     converter = Converter(spec, table.header, job.column_types, job.level_folds, now=timezone.now())
     if job.dry_run:
         with transaction.atomic():

@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from leads.importing.profiles import FINGERPRINT_PREFIX, ImportSpec, outcome_key
+from leads.importing.profiles import DATE_ORDERS, FINGERPRINT_PREFIX, ImportSpec, outcome_key
 from leads.importing.readers import Batch, Row
 from leads.matching import email_key
 from leads.models import Lead, User
@@ -158,6 +158,49 @@ def date_parse(value: str, order: str = "") -> tuple[datetime, bool] | None:
             continue
         return timezone.make_aware(moment), hour is not None
     return None
+
+
+def date_order_signs(values) -> set[str]:
+    """What a column's day/month dates (01/02/2024, 01.02.2024) say about their order: "mdy" when
+    one has a second number above 12, "dmy" when one has a first number above 12, "dot" and/or
+    "slash" for the separators seen, "ymd" for a year-first one (2024/03/05). ISO dates say nothing."""
+    signs: set[str] = set()
+    for value in values:
+        match = _LOCAL_DATE.match(value.strip())
+        if match is None:
+            continue
+        if len(match.group(1)) == 4:
+            signs.add("ymd")
+            continue
+        if len(match.group(4)) != 4:
+            continue
+        first, second = int(match.group(1)), int(match.group(3))
+        if second > 12 >= first:
+            signs.add("mdy")
+        elif first > 12 >= second:
+            signs.add("dmy")
+        signs.add("dot" if match.group(2) == "." else "slash")
+    return signs
+
+
+def date_order_from(signs: set[str]) -> str:
+    """The order of a column's day/month dates: "mdy" or "dmy" when its dates show it (dates
+    written with dots only are day first: no month-first convention writes 03.04.2024), "" when
+    it has none, "?" when they cannot tell or contradict each other."""
+    separators = signs & {"dot", "slash"}
+    if not separators:
+        return ""
+    shown = signs & {"mdy", "dmy"}
+    if "ymd" in signs or len(shown) > 1:
+        return "?"
+    if shown:
+        return shown.pop()
+    return "dmy" if separators == {"dot"} else "?"
+
+
+def spec_with_date_orders(spec: ImportSpec, orders: dict[str, str]) -> ImportSpec:
+    """The spec with the date orders a file showed (Analyzer.date_orders) where it declares none."""
+    return replace(spec, date_orders={**orders, **spec.date_orders}) if orders else spec
 
 
 def _parse_number(value: str) -> int | float:
@@ -301,6 +344,11 @@ class Analyzer:
             i: Counter() for i in attributes if self.declared.get(i, "text") == "text"
         }
         self.checked: dict[int, set[str]] = {i: set() for i in attributes}  # values already classified
+        # Day/month order signs of every column whose dates have no declared order (date_orders()).
+        dated = [*attributes, *([self.columns.field["created_at"]] if "created_at" in spec.mapping else [])]
+        self.date_signs: dict[int, set[str]] = {
+            i: set() for i in dated if i not in self.columns.date_order and self.declared.get(i, "date") == "date"
+        }
         self.keys = SeenKeys()
         self.rows_total = 0
         self.bad_rows: set[int] = set()
@@ -375,7 +423,10 @@ class Analyzer:
         if "created_at" in fields:
             index = fields["created_at"]
             order = self.columns.date_order.get(index, "")
-            bad = {v for v in set(columns[index]) if v.strip() and _parse_created(v, order) is None}
+            values = set(columns[index])
+            bad = {v for v in values if v.strip() and _parse_created(v, order) is None}
+            if index in self.date_signs:
+                self.date_signs[index] |= date_order_signs(values - bad)
             for position in rows_with(index, bad):
                 error(position, index, f"Wrong type: expected {_DATE_WORDS.get(order, _TYPE_WORDS['date'])}.")
         if "converted_value" in fields:
@@ -407,6 +458,8 @@ class Analyzer:
                     problems[value] = problem
             if len(checked) < _CACHE_CAP:
                 checked.update(new - problems.keys())
+            if index in self.date_signs:
+                self.date_signs[index] |= date_order_signs(new - problems.keys())
             for position in rows_with(index, set(problems)):
                 error(position, index, problems[columns[index][position]])
         for index, kinds in self.inferred.items():
@@ -415,6 +468,8 @@ class Analyzer:
             checked = self.checked[index]
             new = set(columns[index]) - checked
             kinds.update(classify(v.strip()) for v in new if not self._missing(v))
+            if kinds == {"date"}:
+                self.date_signs[index] |= date_order_signs(new)
             if len(checked) < _CACHE_CAP:
                 checked.update(new)
         for index, counter in self.levels.items():
@@ -460,6 +515,20 @@ class Analyzer:
         for index, kinds in self.inferred.items():
             types[header[index]] = next(iter(kinds)) if len(kinds) == 1 else "text"
         return {header[i]: types[header[i]] for i in self.columns.attributes}
+
+    def date_orders(self) -> dict[str, str]:
+        """{column: "mdy" | "dmy"} for the date columns (created date included) whose order the
+        file shows and the mapping does not declare: every cell of a column is then read in that
+        order, so 05.03.2024 and 15.03.2024 are both in March. A column whose dates never show
+        their order (or contradict each other) is left out: each cell is read on its own."""
+        types = self.column_types()
+        created = self.columns.field.get("created_at")
+        orders = {}
+        for index, signs in self.date_signs.items():
+            order = date_order_from(signs)
+            if order in DATE_ORDERS and (index == created or types.get(self.columns.header[index]) == "date"):
+                orders[self.columns.header[index]] = order
+        return orders
 
     def level_folds(self) -> dict[str, dict[str, str]]:
         """{column: {spelling: canonical}} for levels that differ only in case (or surrounding space).

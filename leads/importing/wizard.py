@@ -22,15 +22,17 @@ from leads.importing.profiles import ImportSpec, spec_from_dict
 from leads.importing.readers import Batch, ImportFileError, Row, open_table, scan_sample
 from leads.importing.retention import IMPORTS_DIR
 from leads.importing.validation import (
-    _LOCAL_DATE,
     RECORD_FIELDS,
     Analyzer,
     Converter,
     RowError,
     classify,
+    date_order_from,
+    date_order_signs,
     date_parse,
     number_value,
     record_as_dict,
+    spec_with_date_orders,
 )
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob
@@ -157,22 +159,9 @@ def _describe(name: str, values: list[str], missing: set[str]) -> ColumnFacts:
 
 
 def _date_order_suggested(values: list[str]) -> str:
-    """'' for ISO / year-first dates, 'mdy' or 'dmy' when a day above 12 shows the order, '?' when
-    every slash date could be read both ways (the wizard then asks)."""
-    month_first = day_first = local = False
-    for value in values:
-        match = _LOCAL_DATE.match(value)
-        if match is None or len(match.group(1)) == 4:
-            continue
-        local = True
-        first, second = int(match.group(1)), int(match.group(3))
-        month_first |= second > 12
-        day_first |= first > 12
-    if not local:
-        return ""
-    if month_first != day_first:
-        return "mdy" if month_first else "dmy"
-    return "?"
+    """'' for ISO / year-first dates, 'mdy' or 'dmy' when the dates show their order (a day above
+    12, or dots), '?' when every date could be read both ways (the wizard then asks)."""
+    return date_order_from(date_order_signs(values))
 
 
 def leak_hints(sample: Sample, spec: ImportSpec) -> dict[str, float]:
@@ -220,6 +209,7 @@ def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: b
     problems = {r.number: r.problem for r in sample.rows if r.problem}
     batch = Batch.from_rows(numbers, [tuple(r.values) for r in sample.rows], [r.raw for r in sample.rows], problems)
     errors = analyzer.check_batch(batch) if sample.rows else []
+    spec = spec_with_date_orders(spec, analyzer.date_orders())
     converter = Converter(spec, sample.header, analyzer.column_types(), analyzer.level_folds(), now=timezone.now())
     records = converter.convert_batch(batch, analyzer.bad_rows) if sample.rows else []
     preview = Preview(

@@ -136,8 +136,11 @@ def map_columns(request: HttpRequest, state: dict, sample: wizard.Sample) -> Htt
             for key in ("converted_values", "lost_values", "open_values"):
                 spec.pop(key, None)
             spec["extra_outcomes"] = {c: {"converted": [], "lost": [], "open": []} for c in outcome_columns[1:]}
+        mapped = set(chosen["mapping"].values())
         for key in ("column_types", "excluded_columns", "column_limits", "date_orders"):
-            spec[key] = {c: v for c, v in spec.get(key, {}).items() if c not in chosen["mapping"].values()}
+            # The created-date column keeps its date order (asked on the columns step).
+            kept = {chosen["mapping"].get("created_at")} if key == "date_orders" else set()
+            spec[key] = {c: v for c, v in spec.get(key, {}).items() if c not in mapped or c in kept}
         _save_state(request, state)
         return redirect("imports:new_outcomes" if outcome_columns else "imports:new_columns")
     return _render(request, "map", {"form": form, "sample": sample, "rows": sample.rows[:SAMPLE_ROWS_SHOWN]})
@@ -184,7 +187,10 @@ def columns(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpRes
     used = {*parsed.mapping.values(), *parsed.outcome_columns} - {parsed.mapping.get(f) for f in ("source", "origin")}
     remaining = [c for c in sample.header if c not in used]
     hints = wizard.leak_hints(sample, parsed)
-    form = ColumnsForm(request.POST or None, sample=sample, columns=remaining, hints=hints, saved=spec)
+    form = ColumnsForm(
+        request.POST or None, sample=sample, columns=remaining, hints=hints, saved=spec,
+        created_column=parsed.mapping.get("created_at", ""),
+    )  # fmt: skip
     if request.method == "POST" and form.is_valid():
         spec.update(form.settings())
         _save_state(request, state)

@@ -388,3 +388,27 @@ def test_a_huge_cell_fails_its_row_only(tmp_path, db, settings):
     job = run(write(tmp_path, text), {"mapping": {"external_id": "ID", "email": "Email"}})
     assert (job.created_count, job.failed_count) == (1, 1)
     assert job.row_errors.get().message == "The cell has 5,000 characters; the limit is 1,000 (IMPORT_MAX_CELL_CHARS)."
+
+
+def test_wizard_asks_the_order_of_ambiguous_created_dates_and_keeps_it(admin_client_crm, wizard_media):
+    text = "Email,Created,Score\na@x.io,03/04/2024,1\nb@x.io,05/06/2024 14:22,2\n"
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("slash.csv", text.encode())})
+    admin_client_crm.post("/imports/new/map/", {"email": "Email", "created_at": "Created"})
+    page = admin_client_crm.get("/imports/new/columns/").content.decode()
+    assert 'id="created-date-order"' in page and "Date order of Created (the created date)" in page
+
+    unanswered = admin_client_crm.post("/imports/new/columns/", {"c0_type": "number", "created_date_order": ""})
+    assert unanswered.status_code == 200
+    assert "read both ways (03/04): choose the order" in unanswered.content.decode()
+
+    answered = admin_client_crm.post("/imports/new/columns/", {"c0_type": "number", "created_date_order": "dmy"})
+    assert answered.url == "/imports/new/preview/"
+    records = admin_client_crm.get("/imports/new/preview/").context["preview"].records
+    assert [r["fields"]["created_at"].replace(tzinfo=None) for r in records] == [
+        datetime(2024, 4, 3), datetime(2024, 6, 5, 14, 22),
+    ]  # fmt: skip
+    # Mapping again (same columns) keeps the order chosen for the created date.
+    admin_client_crm.post("/imports/new/map/", {"email": "Email", "created_at": "Created"})
+    assert admin_client_crm.session["import_wizard"]["spec"]["date_orders"] == {"Created": "dmy"}
+    page = admin_client_crm.get("/imports/new/columns/").content.decode()
+    assert re.search(r'<option value="dmy" selected>', page)

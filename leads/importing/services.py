@@ -314,9 +314,12 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
             f"Every one of the {analyzer.rows_total:,} rows has a problem: nothing to import.",
         )
 
-    # Pass 1 runs again on a resumed job, so the orders it finds are the same for every chunk.
+    # Pass 1 runs again on a resumed job, so what it finds (date orders, decimal mark) holds for every chunk.
     spec = spec_with_date_orders(spec, analyzer.date_orders())
-    converter = Converter(spec, table.header, job.column_types, job.level_folds, now=timezone.now())
+    converter = Converter(
+        spec, table.header, job.column_types, job.level_folds, now=timezone.now(),
+        money_decimal_comma=analyzer.money_decimal_comma(),
+    )  # fmt: skip
     if job.dry_run:
         with transaction.atomic():
             _write(job, table, analyzer, converter, progress)

@@ -28,7 +28,7 @@ from leads.importing.profiles import DATE_ORDERS, FINGERPRINT_PREFIX, ImportSpec
 from leads.importing.readers import Batch, Row
 from leads.matching import email_key
 from leads.models import Lead, User
-from leads.money import parse_amount
+from leads.money import decimal_mark, parse_amount
 from leads.text import clean_text, has_unsafe_characters, text_problem
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -349,6 +349,7 @@ class Analyzer:
         self.date_signs: dict[int, set[str]] = {
             i: set() for i in dated if i not in self.columns.date_order and self.declared.get(i, "date") == "date"
         }
+        self.money_marks: set[str] = set()  # the decimal marks the converted-value column shows
         self.keys = SeenKeys()
         self.rows_total = 0
         self.bad_rows: set[int] = set()
@@ -431,7 +432,9 @@ class Analyzer:
                 error(position, index, f"Wrong type: expected {_DATE_WORDS.get(order, _TYPE_WORDS['date'])}.")
         if "converted_value" in fields:
             index = fields["converted_value"]
-            problems = {v: p for v in set(columns[index]) if not self._missing(v) and (p := _money_problem(v))}
+            values = {v for v in set(columns[index]) if not self._missing(v)}
+            problems = {v: p for v in values if (p := _money_problem(v))}
+            self.money_marks.update(decimal_mark(v) for v in values - problems.keys())
             for position in rows_with(index, set(problems)):
                 error(position, index, problems[columns[index][position]])
         for index, converted, lost, still_open in self.columns.outcome_rules:
@@ -516,6 +519,11 @@ class Analyzer:
             types[header[index]] = next(iter(kinds)) if len(kinds) == 1 else "text"
         return {header[i]: types[header[i]] for i in self.columns.attributes}
 
+    def money_decimal_comma(self) -> bool:
+        """Whether the converted-value column writes its decimals after a comma (1.200.000,50,
+        950,00): its amounts are then all read that way, "1.200" included (1200, not 1.20)."""
+        return self.money_marks - {""} == {","}
+
     def date_orders(self) -> dict[str, str]:
         """{column: "mdy" | "dmy"} for the date columns (created date included) whose order the
         file shows and the mapping does not declare: every cell of a column is then read in that
@@ -575,9 +583,17 @@ class Converter:
     """Pass 2: valid rows -> records. Needs the column types and folds from pass 1."""
 
     def __init__(
-        self, spec: ImportSpec, header: list[str], column_types: dict[str, str], level_folds: dict, now: datetime
+        self,
+        spec: ImportSpec,
+        header: list[str],
+        column_types: dict[str, str],
+        level_folds: dict,
+        now: datetime,
+        *,
+        money_decimal_comma: bool = False,
     ):
         self.spec = spec
+        self.money_decimal_comma = money_decimal_comma  # Analyzer.money_decimal_comma()
         self.columns = _Columns(spec, header)
         self.now = now
         self.placeholders = {p.casefold() for p in spec.placeholder_values} | {""}
@@ -667,7 +683,7 @@ class Converter:
             if value.casefold() in self.placeholders:
                 return None
             try:
-                return parse_amount(value)
+                return parse_amount(value, decimal_comma=self.money_decimal_comma)
             except ValidationError:  # pass 1 rejected the row; a preview of a sample may still meet it
                 return None
         if value.casefold() in self.placeholders:

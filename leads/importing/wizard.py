@@ -210,7 +210,10 @@ def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: b
     batch = Batch.from_rows(numbers, [tuple(r.values) for r in sample.rows], [r.raw for r in sample.rows], problems)
     errors = analyzer.check_batch(batch) if sample.rows else []
     spec = spec_with_date_orders(spec, analyzer.date_orders())
-    converter = Converter(spec, sample.header, analyzer.column_types(), analyzer.level_folds(), now=timezone.now())
+    converter = Converter(
+        spec, sample.header, analyzer.column_types(), analyzer.level_folds(), now=timezone.now(),
+        money_decimal_comma=analyzer.money_decimal_comma(),
+    )  # fmt: skip
     records = converter.convert_batch(batch, analyzer.bad_rows) if sample.rows else []
     preview = Preview(
         records=[_shown(record) for record in records[:shown]],

@@ -167,7 +167,8 @@ EURO_HEADER = ["Kundennr", "Name", "E-Mail", "Erstellt am", "Umsatz", "Letzter K
 EURO_ROWS = [
     ["1", "Müller", "mueller@beispiel.de", "05.03.2024", "1.200.000,50", "05/03/2024 14:22", "Gewonnen"],
     ["2", "José Núñez", "jose@ejemplo.es", "15.03.2024", "950,00", "15/03/2024 09:00", "verloren"],
-    ["3", "Zoë Ångström", "zoe@exemple.fr", "01.12.2023", "12,5", "01/12/2023 10:00", "offen"],
+    ["3", "Zoë Ångström", "zoe@exemple.fr", "01.12.2023", "1.200", "01/12/2023 10:00", "offen"],
+    ["4", "Åsa Öberg", "asa@exempel.se", "02.12.2023", "12,5", "02/12/2023 10:00", "offen"],
 ]
 EURO_MAPPING = {
     "mapping": {"external_id": "Kundennr", "name": "Name", "email": "E-Mail", "created_at": "Erstellt am",
@@ -181,7 +182,7 @@ EURO_MAPPING = {
 def test_european_export_reads_every_date_of_a_column_day_first(tmp_path, db, encoding):
     path = write(tmp_path, csv_text(EURO_HEADER, EURO_ROWS, delimiter=";"), encoding=encoding)
     job = run(path, EURO_MAPPING, mode="atomic")
-    assert job.status == "succeeded" and job.created_count == 3, job.error
+    assert job.status == "succeeded" and job.created_count == 4, job.error
     assert (job.encoding, job.delimiter) == (encoding, ";")
     mueller, jose, zoe = lead("mueller@beispiel.de"), lead("jose@ejemplo.es"), lead("zoe@exemple.fr")
     assert (mueller.name, jose.name, zoe.name) == ("Müller", "José Núñez", "Zoë Ångström")
@@ -190,8 +191,30 @@ def test_european_export_reads_every_date_of_a_column_day_first(tmp_path, db, en
     assert [d.attributes["Letzter Kontakt"] for d in (mueller, jose, zoe)] == [
         "2024-03-05T14:22:00+00:00", "2024-03-15T09:00:00+00:00", "2023-12-01T10:00:00+00:00",
     ]  # fmt: skip
-    assert (mueller.converted_value, jose.converted_value) == (Decimal("1200000.50"), Decimal("950.00"))
+    # The column writes decimals after a comma, so its "1.200" is 1200 (alone it would read 1.20).
+    assert [d.converted_value for d in (mueller, jose, zoe, lead("asa@exempel.se"))] == [
+        Decimal("1200000.50"), Decimal("950.00"), Decimal("1200.00"), Decimal("12.50"),
+    ]  # fmt: skip
     assert (mueller.status, jose.status, zoe.status) == ("converted", "lost", "new")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # Only a column that shows a decimal comma reads its ambiguous "1.200" as 1200.
+        (["1.200", "950,00"], ["1200.00", "950.00"]),
+        (["1.200", "$1,200.50"], ["1.20", "1200.50"]),
+        (["1.200", "1200"], ["1.20", "1200.00"]),
+        # A column that shows both marks is read amount by amount.
+        (["1.200", "950,00", "1,200.50"], ["1.20", "950.00", "1200.50"]),
+    ],
+)
+def test_a_money_columns_decimal_mark_is_read_from_the_whole_column(tmp_path, db, values, expected):
+    rows = [[f"{n}@x.io", value] for n, value in enumerate(values)]
+    mapping = {"mapping": {"email": "Email", "converted_value": "Value"}}
+    job = run(write(tmp_path, csv_text(["Email", "Value"], rows, delimiter=";")), mapping)
+    assert job.failed_count == 0
+    assert [str(lead(f"{n}@x.io").converted_value) for n in range(len(values))] == expected
 
 
 def test_dates_written_with_dots_only_are_day_first_and_ambiguous_slashes_stay_month_first(tmp_path, db):
@@ -228,8 +251,13 @@ def test_wizard_preview_shows_the_european_dates_the_job_stores(admin_client_crm
     assert "Letzter Kontakt" in page
     preview = admin_client_crm.get("/imports/new/preview/")
     records = preview.context["preview"].records
-    assert [r["fields"]["created_at"].date().isoformat() for r in records] == ["2024-03-05", "2024-03-15", "2023-12-01"]
-    assert records[0]["fields"]["name"] == "Müller" and records[0]["fields"]["converted_value"] == Decimal("1200000.50")
+    assert [r["fields"]["created_at"].date().isoformat() for r in records] == [
+        "2024-03-05", "2024-03-15", "2023-12-01", "2023-12-02",
+    ]  # fmt: skip
+    assert records[0]["fields"]["name"] == "Müller"
+    assert [r["fields"]["converted_value"] for r in records[:3]] == [
+        Decimal("1200000.50"), Decimal("950.00"), Decimal("1200.00"),
+    ]  # fmt: skip
 
 
 # --- XLSX: date cells, serial numbers, an empty header cell, empty last cells, two outcome columns --

@@ -115,6 +115,28 @@ def draft_delete(storage_name: str) -> None:
         default_storage.delete(storage_name)
 
 
+def spec_carried_over(spec: dict, header: list[str]) -> dict:
+    """The wizard's choices for a file (mapping, outcomes, column settings) kept for another
+    upload with this header: what names a column the new file lacks is dropped. The file's own
+    settings (encoding, delimiter) are the new upload's."""
+    present = set(header)
+    mapping = {name: column for name, column in spec.get("mapping", {}).items() if column in present}
+    if "name" not in mapping:
+        mapping.pop("last_name", None)
+    kept: dict = {
+        "mapping": mapping,
+        **{key: spec[key] for key in ("placeholder_values", "lost_reason", "profile_name") if key in spec},
+    }
+    for key in ("column_types", "excluded_columns", "column_limits", "date_orders", "column_labels", "column_units"):
+        kept[key] = {column: value for column, value in spec.get(key, {}).items() if column in present}
+    if spec.get("outcome_column") in present:
+        kept["outcome_column"] = spec["outcome_column"]
+        for key in ("converted_values", "lost_values", "open_values"):
+            kept[key] = spec.get(key, [])
+        kept["extra_outcomes"] = {c: rule for c, rule in spec.get("extra_outcomes", {}).items() if c in present}
+    return kept
+
+
 def sample_read(path: Path, *, name: str, encoding: str = "", delimiter: str = "", placeholders=()) -> Sample:
     """The header and first rows of a file, each column described. Raises ImportFileError."""
     facts = scan_sample(path, name=name, encoding=encoding)

@@ -88,6 +88,8 @@ def _draft_step(view: StepView) -> Callable[[HttpRequest], HttpResponse]:
             sample = _sample(state)
         except ImportFileError as exc:
             return _start_over(request, str(exc))
+        except FileNotFoundError:  # the import retention removes a draft no job took after a day
+            return _start_over(request, f"The uploaded file {state['name']} is no longer here; upload it again.")
         return view(request, state, sample)
 
     return step
@@ -99,19 +101,22 @@ def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        old = _state(request)
-        if old:
-            wizard.draft_delete(old["draft"])
         draft = wizard.draft_store(upload)
         spec = {"encoding": form.cleaned_data["encoding"], "delimiter": form.cleaned_data["delimiter"]}
         state = {"draft": draft, "name": upload.name[-255:], "spec": spec}
         try:
             sample = _sample(state)
-        except ImportFileError as exc:
+        except ImportFileError as exc:  # the file uploaded before, and the work on it, stay
             wizard.draft_delete(draft)
             form.add_error("file", str(exc))
         else:
-            state["spec"]["delimiter"] = sample.delimiter if sample.kind == "csv" else ""
+            old = _state(request)
+            if old:  # a file uploaded again (fixed after the preview): keep what was chosen for its columns
+                wizard.draft_delete(old["draft"])
+                spec.update(wizard.spec_carried_over(old["spec"], sample.header))
+                if spec.get("mapping"):
+                    messages.info(request, "The choices made for the previous file are kept for the columns it shares.")
+            spec["delimiter"] = sample.delimiter if sample.kind == "csv" else ""
             _save_state(request, state)
             return redirect("imports:new_map")
     return _render(request, "upload", {"form": form})

@@ -440,3 +440,44 @@ def test_wizard_asks_the_order_of_ambiguous_created_dates_and_keeps_it(admin_cli
     assert admin_client_crm.session["import_wizard"]["spec"]["date_orders"] == {"Created": "dmy"}
     page = admin_client_crm.get("/imports/new/columns/").content.decode()
     assert re.search(r'<option value="dmy" selected>', page)
+
+
+def test_uploading_a_fixed_file_keeps_the_mapping_and_a_bad_one_loses_nothing(admin_client_crm, wizard_media):
+    first = "ID,Email,First,Last,Stage,Budget\n1,a@x.io,Ann,Lee,Won,12\n2,b@x.io,Bob,Ray,Lost,oops\n"
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals.csv", first.encode())})
+    admin_client_crm.post(
+        "/imports/new/map/",
+        {"external_id": "ID", "email": "Email", "name": "First", "last_name": "Last", "outcome_column": "Stage"},
+    )
+    admin_client_crm.post("/imports/new/outcomes/", {"o0_0": "converted", "o0_1": "lost", "lost_reason": "gone"})
+    spec = admin_client_crm.session["import_wizard"]["spec"]
+    assert spec["converted_values"] == ["Won"] and spec["lost_values"] == ["Lost"]
+
+    # A broken file uploaded by mistake is refused; the previous file and the choices made stay.
+    bad = admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals.csv", b"ID,Email\n")})
+    assert bad.status_code == 200 and "The file has a header but no data rows." in bad.content.decode()
+    assert admin_client_crm.get("/imports/new/preview/").status_code == 200
+    assert admin_client_crm.session["import_wizard"]["spec"]["mapping"]["last_name"] == "Last"
+
+    # The fixed file (a column gone, one added) keeps what was chosen for the columns it shares.
+    fixed = "ID,Email,First,Stage,Budget,Region\n1,a@x.io,Ann,Won,12,EU\n2,b@x.io,Bob,Lost,15,US\n"
+    again = admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals-fixed.csv", fixed.encode())})
+    assert again.url == "/imports/new/map/"
+    state = admin_client_crm.session["import_wizard"]
+    assert state["name"] == "deals-fixed.csv"
+    assert state["spec"]["mapping"] == {"external_id": "ID", "email": "Email", "name": "First"}
+    assert (state["spec"]["outcome_column"], state["spec"]["converted_values"]) == ("Stage", ["Won"])
+    page = admin_client_crm.get("/imports/new/map/").content.decode()
+    assert re.search(r'<option value="First" selected>', page)
+    preview = admin_client_crm.get("/imports/new/preview/").context["preview"]
+    assert (preview.rows, preview.failed) == (2, 0)
+    assert [r["fields"].get("status") for r in preview.records] == ["converted", "lost"]
+
+
+def test_a_wizard_step_whose_uploaded_file_is_gone_starts_over_with_the_reason(admin_client_crm, wizard_media):
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals.csv", b"Email\na@x.io\n")})
+    for path in (wizard_media / "imports" / "wizard").iterdir():
+        path.unlink()  # what the import retention does to a draft left for a day
+    response = admin_client_crm.get("/imports/new/map/", follow=True)
+    assert response.redirect_chain == [("/imports/new/", 302)]
+    assert "The uploaded file deals.csv is no longer here; upload it again." in response.content.decode()

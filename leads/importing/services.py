@@ -314,11 +314,11 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
             f"Every one of the {analyzer.rows_total:,} rows has a problem: nothing to import.",
         )
 
-    # Pass 1 runs again on a resumed job, so what it finds (date orders, decimal mark) holds for every chunk.
+    # Pass 1 runs again on a resumed job, so what it finds (date orders, decimal commas) holds for every chunk.
     spec = spec_with_date_orders(spec, analyzer.date_orders())
     converter = Converter(
         spec, table.header, job.column_types, job.level_folds, now=timezone.now(),
-        money_decimal_comma=analyzer.money_decimal_comma(),
+        decimal_commas=analyzer.decimal_commas(),
     )  # fmt: skip
     if job.dry_run:
         with transaction.atomic():

@@ -16,6 +16,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -41,7 +42,10 @@ _MONEY = re.compile(r"^([+-]?)\s*[$€£¥]?\s*([+-]?)(\d{1,3}(?:,\d{3})+|\d+)(\
 _LOCAL_DATE = re.compile(
     r"^(\d{1,4})([/.-])(\d{1,2})\2(\d{1,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp][Mm]))?)?$"
 )
+# A number written with a decimal comma and/or dots grouping thousands: "12,5", "1.200.000,50", "-3,75".
+_COMMA_NUMBER = re.compile(r"^([+-]?)\s*[$€£¥]?\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?\s*[$€£¥]?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NUMBER_KINDS = frozenset({"number", "point", "comma"})
 TRUE_VALUES = frozenset({"yes", "y", "true", "t"})
 FALSE_VALUES = frozenset({"no", "n", "false", "f"})
 # Level statistics stop at this many distinct values per column: beyond it a column is free text.
@@ -97,6 +101,46 @@ def _number_text(value: str) -> str | None:
     if money is None or (money.group(1) and money.group(2)):
         return None
     return (money.group(1) or money.group(2)) + money.group(3).replace(",", "") + (money.group(4) or "")
+
+
+def _comma_number_text(value: str) -> str | None:
+    """A number written with a decimal comma or dot thousands ("1.200.000,50" -> "1200000.50"),
+    None when it is not written that way (or is a plain integer, which needs no reading)."""
+    match = _COMMA_NUMBER.match(value)
+    if match is None or (match.group(3) is None and "." not in match.group(2)):
+        return None
+    sign, whole, fraction = match.groups()
+    return sign + whole.replace(".", "") + (f".{fraction}" if fraction else "")
+
+
+def value_kind(value: str) -> str:
+    """classify(), telling numbers apart by the decimal mark they show: "point" (1,200.50  2.5),
+    "comma" (12,5  1.200.000,50: text to classify()), "number" (1200, 1,200: either way).
+    column_kind() makes a column of them numbers when it never shows both marks."""
+    kind = classify(value)
+    if kind == "text":
+        return "comma" if ("," in value or "." in value) and _comma_number_text(value) is not None else kind
+    if kind == "number" and "." in value and decimal_mark(value) == ".":
+        return "point"
+    return kind
+
+
+def column_kind(kinds: set[str]) -> str:
+    """The type of a column whose values are of these kinds (value_kind)."""
+    if kinds and kinds <= _NUMBER_KINDS:
+        return "text" if {"point", "comma"} <= kinds else "number"
+    return next(iter(kinds)) if len(kinds) == 1 else "text"
+
+
+def decimal_comma_column(kinds: set[str]) -> bool:
+    """Whether a number column of these kinds writes its decimals after a comma: its "1.200" is 1200."""
+    return "comma" in kinds and column_kind(kinds) == "number"
+
+
+def _decimal_comma_point(value: str) -> str:
+    """A cell of a decimal-comma column in the point form _number_text reads ("1.200,5 €" ->
+    "1200.5", "1.200" -> "1200")."""
+    return _comma_number_text(value) or value.replace(".", "").replace(",", ".")
 
 
 def _is_number(value: str) -> bool:
@@ -209,8 +253,8 @@ def _parse_number(value: str) -> int | float:
 
 
 def number_value(value: str) -> float | None:
-    """A cell as a number (money and thousands too), None when it is not one."""
-    text = _number_text(value.strip())
+    """A cell as a number (money, thousands and decimal commas too), None when it is not one."""
+    text = _number_text(value.strip()) or _comma_number_text(value.strip())
     return float(text) if text is not None else None
 
 
@@ -470,7 +514,7 @@ class Analyzer:
                 continue
             checked = self.checked[index]
             new = set(columns[index]) - checked
-            kinds.update(classify(v.strip()) for v in new if not self._missing(v))
+            kinds.update(value_kind(v.strip()) for v in new if not self._missing(v))
             if kinds == {"date"}:
                 self.date_signs[index] |= date_order_signs(new)
             if len(checked) < _CACHE_CAP:
@@ -516,13 +560,18 @@ class Analyzer:
         header = self.columns.header
         types = {header[i]: kind for i, kind in self.declared.items()}
         for index, kinds in self.inferred.items():
-            types[header[index]] = next(iter(kinds)) if len(kinds) == 1 else "text"
+            types[header[index]] = column_kind(kinds)
         return {header[i]: types[header[i]] for i in self.columns.attributes}
 
-    def money_decimal_comma(self) -> bool:
-        """Whether the converted-value column writes its decimals after a comma (1.200.000,50,
-        950,00): its amounts are then all read that way, "1.200" included (1200, not 1.20)."""
-        return self.money_marks - {""} == {","}
+    def decimal_commas(self) -> list[str]:
+        """The number columns (converted value included) that write their decimals after a comma
+        (1.200.000,50  950,00  12,5) and never after a point: every cell of such a column is read
+        that way, "1.200" included (1200, not 1.20)."""
+        header = self.columns.header
+        columns = [header[i] for i, kinds in self.inferred.items() if decimal_comma_column(kinds)]
+        if self.money_marks - {""} == {","}:
+            columns.append(header[self.columns.field["converted_value"]])
+        return columns
 
     def date_orders(self) -> dict[str, str]:
         """{column: "mdy" | "dmy"} for the date columns (created date included) whose order the
@@ -590,11 +639,12 @@ class Converter:
         level_folds: dict,
         now: datetime,
         *,
-        money_decimal_comma: bool = False,
+        decimal_commas: Collection[str] = (),
     ):
         self.spec = spec
-        self.money_decimal_comma = money_decimal_comma  # Analyzer.money_decimal_comma()
         self.columns = _Columns(spec, header)
+        # Columns read with a decimal comma (Analyzer.decimal_commas), by index.
+        self.decimal_commas = {i for i, name in enumerate(header) if name in decimal_commas}
         self.now = now
         self.placeholders = {p.casefold() for p in spec.placeholder_values} | {""}
         self.owners = _owner_lookup() if "owner" in spec.mapping else {}
@@ -620,6 +670,8 @@ class Converter:
         if value.casefold() in self.placeholders:
             return "null"
         if kind == "number":
+            if index in self.decimal_commas:
+                value = _decimal_comma_point(value)
             return value if _PLAIN_INTEGER.match(value) else json.dumps(_parse_number(value))
         if kind == "boolean":
             return "true" if value.casefold() in TRUE_VALUES else "false"
@@ -683,7 +735,8 @@ class Converter:
             if value.casefold() in self.placeholders:
                 return None
             try:
-                return parse_amount(value, decimal_comma=self.money_decimal_comma)
+                decimal_comma = self.columns.field[name] in self.decimal_commas
+                return parse_amount(value, decimal_comma=decimal_comma)
             except ValidationError:  # pass 1 rejected the row; a preview of a sample may still meet it
                 return None
         if value.casefold() in self.placeholders:

@@ -26,13 +26,14 @@ from leads.importing.validation import (
     Analyzer,
     Converter,
     RowError,
-    classify,
+    column_kind,
     date_order_from,
     date_order_signs,
     date_parse,
     number_value,
     record_as_dict,
     spec_with_date_orders,
+    value_kind,
 )
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob
@@ -166,8 +167,7 @@ def sample_read(path: Path, *, name: str, encoding: str = "", delimiter: str = "
 def _describe(name: str, values: list[str], missing: set[str]) -> ColumnFacts:
     counts = Counter(v.strip() for v in values)
     present = [v for v in counts if v.casefold() not in missing]
-    kinds = {classify(v) for v in present}
-    kind = kinds.pop() if len(kinds) == 1 else "text"
+    kind = column_kind({value_kind(v) for v in present})
     facts = ColumnFacts(
         name=name,
         kind=kind,
@@ -234,7 +234,7 @@ def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: b
     spec = spec_with_date_orders(spec, analyzer.date_orders())
     converter = Converter(
         spec, sample.header, analyzer.column_types(), analyzer.level_folds(), now=timezone.now(),
-        money_decimal_comma=analyzer.money_decimal_comma(),
+        decimal_commas=analyzer.decimal_commas(),
     )  # fmt: skip
     records = converter.convert_batch(batch, analyzer.bad_rows) if sample.rows else []
     preview = Preview(

@@ -217,6 +217,29 @@ def test_a_money_columns_decimal_mark_is_read_from_the_whole_column(tmp_path, db
     assert [str(lead(f"{n}@x.io").converted_value) for n in range(len(values))] == expected
 
 
+def test_numbers_with_decimal_commas_are_numbers_read_the_columns_way(tmp_path, db):
+    header = ["Email", "Rabatt", "Umsatz", "Mixed", "Version"]
+    rows = [
+        ["a@x.io", "12,5", "1.200.000", "1,5", "1.2.3"],
+        ["b@x.io", "3", "1.200", "2.5", "1.2.4"],
+        ["c@x.io", "-0,75", "950,50 €", "3", "2.0.0"],
+    ]
+    job = run(write(tmp_path, csv_text(header, rows, delimiter=";")), {"mapping": {"email": "Email"}})
+    assert job.failed_count == 0
+    assert job.column_types == {"Rabatt": "number", "Umsatz": "number", "Mixed": "text", "Version": "text"}
+    assert [lead(e).attributes["Rabatt"] for e in ("a@x.io", "b@x.io", "c@x.io")] == [12.5, 3, -0.75]
+    assert [lead(e).attributes["Umsatz"] for e in ("a@x.io", "b@x.io", "c@x.io")] == [1200000, 1200, 950.5]
+    # A column showing both decimal marks stays text, as written.
+    assert lead("a@x.io").attributes["Mixed"] == "1,5" and lead("b@x.io").attributes["Version"] == "1.2.4"
+
+
+def test_wizard_shows_a_decimal_comma_column_as_numbers(admin_client_crm, wizard_media):
+    content = csv_text(EURO_HEADER, EURO_ROWS, delimiter=";").encode("cp1252")
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("kunden.csv", content)})
+    page = admin_client_crm.get("/imports/new/map/").content.decode()
+    assert 'data-column="Umsatz"><small>number · 4 distinct' in page
+
+
 def test_dates_written_with_dots_only_are_day_first_and_ambiguous_slashes_stay_month_first(tmp_path, db):
     header = ["Email", "Angelegt", "Signed"]
     rows = [["a@x.io", "05.03.2024", "03/04/2024"], ["b@x.io", "01.02.2024", "01/02/2024"]]

@@ -120,8 +120,10 @@ def value_kind(value: str) -> str:
     kind = classify(value)
     if kind == "text":
         return "comma" if ("," in value or "." in value) and _comma_number_text(value) is not None else kind
-    if kind == "number" and "." in value and decimal_mark(value) == ".":
-        return "point"
+    if kind == "number" and "." in value:
+        if "," not in value:  # most numbers: a dot before other than three digits is a decimal point
+            return "point" if len(value) - value.rfind(".") != 4 else kind
+        return "point" if decimal_mark(value) == "." else kind
     return kind
 
 

@@ -504,3 +504,12 @@ def test_a_wizard_step_whose_uploaded_file_is_gone_starts_over_with_the_reason(a
     response = admin_client_crm.get("/imports/new/map/", follow=True)
     assert response.redirect_chain == [("/imports/new/", 302)]
     assert "The uploaded file deals.csv is no longer here; upload it again." in response.content.decode()
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"])
+def test_excels_sep_line_above_the_header_names_the_delimiter(tmp_path, db, delimiter):
+    text = f"sep={delimiter}\r\n" + csv_text(["Email", "Name", "Umsatz"], [["a@x.io", "Ann", "1,5"]], delimiter)
+    job = run(write(tmp_path, text), {"mapping": {"email": "Email", "name": "Name"}}, mode="atomic")
+    assert job.status == "succeeded" and job.delimiter == delimiter, job.error
+    assert lead("a@x.io").name == "Ann"
+    assert lead("a@x.io").attributes == {"Umsatz": 1.5}

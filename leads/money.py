@@ -20,15 +20,41 @@ _PLAIN = re.compile(r"\d+(?:\.\d{1,2})?", re.ASCII)  # "1200", "75.5": most cell
 _CODE_AROUND = re.compile(r"^([A-Za-z]{3})?([^A-Za-z]*?)([A-Za-z]{3})?$")
 
 
-def parse_amount(text: str) -> Decimal:
-    """The amount of money in `text`, to the cent; ValidationError with a message for the user."""
+def parse_amount(text: str, *, decimal_comma: bool = False) -> Decimal:
+    """The amount of money in `text`, to the cent; ValidationError with a message for the user.
+
+    `decimal_comma`: the amount comes from a column whose amounts write the decimals after a
+    comma (decimal_mark), so a dot groups thousands even where one amount alone would not say so:
+    "1.200" is 1200, as its neighbour "1.200.000,50" says."""
     raw = str(text).strip().translate(_SIGNS)
+    if decimal_comma:
+        raw = raw.replace(".", "").replace(",", ".")
     if _PLAIN.fullmatch(raw) is None:
         raw = _amount_text(raw, text)
     amount = Decimal(raw)
     if amount > MAX_AMOUNT:
         raise ValidationError("That amount is too large.")
     return amount.quantize(_CENT)
+
+
+def decimal_mark(text: str) -> str:
+    """The decimal mark an amount shows: "," (1.200,50  12,5  1.200.000), "." (1,200.50  12.5
+    1,200,000), "" when it has none or could be read either way (1200, 1.200, 1,200)."""
+    raw = str(text).strip().translate(_SIGNS)
+    comma, dot = raw.rfind(","), raw.rfind(".")
+    if comma > dot:
+        if dot >= 0:
+            return ","
+        if raw.count(",") > 1:
+            return "."
+        return "" if len(raw) - comma - 1 == 3 else ","
+    if dot < 0:
+        return ""
+    if comma >= 0:
+        return "."
+    if raw.count(".") > 1:
+        return ","
+    return "" if len(raw) - dot - 1 == 3 else "."
 
 
 def _amount_text(raw: str, text: str) -> str:

@@ -178,8 +178,13 @@ def spec_from_dict(data: dict) -> ImportSpec:
     )
 
 
+def outcome_key(value: str) -> str:
+    """What an outcome cell is compared by: " Won", "won" and "WON" are one value."""
+    return value.strip().casefold()
+
+
 def _outcome_values_check(converted: list[str], lost: list[str], still_open: list[str]) -> None:
-    won, gone, waiting = ({v.casefold() for v in values} for values in (converted, lost, still_open))
+    won, gone, waiting = ({outcome_key(v) for v in values} for values in (converted, lost, still_open))
     if won & gone:
         raise ValidationError("A value cannot mean both converted and lost.")
     if (won | gone) & waiting:

@@ -37,6 +37,7 @@ ERROR_COLUMNS = ("import_row", "import_errors")
 # apostrophe (leads.exports.csv_safe); reading it back undoes that, so '-2.5 is -2.5 again.
 _NEUTRALISED = re.compile(r"^'([=+\-@\t\r])")
 _SNIFF_BYTES = 64 * 1024
+_SEP_HINT = re.compile(r"^sep=[,;\t|]?\s*$", re.IGNORECASE)
 _SCAN_BYTES = 1024 * 1024
 # Arrow reads in blocks of this size; a row longer than a block makes the file "not plain".
 _ARROW_BLOCK = 2 * 1024 * 1024
@@ -250,7 +251,7 @@ class Table:
             reader = csv.reader(handle, delimiter=self.delimiter, strict=False)
             try:
                 for cells in reader:  # up to and including the header
-                    if any(c.strip() for c in cells):
+                    if any(c.strip() for c in cells) and not _is_sep_hint(cells):
                         break
                 previous_line = reader.line_num
                 for cells in reader:
@@ -283,6 +284,10 @@ class Table:
 
     # --- XLSX ------------------------------------------------------------------------
     def _xlsx_raw(self) -> Iterator[tuple[int, list[str]]]:
+        """The sheet's rows, each as wide as the header: a sheet has no field count, so empty
+        cells at the end of a row are empty cells, not missing fields (a row with an empty last
+        column is a whole row). Cells past the header are kept when filled (_shape reports them)."""
+        width = len(self.raw_header)
         workbook = _open_workbook(self.path)
         try:
             sheet = workbook.worksheets[0]
@@ -293,7 +298,7 @@ class Table:
                 while texts and texts[-1] == "":
                     texts.pop()
                 if texts:
-                    yield number, texts
+                    yield number, texts + [""] * (width - len(texts))
         finally:
             workbook.close()
 
@@ -490,6 +495,11 @@ def _decodes(path: Path, encoding: str) -> bool:
         return False
 
 
+def _is_sep_hint(cells: list[str]) -> bool:
+    """The "sep=;" line Excel writes above the header of a CSV to name its delimiter."""
+    return len(cells) <= 2 and not "".join(cells[1:]).strip() and _SEP_HINT.match(cells[0]) is not None
+
+
 def _detect_delimiter(first_line: str) -> str:
     counts = {d: _count_outside_quotes(first_line, d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
@@ -554,18 +564,20 @@ def open_table(path: Path, facts: FileFacts, *, delimiter: str = "") -> Table:
 def _csv_header(table: Table, delimiter: str) -> list[str]:
     try:
         with table._open_text() as handle:
-            first_line = ""
+            first_line, hinted = "", ""
             for number, line in enumerate(handle, start=1):
-                if line.strip():
+                if line.strip() and not hinted and _SEP_HINT.match(line):
+                    hinted = line.strip()[4:]  # Excel's "sep=;" line names the delimiter
+                elif line.strip():
                     first_line, table.header_line = line, number
                     break
             if not first_line:
                 raise ImportFileError("The file is empty.")
-            table.delimiter = delimiter or _detect_delimiter(first_line)
+            table.delimiter = delimiter or hinted or _detect_delimiter(first_line)
             handle.seek(0)
             header = []
             for cells in csv.reader(handle, delimiter=table.delimiter):
-                if any(c.strip() for c in cells):
+                if any(c.strip() for c in cells) and not _is_sep_hint(cells):
                     header = cells
                     break
     except UnicodeDecodeError as exc:

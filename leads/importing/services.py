@@ -27,7 +27,7 @@ from leadcrm.dispatch import BROKER_UNAVAILABLE, task_dispatch
 from leads import audit
 from leads.importing.profiles import ImportSpec, spec_from_dict, spec_from_profile
 from leads.importing.readers import ImportFileError, NotPlain, Table, open_table, scan_file
-from leads.importing.validation import Analyzer, Converter, RowError
+from leads.importing.validation import Analyzer, Converter, RowError, spec_with_date_orders
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob, ImportProfile, ImportRowError, Lead, User
 from leads.signals import import_finished_send, outcomes_imported_send
@@ -314,7 +314,12 @@ def _run(job: ImportJob, progress: Progress) -> ImportJob:
             f"Every one of the {analyzer.rows_total:,} rows has a problem: nothing to import.",
         )
 
-    converter = Converter(spec, table.header, job.column_types, job.level_folds, now=timezone.now())
+    # Pass 1 runs again on a resumed job, so what it finds (date orders, decimal commas) holds for every chunk.
+    spec = spec_with_date_orders(spec, analyzer.date_orders())
+    converter = Converter(
+        spec, table.header, job.column_types, job.level_folds, now=timezone.now(),
+        decimal_commas=analyzer.decimal_commas(),
+    )  # fmt: skip
     if job.dry_run:
         with transaction.atomic():
             _write(job, table, analyzer, converter, progress)
@@ -366,6 +371,11 @@ def _validate_pass(job: ImportJob, spec: ImportSpec, table: Table, progress: Pro
     return analyzer
 
 
+def _storable(text: str) -> str:
+    """Text a database column holds: PostgreSQL text and jsonb refuse NUL, which a bad row may carry."""
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
 def _errors_store(job: ImportJob, errors: list[RowError]) -> None:
     # A cell over the limit is kept one character over it: the error file still fails until it is fixed.
     keep = settings.IMPORT_MAX_CELL_CHARS + 1
@@ -374,10 +384,10 @@ def _errors_store(job: ImportJob, errors: list[RowError]) -> None:
             ImportRowError(
                 job=job,
                 row_number=e.row,
-                column=e.column[:255],
-                value=e.value[:1000],
-                message=e.message[:500],
-                raw=[cell[:keep] for cell in e.raw],
+                column=_storable(e.column[:255]),
+                value=_storable(e.value[:1000]),
+                message=_storable(e.message[:500]),
+                raw=[_storable(cell[:keep]) for cell in e.raw],
             )
             for e in errors
         ],

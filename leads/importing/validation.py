@@ -16,7 +16,8 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -24,12 +25,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from leads.importing.profiles import FINGERPRINT_PREFIX, ImportSpec
+from leads.importing.profiles import DATE_ORDERS, FINGERPRINT_PREFIX, ImportSpec, outcome_key
 from leads.importing.readers import Batch, Row
 from leads.matching import email_key
 from leads.models import Lead, User
-from leads.money import parse_amount
-from leads.text import clean_text, has_unsafe_characters
+from leads.money import decimal_mark, parse_amount
+from leads.text import clean_text, has_unsafe_characters, text_problem
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -41,7 +42,10 @@ _MONEY = re.compile(r"^([+-]?)\s*[$€£¥]?\s*([+-]?)(\d{1,3}(?:,\d{3})+|\d+)(\
 _LOCAL_DATE = re.compile(
     r"^(\d{1,4})([/.-])(\d{1,2})\2(\d{1,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp][Mm]))?)?$"
 )
+# A number written with a decimal comma and/or dots grouping thousands: "12,5", "1.200.000,50", "-3,75".
+_COMMA_NUMBER = re.compile(r"^([+-]?)\s*[$€£¥]?\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?\s*[$€£¥]?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NUMBER_KINDS = frozenset({"number", "point", "comma"})
 TRUE_VALUES = frozenset({"yes", "y", "true", "t"})
 FALSE_VALUES = frozenset({"no", "n", "false", "f"})
 # Level statistics stop at this many distinct values per column: beyond it a column is free text.
@@ -97,6 +101,48 @@ def _number_text(value: str) -> str | None:
     if money is None or (money.group(1) and money.group(2)):
         return None
     return (money.group(1) or money.group(2)) + money.group(3).replace(",", "") + (money.group(4) or "")
+
+
+def _comma_number_text(value: str) -> str | None:
+    """A number written with a decimal comma or dot thousands ("1.200.000,50" -> "1200000.50"),
+    None when it is not written that way (or is a plain integer, which needs no reading)."""
+    match = _COMMA_NUMBER.match(value)
+    if match is None or (match.group(3) is None and "." not in match.group(2)):
+        return None
+    sign, whole, fraction = match.groups()
+    return sign + whole.replace(".", "") + (f".{fraction}" if fraction else "")
+
+
+def value_kind(value: str) -> str:
+    """classify(), telling numbers apart by the decimal mark they show: "point" (1,200.50  2.5),
+    "comma" (12,5  1.200.000,50: text to classify()), "number" (1200, 1,200: either way).
+    column_kind() makes a column of them numbers when it never shows both marks."""
+    kind = classify(value)
+    if kind == "text":
+        return "comma" if ("," in value or "." in value) and _comma_number_text(value) is not None else kind
+    if kind == "number" and "." in value:
+        if "," not in value:  # most numbers: a dot before other than three digits is a decimal point
+            return "point" if len(value) - value.rfind(".") != 4 else kind
+        return "point" if decimal_mark(value) == "." else kind
+    return kind
+
+
+def column_kind(kinds: set[str]) -> str:
+    """The type of a column whose values are of these kinds (value_kind)."""
+    if kinds and kinds <= _NUMBER_KINDS:
+        return "text" if {"point", "comma"} <= kinds else "number"
+    return next(iter(kinds)) if len(kinds) == 1 else "text"
+
+
+def decimal_comma_column(kinds: set[str]) -> bool:
+    """Whether a number column of these kinds writes its decimals after a comma: its "1.200" is 1200."""
+    return "comma" in kinds and column_kind(kinds) == "number"
+
+
+def _decimal_comma_point(value: str) -> str:
+    """A cell of a decimal-comma column in the point form _number_text reads ("1.200,5 €" ->
+    "1200.5", "1.200" -> "1200")."""
+    return _comma_number_text(value) or value.replace(".", "").replace(",", ".")
 
 
 def _is_number(value: str) -> bool:
@@ -160,14 +206,57 @@ def date_parse(value: str, order: str = "") -> tuple[datetime, bool] | None:
     return None
 
 
+def date_order_signs(values) -> set[str]:
+    """What a column's day/month dates (01/02/2024, 01.02.2024) say about their order: "mdy" when
+    one has a second number above 12, "dmy" when one has a first number above 12, "dot" and/or
+    "slash" for the separators seen, "ymd" for a year-first one (2024/03/05). ISO dates say nothing."""
+    signs: set[str] = set()
+    for value in values:
+        match = _LOCAL_DATE.match(value.strip())
+        if match is None:
+            continue
+        if len(match.group(1)) == 4:
+            signs.add("ymd")
+            continue
+        if len(match.group(4)) != 4:
+            continue
+        first, second = int(match.group(1)), int(match.group(3))
+        if second > 12 >= first:
+            signs.add("mdy")
+        elif first > 12 >= second:
+            signs.add("dmy")
+        signs.add("dot" if match.group(2) == "." else "slash")
+    return signs
+
+
+def date_order_from(signs: set[str]) -> str:
+    """The order of a column's day/month dates: "mdy" or "dmy" when its dates show it (dates
+    written with dots only are day first: no month-first convention writes 03.04.2024), "" when
+    it has none, "?" when they cannot tell or contradict each other."""
+    separators = signs & {"dot", "slash"}
+    if not separators:
+        return ""
+    shown = signs & {"mdy", "dmy"}
+    if "ymd" in signs or len(shown) > 1:
+        return "?"
+    if shown:
+        return shown.pop()
+    return "dmy" if separators == {"dot"} else "?"
+
+
+def spec_with_date_orders(spec: ImportSpec, orders: dict[str, str]) -> ImportSpec:
+    """The spec with the date orders a file showed (Analyzer.date_orders) where it declares none."""
+    return replace(spec, date_orders={**orders, **spec.date_orders}) if orders else spec
+
+
 def _parse_number(value: str) -> int | float:
     text = _number_text(value) or value
     return int(text) if _INTEGER.match(text) else float(text)
 
 
 def number_value(value: str) -> float | None:
-    """A cell as a number (money and thousands too), None when it is not one."""
-    text = _number_text(value.strip())
+    """A cell as a number (money, thousands and decimal commas too), None when it is not one."""
+    text = _number_text(value.strip()) or _comma_number_text(value.strip())
     return float(text) if text is not None else None
 
 
@@ -215,7 +304,7 @@ class _Columns:
 
 
 def _folded(values: list[str]) -> set[str]:
-    return {v.casefold() for v in values}
+    return {outcome_key(v) for v in values}
 
 
 def _outcome_rules(spec: ImportSpec) -> dict[str, dict[str, list[str]]]:
@@ -301,6 +390,12 @@ class Analyzer:
             i: Counter() for i in attributes if self.declared.get(i, "text") == "text"
         }
         self.checked: dict[int, set[str]] = {i: set() for i in attributes}  # values already classified
+        # Day/month order signs of every column whose dates have no declared order (date_orders()).
+        dated = [*attributes, *([self.columns.field["created_at"]] if "created_at" in spec.mapping else [])]
+        self.date_signs: dict[int, set[str]] = {
+            i: set() for i in dated if i not in self.columns.date_order and self.declared.get(i, "date") == "date"
+        }
+        self.money_marks: set[str] = set()  # the decimal marks the converted-value column shows
         self.keys = SeenKeys()
         self.rows_total = 0
         self.bad_rows: set[int] = set()
@@ -356,6 +451,12 @@ class Analyzer:
             for position, (a, b) in enumerate(zip(columns[first], columns[last], strict=True)):
                 if len(a.strip()) + len(b.strip()) + 1 > limit >= max(len(a.strip()), len(b.strip())):
                     error(position, last, f"First and last name together are too long (at most {limit} characters).")
+        for name in ("external_id", "email"):  # keys are matched as written: never cleaned, refused
+            index = fields.get(name)
+            if index is not None and has_unsafe_characters("".join(columns[index])):
+                problems = {v: p for v in set(columns[index]) if (p := text_problem(v))}
+                for position in rows_with(index, set(problems)):
+                    error(position, index, problems[columns[index][position]])
         if "email" in fields:
             index = fields["email"]
             bad = {v for v in set(columns[index]) if v.strip() and not _EMAIL.match(v.strip())}
@@ -369,17 +470,22 @@ class Analyzer:
         if "created_at" in fields:
             index = fields["created_at"]
             order = self.columns.date_order.get(index, "")
-            bad = {v for v in set(columns[index]) if v.strip() and _parse_created(v, order) is None}
+            values = set(columns[index])
+            bad = {v for v in values if v.strip() and _parse_created(v, order) is None}
+            if index in self.date_signs:
+                self.date_signs[index] |= date_order_signs(values - bad)
             for position in rows_with(index, bad):
                 error(position, index, f"Wrong type: expected {_DATE_WORDS.get(order, _TYPE_WORDS['date'])}.")
         if "converted_value" in fields:
             index = fields["converted_value"]
-            problems = {v: p for v in set(columns[index]) if not self._missing(v) and (p := _money_problem(v))}
+            values = {v for v in set(columns[index]) if not self._missing(v)}
+            problems = {v: p for v in values if (p := _money_problem(v))}
+            self.money_marks.update(decimal_mark(v) for v in values - problems.keys())
             for position in rows_with(index, set(problems)):
                 error(position, index, problems[columns[index][position]])
         for index, converted, lost, still_open in self.columns.outcome_rules:
             known = self.placeholders | converted | lost | still_open
-            bad = {v for v in set(columns[index]) if v.strip().casefold() not in known}
+            bad = {v for v in set(columns[index]) if outcome_key(v) not in known}
             if bad:
                 rule = _outcome_rules(self.spec)[header[index]]
                 allowed = ", ".join([*rule["converted"], *rule["lost"], *rule["open"]])
@@ -401,6 +507,8 @@ class Analyzer:
                     problems[value] = problem
             if len(checked) < _CACHE_CAP:
                 checked.update(new - problems.keys())
+            if index in self.date_signs:
+                self.date_signs[index] |= date_order_signs(new - problems.keys())
             for position in rows_with(index, set(problems)):
                 error(position, index, problems[columns[index][position]])
         for index, kinds in self.inferred.items():
@@ -408,7 +516,9 @@ class Analyzer:
                 continue
             checked = self.checked[index]
             new = set(columns[index]) - checked
-            kinds.update(classify(v.strip()) for v in new if not self._missing(v))
+            kinds.update(value_kind(v.strip()) for v in new if not self._missing(v))
+            if kinds == {"date"}:
+                self.date_signs[index] |= date_order_signs(new)
             if len(checked) < _CACHE_CAP:
                 checked.update(new)
         for index, counter in self.levels.items():
@@ -452,8 +562,32 @@ class Analyzer:
         header = self.columns.header
         types = {header[i]: kind for i, kind in self.declared.items()}
         for index, kinds in self.inferred.items():
-            types[header[index]] = next(iter(kinds)) if len(kinds) == 1 else "text"
+            types[header[index]] = column_kind(kinds)
         return {header[i]: types[header[i]] for i in self.columns.attributes}
+
+    def decimal_commas(self) -> list[str]:
+        """The number columns (converted value included) that write their decimals after a comma
+        (1.200.000,50  950,00  12,5) and never after a point: every cell of such a column is read
+        that way, "1.200" included (1200, not 1.20)."""
+        header = self.columns.header
+        columns = [header[i] for i, kinds in self.inferred.items() if decimal_comma_column(kinds)]
+        if self.money_marks - {""} == {","}:
+            columns.append(header[self.columns.field["converted_value"]])
+        return columns
+
+    def date_orders(self) -> dict[str, str]:
+        """{column: "mdy" | "dmy"} for the date columns (created date included) whose order the
+        file shows and the mapping does not declare: every cell of a column is then read in that
+        order, so 05.03.2024 and 15.03.2024 are both in March. A column whose dates never show
+        their order (or contradict each other) is left out: each cell is read on its own."""
+        types = self.column_types()
+        created = self.columns.field.get("created_at")
+        orders = {}
+        for index, signs in self.date_signs.items():
+            order = date_order_from(signs)
+            if order in DATE_ORDERS and (index == created or types.get(self.columns.header[index]) == "date"):
+                orders[self.columns.header[index]] = order
+        return orders
 
     def level_folds(self) -> dict[str, dict[str, str]]:
         """{column: {spelling: canonical}} for levels that differ only in case (or surrounding space).
@@ -468,7 +602,7 @@ class Analyzer:
             groups: dict[str, Counter] = {}
             for spelling, count in counter.items():
                 clean = spelling.strip()
-                if clean.casefold() in self.placeholders:
+                if clean.casefold() in self.placeholders or "\x00" in spelling:  # a database text holds no NUL
                     continue
                 groups.setdefault(clean.casefold(), Counter())[clean] += count
             for folded, spellings in groups.items():
@@ -500,10 +634,19 @@ class Converter:
     """Pass 2: valid rows -> records. Needs the column types and folds from pass 1."""
 
     def __init__(
-        self, spec: ImportSpec, header: list[str], column_types: dict[str, str], level_folds: dict, now: datetime
+        self,
+        spec: ImportSpec,
+        header: list[str],
+        column_types: dict[str, str],
+        level_folds: dict,
+        now: datetime,
+        *,
+        decimal_commas: Collection[str] = (),
     ):
         self.spec = spec
         self.columns = _Columns(spec, header)
+        # Columns read with a decimal comma (Analyzer.decimal_commas), by index.
+        self.decimal_commas = {i for i, name in enumerate(header) if name in decimal_commas}
         self.now = now
         self.placeholders = {p.casefold() for p in spec.placeholder_values} | {""}
         self.owners = _owner_lookup() if "owner" in spec.mapping else {}
@@ -529,6 +672,8 @@ class Converter:
         if value.casefold() in self.placeholders:
             return "null"
         if kind == "number":
+            if index in self.decimal_commas:
+                value = _decimal_comma_point(value)
             return value if _PLAIN_INTEGER.match(value) else json.dumps(_parse_number(value))
         if kind == "boolean":
             return "true" if value.casefold() in TRUE_VALUES else "false"
@@ -592,7 +737,8 @@ class Converter:
             if value.casefold() in self.placeholders:
                 return None
             try:
-                return parse_amount(value)
+                decimal_comma = self.columns.field[name] in self.decimal_commas
+                return parse_amount(value, decimal_comma=decimal_comma)
             except ValidationError:  # pass 1 rejected the row; a preview of a sample may still meet it
                 return None
         if value.casefold() in self.placeholders:
@@ -609,7 +755,7 @@ class Converter:
         for raw in column:
             rank = cache.get(raw)
             if rank is None:
-                folded = raw.strip().casefold()
+                folded = outcome_key(raw)
                 rank = cache[raw] = 2 if folded in converted else 1 if folded in lost else 0
             ranks.append(rank)
         return ranks

@@ -22,15 +22,18 @@ from leads.importing.profiles import ImportSpec, spec_from_dict
 from leads.importing.readers import Batch, ImportFileError, Row, open_table, scan_sample
 from leads.importing.retention import IMPORTS_DIR
 from leads.importing.validation import (
-    _LOCAL_DATE,
     RECORD_FIELDS,
     Analyzer,
     Converter,
     RowError,
-    classify,
+    column_kind,
+    date_order_from,
+    date_order_signs,
     date_parse,
     number_value,
     record_as_dict,
+    spec_with_date_orders,
+    value_kind,
 )
 from leads.importing.writer import write_chunk
 from leads.models import ImportJob
@@ -113,6 +116,28 @@ def draft_delete(storage_name: str) -> None:
         default_storage.delete(storage_name)
 
 
+def spec_carried_over(spec: dict, header: list[str]) -> dict:
+    """The wizard's choices for a file (mapping, outcomes, column settings) kept for another
+    upload with this header: what names a column the new file lacks is dropped. The file's own
+    settings (encoding, delimiter) are the new upload's."""
+    present = set(header)
+    mapping = {name: column for name, column in spec.get("mapping", {}).items() if column in present}
+    if "name" not in mapping:
+        mapping.pop("last_name", None)
+    kept: dict = {
+        "mapping": mapping,
+        **{key: spec[key] for key in ("placeholder_values", "lost_reason", "profile_name") if key in spec},
+    }
+    for key in ("column_types", "excluded_columns", "column_limits", "date_orders", "column_labels", "column_units"):
+        kept[key] = {column: value for column, value in spec.get(key, {}).items() if column in present}
+    if spec.get("outcome_column") in present:
+        kept["outcome_column"] = spec["outcome_column"]
+        for key in ("converted_values", "lost_values", "open_values"):
+            kept[key] = spec.get(key, [])
+        kept["extra_outcomes"] = {c: rule for c, rule in spec.get("extra_outcomes", {}).items() if c in present}
+    return kept
+
+
 def sample_read(path: Path, *, name: str, encoding: str = "", delimiter: str = "", placeholders=()) -> Sample:
     """The header and first rows of a file, each column described. Raises ImportFileError."""
     facts = scan_sample(path, name=name, encoding=encoding)
@@ -142,8 +167,7 @@ def sample_read(path: Path, *, name: str, encoding: str = "", delimiter: str = "
 def _describe(name: str, values: list[str], missing: set[str]) -> ColumnFacts:
     counts = Counter(v.strip() for v in values)
     present = [v for v in counts if v.casefold() not in missing]
-    kinds = {classify(v) for v in present}
-    kind = kinds.pop() if len(kinds) == 1 else "text"
+    kind = column_kind({value_kind(v) for v in present})
     facts = ColumnFacts(
         name=name,
         kind=kind,
@@ -157,22 +181,9 @@ def _describe(name: str, values: list[str], missing: set[str]) -> ColumnFacts:
 
 
 def _date_order_suggested(values: list[str]) -> str:
-    """'' for ISO / year-first dates, 'mdy' or 'dmy' when a day above 12 shows the order, '?' when
-    every slash date could be read both ways (the wizard then asks)."""
-    month_first = day_first = local = False
-    for value in values:
-        match = _LOCAL_DATE.match(value)
-        if match is None or len(match.group(1)) == 4:
-            continue
-        local = True
-        first, second = int(match.group(1)), int(match.group(3))
-        month_first |= second > 12
-        day_first |= first > 12
-    if not local:
-        return ""
-    if month_first != day_first:
-        return "mdy" if month_first else "dmy"
-    return "?"
+    """'' for ISO / year-first dates, 'mdy' or 'dmy' when the dates show their order (a day above
+    12, or dots), '?' when every date could be read both ways (the wizard then asks)."""
+    return date_order_from(date_order_signs(values))
 
 
 def leak_hints(sample: Sample, spec: ImportSpec) -> dict[str, float]:
@@ -220,7 +231,11 @@ def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: b
     problems = {r.number: r.problem for r in sample.rows if r.problem}
     batch = Batch.from_rows(numbers, [tuple(r.values) for r in sample.rows], [r.raw for r in sample.rows], problems)
     errors = analyzer.check_batch(batch) if sample.rows else []
-    converter = Converter(spec, sample.header, analyzer.column_types(), analyzer.level_folds(), now=timezone.now())
+    spec = spec_with_date_orders(spec, analyzer.date_orders())
+    converter = Converter(
+        spec, sample.header, analyzer.column_types(), analyzer.level_folds(), now=timezone.now(),
+        decimal_commas=analyzer.decimal_commas(),
+    )  # fmt: skip
     records = converter.convert_batch(batch, analyzer.bad_rows) if sample.rows else []
     preview = Preview(
         records=[_shown(record) for record in records[:shown]],

@@ -9,9 +9,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from leads.importing.profiles import COLUMN_TYPES, DATE_ORDERS, MAPPING_FIELDS, spec_from_dict
+from leads.importing.profiles import COLUMN_TYPES, DATE_ORDERS, MAPPING_FIELDS, outcome_key, spec_from_dict
 from leads.importing.readers import ENCODINGS
-from leads.importing.wizard import LEAK_HINT_AUC, Sample
+from leads.importing.wizard import LEAK_HINT_AUC, ColumnFacts, Sample
 from leads.models import ImportJob, ImportProfile
 
 FIELD_LABELS = {
@@ -95,22 +95,30 @@ class MappingForm(forms.Form):
 
 
 class OutcomeForm(forms.Form):
-    """Step 3: what each value of the outcome column(s) means (radio per value)."""
+    """Step 3: what each value of the outcome column(s) means (radio per value).
+
+    Values the import compares as one (outcome_key: "Won", "won ", "WON") get one radio, so one
+    answer covers every spelling and none is left "still open" by default beside its twin."""
 
     def __init__(self, *args, sample: Sample, columns: list[str], initial_values: dict, **kwargs):
         super().__init__(*args, **kwargs)
         self.groups: list[tuple[str, list[str]]] = []
         for number, column in enumerate(columns):
             facts = sample.column(column)
+            spellings: dict[str, list[tuple[str, int]]] = {}
+            for value, count in facts.values if facts else []:
+                spellings.setdefault(outcome_key(value), []).append((value, count))
+            saved = {outcome_key(value): meaning for value, meaning in initial_values.get(column, {}).items()}
             names = []
-            for position, (value, count) in enumerate(facts.values if facts else []):
+            for position, (key, variants) in enumerate(spellings.items()):
                 name = f"o{number}_{position}"
-                label = f"{value!r} ({count} rows)" if value else f"(empty) ({count} rows)"
+                count = sum(n for _, n in variants)
+                shown = " / ".join(repr(value) for value, _ in variants) if key else "(empty)"
                 self.fields[name] = forms.ChoiceField(
-                    label=label, choices=OUTCOME_CHOICES, widget=forms.RadioSelect,
-                    initial=initial_values.get(column, {}).get(value, "open"),
+                    label=f"{shown} ({count} rows)", choices=OUTCOME_CHOICES, widget=forms.RadioSelect,
+                    initial=saved.get(key, "open"),
                 )  # fmt: skip
-                self.fields[name].outcome_value = value
+                self.fields[name].outcome_value = variants[0][0]
                 names.append(name)
             self.groups.append((column, names))
         self.fields["lost_reason"] = forms.CharField(max_length=255, initial="imported outcome")
@@ -152,9 +160,13 @@ ROW_INPUT_NAMES = {
 class ColumnsForm(forms.Form):
     """Step 4: each remaining column's type, number limits, date order, and whether scoring uses it."""
 
-    def __init__(self, *args, sample: Sample, columns: list[str], hints: dict[str, float], saved: dict, **kwargs):
+    def __init__(
+        self, *args, sample: Sample, columns: list[str], hints: dict[str, float], saved: dict, created_column: str = "",
+        **kwargs,
+    ):  # fmt: skip
         super().__init__(*args, **kwargs)
         self.rows = []
+        self.created: ColumnFacts | None = None  # the created-date column, when its dates need an order
         types = saved.get("column_types", {})
         excluded = saved.get("excluded_columns", {})
         limits = saved.get("column_limits", {})
@@ -184,6 +196,16 @@ class ColumnsForm(forms.Form):
                 # The inputs sit in a table row with no <label>: a screen reader names each one.
                 self.fields[prefix + key].widget.attrs["aria-label"] = f"{column}: {words}"
             self.rows.append({"column": column, "prefix": prefix, "facts": facts, "auc": auc, "leak": leak})
+        created = sample.column(created_column) if created_column else None
+        if created is not None and created.kind == "date" and created.date_order:
+            # The created-date column is mapped, so it has no row above; its slash dates still need an order.
+            self.created = created
+            self.fields["created_date_order"] = forms.ChoiceField(
+                label=f"Date order of {created_column} (the created date)",
+                required=False,
+                choices=[("", "detect" if created.date_order != "?" else "— choose —"), *DATE_ORDERS.items()],
+                initial=orders.get(created_column, created.date_order if created.date_order in DATE_ORDERS else ""),
+            )
         self.fields["placeholder_values"] = forms.CharField(
             required=False, initial=", ".join(saved.get("placeholder_values", [])),
             help_text='Values meaning "not answered", stored as missing, comma-separated (e.g. Select, N/A).',
@@ -198,8 +220,13 @@ class ColumnsForm(forms.Form):
             for row in self.rows
         ]
 
+    def created_order_field(self):
+        return self["created_date_order"] if self.created else None
+
     def clean(self):
         data = super().clean()
+        if self.created and self.created.date_order == "?" and not data.get("created_date_order"):
+            self.add_error("created_date_order", "The sample's dates read both ways (03/04): choose the order.")
         for row in self.rows:
             prefix, facts = row["prefix"], row["facts"]
             kind = data.get(prefix + "type")
@@ -230,6 +257,8 @@ class ColumnsForm(forms.Form):
                 out["column_limits"][column] = bounds
             if kind == "date" and data.get(prefix + "date_order"):
                 out["date_orders"][column] = data[prefix + "date_order"]
+        if self.created and data.get("created_date_order"):
+            out["date_orders"][self.created.name] = data["created_date_order"]
         out["placeholder_values"] = comma_list(data.get("placeholder_values", ""))
         return out
 

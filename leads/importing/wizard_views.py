@@ -88,6 +88,8 @@ def _draft_step(view: StepView) -> Callable[[HttpRequest], HttpResponse]:
             sample = _sample(state)
         except ImportFileError as exc:
             return _start_over(request, str(exc))
+        except FileNotFoundError:  # the import retention removes a draft no job took after a day
+            return _start_over(request, f"The uploaded file {state['name']} is no longer here; upload it again.")
         return view(request, state, sample)
 
     return step
@@ -99,19 +101,22 @@ def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        old = _state(request)
-        if old:
-            wizard.draft_delete(old["draft"])
         draft = wizard.draft_store(upload)
         spec = {"encoding": form.cleaned_data["encoding"], "delimiter": form.cleaned_data["delimiter"]}
         state = {"draft": draft, "name": upload.name[-255:], "spec": spec}
         try:
             sample = _sample(state)
-        except ImportFileError as exc:
+        except ImportFileError as exc:  # the file uploaded before, and the work on it, stay
             wizard.draft_delete(draft)
             form.add_error("file", str(exc))
         else:
-            state["spec"]["delimiter"] = sample.delimiter if sample.kind == "csv" else ""
+            old = _state(request)
+            if old:  # a file uploaded again (fixed after the preview): keep what was chosen for its columns
+                wizard.draft_delete(old["draft"])
+                spec.update(wizard.spec_carried_over(old["spec"], sample.header))
+                if spec.get("mapping"):
+                    messages.info(request, "The choices made for the previous file are kept for the columns it shares.")
+            spec["delimiter"] = sample.delimiter if sample.kind == "csv" else ""
             _save_state(request, state)
             return redirect("imports:new_map")
     return _render(request, "upload", {"form": form})
@@ -136,8 +141,11 @@ def map_columns(request: HttpRequest, state: dict, sample: wizard.Sample) -> Htt
             for key in ("converted_values", "lost_values", "open_values"):
                 spec.pop(key, None)
             spec["extra_outcomes"] = {c: {"converted": [], "lost": [], "open": []} for c in outcome_columns[1:]}
+        mapped = set(chosen["mapping"].values())
         for key in ("column_types", "excluded_columns", "column_limits", "date_orders"):
-            spec[key] = {c: v for c, v in spec.get(key, {}).items() if c not in chosen["mapping"].values()}
+            # The created-date column keeps its date order (asked on the columns step).
+            kept = {chosen["mapping"].get("created_at")} if key == "date_orders" else set()
+            spec[key] = {c: v for c, v in spec.get(key, {}).items() if c not in mapped or c in kept}
         _save_state(request, state)
         return redirect("imports:new_outcomes" if outcome_columns else "imports:new_columns")
     return _render(request, "map", {"form": form, "sample": sample, "rows": sample.rows[:SAMPLE_ROWS_SHOWN]})
@@ -184,7 +192,10 @@ def columns(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpRes
     used = {*parsed.mapping.values(), *parsed.outcome_columns} - {parsed.mapping.get(f) for f in ("source", "origin")}
     remaining = [c for c in sample.header if c not in used]
     hints = wizard.leak_hints(sample, parsed)
-    form = ColumnsForm(request.POST or None, sample=sample, columns=remaining, hints=hints, saved=spec)
+    form = ColumnsForm(
+        request.POST or None, sample=sample, columns=remaining, hints=hints, saved=spec,
+        created_column=parsed.mapping.get("created_at", ""),
+    )  # fmt: skip
     if request.method == "POST" and form.is_valid():
         spec.update(form.settings())
         _save_state(request, state)

@@ -51,6 +51,9 @@ LEAK_AUC = 0.95
 LEAK_WARN_AUC = 0.85
 LEAK_WARNING = "suspiciously predictive — known before the outcome?"
 REFIT_ALL_BELOW = 20_000
+# Fewer of either outcome cannot fill a holdout and two folds, each with both outcomes, whose
+# training parts still split for calibration and for the boosted model's early stopping.
+MIN_EACH_OUTCOME = 10
 RANDOM_STATE = 0
 # The key of the score's own distribution among the per-feature drift references.
 SCORE_REFERENCE = "__score__"
@@ -73,6 +76,9 @@ class Candidate:
         if self.algorithm == "logistic_regression_rfe":
             keep = max(1, min(int(self.params.get("n_features", 15)), n_columns))
             inner = LogisticRegression(max_iter=1000, C=self.params.get("C", 1.0))
+            if keep >= n_columns:
+                # Nothing to eliminate: the plain regression (RFE refuses a single column).
+                return inner
             return RFE(inner, n_features_to_select=keep, step=0.15)
         if self.algorithm == "hist_gradient_boosting":
             return HistGradientBoostingClassifier(
@@ -589,14 +595,25 @@ def _numeric_reference(values: np.ndarray) -> dict:
 def holdout_split(y: np.ndarray, created: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
     """80/20: the newest 20 % when creation dates vary (as the model will be used), else stratified."""
     if created is not None and len(created):
-        stamps = pd.to_datetime(pd.Series(created), utc=True)
-        if (stamps.max() - stamps.min()).total_seconds() > 86400 and stamps.nunique() > len(y) // 10:
-            order = np.argsort(stamps.to_numpy(), kind="stable")
+        stamps = _epoch_seconds(created)
+        if stamps.max() - stamps.min() > 86400 and len(np.unique(stamps)) > len(y) // 10:
+            order = np.argsort(stamps, kind="stable")
             cut = int(len(y) * 0.8)
             train, hold = np.sort(order[:cut]), np.sort(order[cut:])
             if 0 < y[hold].sum() < len(hold) and 0 < y[train].sum() < len(train):
                 return train, hold, "time-ordered (newest 20 %)"
     return shuffled_split(y)
+
+
+def _epoch_seconds(created: np.ndarray) -> np.ndarray:
+    """Creation dates as seconds since the epoch (float): a lead dated 1900 beside one dated 2200
+    is a span a pandas Timedelta (nanoseconds, +-292 years) cannot hold, and a date before 1677 or
+    after 2262 is no pandas Timestamp at all (those take the slow path, one date at a time)."""
+    try:
+        stamps = pd.to_datetime(pd.Series(created), utc=True)
+        return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype="float64")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        return np.array([stamp.timestamp() for stamp in created], dtype="float64")
 
 
 SAMPLE_TIME_BANDS = 10
@@ -625,7 +642,7 @@ def training_sample(
         return TrainingSample(np.arange(n), n)
     band = np.zeros(n, dtype=int)
     if created is not None and len(created):
-        order = np.argsort(pd.to_datetime(pd.Series(created), utc=True).to_numpy(), kind="stable")
+        order = np.argsort(_epoch_seconds(created), kind="stable")
         band[order] = np.arange(n) * SAMPLE_TIME_BANDS // n
     strata = band * 2 + y
     names, counts = np.unique(strata, return_counts=True)
@@ -845,6 +862,12 @@ def train(
     y = np.asarray(y).astype(int)
     if len(np.unique(y)) < 2:
         raise TrainingError("training needs both converted and lost leads")
+    converted, lost = int(y.sum()), int(len(y) - y.sum())
+    if min(converted, lost) < MIN_EACH_OUTCOME:
+        raise TrainingError(
+            f"too few outcomes to validate a model: {converted} converted and {lost} lost leads; "
+            f"a holdout and cross-validation need at least {MIN_EACH_OUTCOME} of each"
+        )
     progress(3, "screening columns")
     used, dropped, aucs = columns_screen(frame, y, types, excluded=excluded or {}, kept=kept or [])
     frame = frame[list(used)]

@@ -1,0 +1,112 @@
+"""Training on data nobody has tried: small synthetic companies whose outcomes are noise, too
+few, or given away by a column, and what training, the gates and activation make of them."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.utils import timezone
+
+from leads.models import Lead
+from scoring import features as F
+from scoring import training, training_runs
+from scoring.models import ScoringSettings, TrainingRun
+from tests.factories import LeadFactory
+
+BASE = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def _created(n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` creation dates over a year, oldest first (as a file sorted by date gives them)."""
+    return np.array([BASE + pd.Timedelta(days=float(d)) for d in np.sort(rng.uniform(0, 365, n))], dtype=object)
+
+
+def company_create(n: int, *, seed: int, converts, attributes, open_leads: int = 0) -> list[Lead]:
+    """`n` closed leads and `open_leads` open ones; `converts(rng, attrs)` decides an outcome and
+    `attributes(rng, converts)` gives a lead's attributes (converts is None for an open lead)."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    leads = []
+    for i in range(n + open_leads):
+        closed = i < n
+        attrs = attributes(rng, None)
+        outcome = converts(rng, attrs) if closed else None
+        if closed:
+            attrs = attributes(rng, outcome) | attrs
+        created = now - timedelta(days=rng.uniform(40, 300) if closed else rng.uniform(0, 10))
+        status = Lead.Status.NEW if not closed else (Lead.Status.CONVERTED if outcome else Lead.Status.LOST)
+        leads.append(
+            LeadFactory.build(
+                email=f"c{seed}-{i}@example.com",
+                source=rng.choice(["Web", "Referral", "Ads"]),
+                status=status,
+                created_at=created,
+                converted_at=created + timedelta(days=5) if outcome else None,
+                attributes=attrs,
+            )
+        )
+    return Lead.objects.bulk_create(leads)
+
+
+# --- too little data ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [5, 12, 20])
+def test_too_few_outcomes_is_a_training_error_in_words(n):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "cat": (["a", "b"] * n)[:n]})
+    y = np.array(([1, 0, 0] * n)[:n])
+
+    with pytest.raises(training.TrainingError, match=r"too few outcomes to validate a model: \d+ converted"):
+        training.train(frame, y, {"x": F.NUMBER, "cat": F.CATEGORY}, created=_created(n, rng))
+
+
+@pytest.mark.django_db
+def test_a_retrain_after_an_admin_lowered_the_minimums_fails_in_words_not_with_a_crash():
+    ScoringSettings.objects.update_or_create(pk=1, defaults={"min_converted": 2, "min_lost": 2})
+    company_create(
+        6,
+        seed=1,
+        converts=lambda rng, attrs: attrs["visits"] > 4,
+        attributes=lambda rng, converts: {"visits": rng.randint(0, 9)},
+    )
+
+    run = training_runs.retrain_run(trigger="test", folds=3)
+
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.message.startswith("too few outcomes to validate a model")
+
+
+def test_a_single_usable_column_trains_every_candidate():
+    rng = np.random.default_rng(1)
+    n = 300
+    x = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(int)
+
+    result = training.train(pd.DataFrame({"x": x}), y, {"x": F.NUMBER}, created=_created(n, rng))
+
+    assert set(result.cv_by_candidate) >= {"lr_rfe15", "hgb"}
+    assert result.metrics["holdout"]["roc_auc"] > 0.75
+
+
+def test_creation_dates_centuries_apart_still_give_a_time_ordered_holdout():
+    rng = np.random.default_rng(2)
+    n = 300
+    x = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(int)
+    created = list(_created(n, rng))
+    created[0], created[1] = datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)
+
+    result = training.train(
+        pd.DataFrame({"x": x, "c": rng.choice(list("ab"), n)}),
+        y,
+        {"x": F.NUMBER, "c": F.CATEGORY},
+        created=np.array(created, dtype=object),
+    )
+
+    assert result.metrics["holdout"]["split"].startswith("time-ordered")
+    assert 1 in result.holdout_index  # the lead dated 9999 is the newest
+    sample = training.training_sample(y, np.array(created, dtype=object), max_rows=100)
+    assert len(sample.index) == 100

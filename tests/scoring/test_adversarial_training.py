@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from leads.models import Lead
 from scoring import features as F
-from scoring import training, training_runs
-from scoring.models import ScoringSettings, TrainingRun
-from tests.factories import LeadFactory
+from scoring import gates, training, training_runs
+from scoring.models import ModelVersion, ScoringSettings, TrainingRun
+from tests.factories import AdminFactory, LeadFactory
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -48,6 +48,59 @@ def company_create(n: int, *, seed: int, converts, attributes, open_leads: int =
             )
         )
     return Lead.objects.bulk_create(leads)
+
+
+# --- pure noise --------------------------------------------------------------------------------
+
+
+def test_noise_labels_that_reach_the_auc_floor_on_a_small_holdout_fail_a_gate_in_words():
+    n = 300
+    created = _created(n, np.random.default_rng(0))
+    rng = np.random.default_rng(4)
+    y = (rng.random(n) < 0.3).astype(int)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "cat": rng.choice(list("abcdefgh"), n), "z": rng.normal(size=n)})
+
+    result = training.train(frame, y, {"x": F.NUMBER, "cat": F.CATEGORY, "z": F.NUMBER}, created=created)
+
+    # Chance alone put this noise model above the AUC floor on its 60 newest leads...
+    assert result.metrics["holdout"]["roc_auc"] >= 0.55
+    failures = gates.gate_failures(result.metrics)
+    # ...so the gate that stops it is the one allowing for the holdout's sampling error.
+    assert len(failures) == 1
+    assert "within chance" in failures[0] and "60 holdout leads" in failures[0]
+
+
+def test_gate_allows_for_sampling_error_of_a_small_holdout_but_not_of_a_large_one():
+    def metrics(n, positives, auc):
+        confusion = {"tp": positives, "fn": 0, "tn": n - positives, "fp": 0}
+        return {"holdout": {"roc_auc": auc, "n": n, "confusion": confusion, "calibration": []}}
+
+    assert any("within chance" in f for f in gates.gate_failures(metrics(60, 15, 0.59)))
+    assert gates.gate_failures(metrics(6000, 1500, 0.59)) == []
+    assert gates.gate_failures(metrics(60, 15, 0.80)) == []
+
+
+@pytest.mark.django_db
+def test_a_retrain_on_noise_outcomes_is_not_activated_and_the_run_says_why(client):
+    company_create(
+        300,
+        seed=3,
+        open_leads=10,
+        converts=lambda rng, attrs: rng.random() < 0.35,
+        attributes=lambda rng, converts: {"plan": rng.choice(["a", "b", "c"]), "visits": rng.randint(0, 9)},
+    )
+
+    run = training_runs.retrain_run(trigger="test", folds=3)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    version = run.model_version
+    assert version.status == ModelVersion.Status.CANDIDATE
+    assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+    assert "not activated: it failed the activation gates" in run.message
+    assert version.metrics["gates"]
+    client.force_login(AdminFactory())
+    page = client.get(f"/models/{version.pk}/").content.decode()
+    assert version.metrics["gates"][0].split(":")[0] in page
 
 
 # --- too little data ---------------------------------------------------------------------------

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import Activity, ImportJob, Lead
 from scoring import features as F
 from scoring import gates, training, training_runs
 from scoring.models import ModelVersion, ScoringSettings, TrainingRun
-from tests.factories import AdminFactory, LeadFactory
+from tests.factories import ActivityFactory, AdminFactory, LeadFactory
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -163,3 +163,91 @@ def test_creation_dates_centuries_apart_still_give_a_time_ordered_holdout():
     assert 1 in result.holdout_index  # the lead dated 9999 is the newest
     sample = training.training_sample(y, np.array(created, dtype=object), max_rows=100)
     assert len(sample.index) == 100
+
+
+# --- leakage -----------------------------------------------------------------------------------
+
+
+def _plan_and_visits(rng, converts):
+    if converts is None:
+        return {"plan": rng.choice(["basic", "pro", "enterprise"]), "visits": rng.randint(0, 12)}
+    return {}
+
+
+def _converts_by_plan_and_visits(rng, attrs):
+    logit = -1.0 + {"basic": -0.8, "pro": 0.4, "enterprise": 1.4}[attrs["plan"]] + 0.2 * attrs["visits"]
+    return rng.random() < 1 / (1 + np.exp(-logit))
+
+
+def _tags_set_when_closing(rng, converts):
+    """A CRM's won and lost tags: each written on 60 % of the leads that closed that way, never on
+    an open lead. Alone each column is only moderately predictive; together they are the outcome."""
+    attrs = _plan_and_visits(rng, converts)
+    if converts is not None:
+        if converts and rng.random() < 0.6:
+            attrs["won tag"] = "Closed by Horizon"
+        if not converts and rng.random() < 0.6:
+            attrs["lost tag"] = "Lost to a competitor"
+            attrs["lost on"] = "2024-03-01"
+    return attrs
+
+
+@pytest.mark.django_db
+def test_columns_written_only_when_a_lead_closes_are_excluded_with_the_reason(client):
+    company_create(300, seed=7, open_leads=40, converts=_converts_by_plan_and_visits, attributes=_tags_set_when_closing)
+
+    version = training_runs.model_train(folds=3)
+
+    excluded = version.features["excluded"]
+    for column in ("won tag", "lost tag", "Days from lost on to created"):
+        assert column not in version.features["used"]
+        assert excluded[column].startswith("only on closed leads: filled in on ")
+        assert "of the 40 open leads the model will score" in excluded[column]
+    assert {"plan", "visits"} <= set(version.features["used"])
+    # Without the tags the model is only as good as plan and visits make it: no near-perfect score.
+    assert version.metrics["holdout"]["roc_auc"] < 0.9
+    client.force_login(AdminFactory())
+    page = client.get(f"/models/{version.pk}/").content.decode()
+    assert "<strong>won tag</strong>: only on closed leads: filled in on " in page
+
+
+@pytest.mark.django_db
+def test_columns_open_leads_carry_too_are_kept_and_typed_in_open_leads_are_not_counted():
+    company_create(300, seed=7, converts=_converts_by_plan_and_visits, attributes=_plan_and_visits)
+    # Open leads typed in by reps: no attributes at all, so they say nothing about the columns.
+    LeadFactory.create_batch(40, attributes={})
+
+    version = training_runs.model_train(folds=3)
+
+    assert {"plan", "visits"} <= set(version.features["used"])
+    assert not any(why.startswith("only on closed leads") for why in version.features["excluded"].values())
+
+
+def test_closed_only_columns_needs_enough_open_leads_to_tell():
+    closed = pd.DataFrame({"stage": ["won"] * 50, "plan": ["a"] * 50})
+    types = {"stage": F.CATEGORY, "plan": F.CATEGORY}
+
+    assert F.closed_only_columns(closed, types, [{"plan": "a"}] * (F.CLOSED_ONLY_MIN_OPEN - 1)) == {}
+    assert list(F.closed_only_columns(closed, types, [{"plan": "a", "stage": ""}] * F.CLOSED_ONLY_MIN_OPEN)) == [
+        "stage"
+    ]
+
+
+@pytest.mark.django_db
+def test_activity_logged_after_an_imported_lead_was_already_lost_is_not_a_feature():
+    # An import brings history: this lead was lost before the file was imported (no closing
+    # status change in the CRM, no converted_at). A rep's email afterwards follows the outcome.
+    imported_at = timezone.now() - timedelta(days=20)
+    job = ImportJob.objects.create(file="imports/x.csv", original_name="x.csv", created_at=imported_at)
+    lost = LeadFactory(status=Lead.Status.LOST, created_at=imported_at - timedelta(days=200), import_job=job)
+    still_open = LeadFactory(status=Lead.Status.NEW, created_at=imported_at - timedelta(days=200), import_job=job)
+    for lead in (lost, still_open):
+        ActivityFactory(lead=lead, kind=Activity.Kind.EMAIL, occurred_at=imported_at + timedelta(days=2))
+
+    frame = F.activity_aggregates([lost.pk, still_open.pk], as_of=timezone.now())
+
+    email = F.activity_column(str(Activity.Kind.EMAIL), 30)
+    assert frame.loc[lost.pk, email] == 0
+    assert np.isnan(frame.loc[lost.pk, F.DAYS_SINCE_LAST])
+    assert frame.loc[still_open.pk, email] == 1  # an open lead's activity is what scoring sees
+

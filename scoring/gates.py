@@ -73,6 +73,12 @@ def gate_failures(metrics: dict) -> list[str]:
             f"its 95 % lower bound is {lower:.3f}, and a model that ranks at random can score this high "
             "on so few leads; it needs more outcomes (or stronger columns) to show it beats chance"
         )
+    slope = metrics.get("calibration_slope")
+    if slope is not None and slope <= 0:
+        failures.append(
+            "the model that would score was calibrated flat: its scores on leads it was not fitted on did not "
+            "rise with conversion (or fell), so every lead would get the same probability"
+        )
     cv_auc = ((metrics.get("cv") or {}).get("roc_auc") or {}).get("mean")
     if cv_auc is not None:
         allowed = max(settings.SCORING_GATE_MAX_CV_GAP, 2 * auc_standard_error(auc, positives, negatives))

@@ -333,15 +333,35 @@ def calibrated_assemble(
     same rows, and a sigmoid fitted on `oof_scores`, out-of-fold raw scores of that estimator's
     recipe for those rows (each from a fit that did not see the row). The result is what
     CalibratedClassifierCV(ensemble=False) builds when its folds are the ones that gave
-    `oof_scores` (tests/scoring/test_training.py checks they agree), without refitting anything."""
+    `oof_scores` (tests/scoring/test_training.py checks they agree), without refitting anything,
+    except that its sigmoid never turns the ranking upside down (sigmoid_fit)."""
     model = CalibratedClassifierCV(clone(estimator), method="sigmoid", cv=folds_split(folds), ensemble=False)
     classes = np.array([0, 1])
-    model.calibrated_classifiers_ = [
-        _fit_calibrator(estimator, np.asarray(oof_scores, dtype=float).reshape(-1, 1), y, classes, "sigmoid", xp=np)
-    ]
+    model.calibrated_classifiers_ = [sigmoid_fit(estimator, oof_scores, y)]
     model.classes_ = classes
     model.n_features_in_ = estimator.n_features_in_
     return Pipeline([("prep", prep), ("model", model)])
+
+
+def sigmoid_fit(estimator, scores: np.ndarray, y: np.ndarray):
+    """Platt's sigmoid from raw scores to probabilities, never decreasing: when the scores it is
+    fitted on rank the outcomes backwards (a fit on few rows, a time-sorted file), an unconstrained
+    sigmoid would turn the estimator's ranking upside down, and the calibrated model with it. The
+    best non-decreasing sigmoid is then the flat one, the base rate for every lead: the model is
+    shown as no better than chance (and gated), never as a model that ranks in reverse."""
+    classes = np.array([0, 1])
+    fitted = _fit_calibrator(estimator, np.asarray(scores, dtype=float).reshape(-1, 1), y, classes, "sigmoid", xp=np)
+    sigmoid = fitted.calibrators[0]
+    if sigmoid.a_ >= 0:  # predict is expit(-(a_ * score + b_)): a_ < 0 keeps the ranking
+        rate = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+        sigmoid.a_, sigmoid.b_ = 0.0, -math.log(rate / (1 - rate))
+    return fitted
+
+
+def calibration_slope(pipeline: Pipeline) -> float:
+    """How steeply the calibrated pipeline's probability rises with its estimator's raw score
+    (0: flat, every lead gets the base rate; sigmoid_fit never makes it negative)."""
+    return float(-calibrator(pipeline).a_)
 
 
 # --- parallel fits --------------------------------------------------------------------------
@@ -812,7 +832,6 @@ def _calibrated_cv_metrics(
     only; it is measured on fold k's validation rows, which nothing in it was fitted on."""
     p = np.zeros(len(y))
     aucs, losses = [], []
-    classes = np.array([0, 1])
     for outer, (_, val_idx) in enumerate(fitted.splits):
         rows, raw = [], []
         for (_, score_rows, uses), scores in zip(inner, inner_scores, strict=True):
@@ -820,14 +839,7 @@ def _calibrated_cv_metrics(
                 rows.append(score_rows[uses[outer]])
                 raw.append(scores[uses[outer]])
         calibration_rows, calibration_scores = np.concatenate(rows), np.concatenate(raw)
-        calibrated = _fit_calibrator(
-            fitted.estimators[outer][name],
-            calibration_scores.reshape(-1, 1),
-            y[calibration_rows],
-            classes,
-            "sigmoid",
-            xp=np,
-        )
+        calibrated = sigmoid_fit(fitted.estimators[outer][name], calibration_scores, y[calibration_rows])
         p[val_idx] = calibrated.calibrators[0].predict(fitted.scores[outer][name])
         aucs.append(roc_auc_score(y[val_idx], p[val_idx]))
         losses.append(log_loss(y[val_idx], np.clip(p[val_idx], 1e-6, 1 - 1e-6), labels=[0, 1]))
@@ -974,6 +986,8 @@ def train(
         "n_rows": len(y),
         "n_positive": int(y.sum()),
         "base_rate": _r(y.mean()),
+        # 0: the out-of-fold scores did not rise with conversion, the shipped model is flat (gated).
+        "calibration_slope": _r(calibration_slope(final)),
         "leak_check": aucs,
         "leak_warnings": leak_warnings(aucs, used),
     }

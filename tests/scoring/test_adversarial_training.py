@@ -251,3 +251,113 @@ def test_activity_logged_after_an_imported_lead_was_already_lost_is_not_a_featur
     assert np.isnan(frame.loc[lost.pk, F.DAYS_SINCE_LAST])
     assert frame.loc[still_open.pk, email] == 1  # an open lead's activity is what scoring sees
 
+
+# --- calibration never turns a model upside down -----------------------------------------------
+
+
+def test_a_sigmoid_fitted_on_backward_scores_is_flat_not_inverted():
+    rng = np.random.default_rng(5)
+    y = (rng.random(200) < 0.3).astype(int)
+    backward = -y + rng.normal(scale=0.5, size=200)  # higher score, less likely to convert
+    estimator = training.Candidate("lr", "logistic_regression", {}).build(1).fit(backward.reshape(-1, 1), 1 - y)
+
+    sigmoid = training.sigmoid_fit(estimator, backward, y).calibrators[0]
+
+    p = sigmoid.predict(np.array([-2.0, 0.0, 2.0]))
+    assert np.allclose(p, y.mean())  # the base rate for every lead: never a reversed ranking
+
+
+@pytest.mark.django_db
+def test_calibrated_cross_validation_never_ranks_a_fold_backwards(tmp_path):
+    from leads.models import ImportProfile
+    from tests.scoring.test_data_sets import ACME, _company_csv, _import
+
+    # A boosted model on 3 folds of 240 leads: each fold's sigmoid is fitted on scores from a fit on
+    # 80 leads, which ranked them backwards and turned two good folds (0.69, 0.71) into 0.31 and 0.29.
+    profile = ImportProfile.objects.create(
+        name="acme", **{**ACME, "mapping": {**ACME["mapping"], "created_at": "created"}}
+    )
+    _import(tmp_path, _company_csv(with_dates=True), profile=profile)
+
+    version = training_runs.model_train(folds=3)
+
+    cv = version.metrics["cv"]
+    best = cv["candidates"][cv["best"]]["folds"]
+    assert min(best) > 0.6  # the uncalibrated folds rank well...
+    assert min(cv["calibrated_folds"]) >= 0.5  # ...and no calibrated fold ranks in reverse
+    assert version.metrics["calibration_slope"] > 0
+
+
+def test_a_flat_calibration_of_the_model_that_would_score_fails_a_gate_in_words():
+    metrics = {"holdout": {"roc_auc": 0.8, "n": 6000, "confusion": {"tp": 1000, "fn": 500, "tn": 4500, "fp": 0}}}
+
+    assert gates.gate_failures({**metrics, "calibration_slope": 1.2}) == []
+    assert gates.gate_failures({**metrics, "calibration_slope": 0.0}) == [
+        "the model that would score was calibrated flat: its scores on leads it was not fitted on did not "
+        "rise with conversion (or fell), so every lead would get the same probability"
+    ]
+
+
+# --- columns that carry nothing ----------------------------------------------------------------
+
+
+def test_empty_constant_and_identifier_columns_are_left_out_with_the_reason():
+    rng = np.random.default_rng(3)
+    n = 300
+    x = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-1.5 * x))).astype(int)
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "empty": [None] * n,
+            "constant": ["Form"] * n,
+            "email": [f"person{i}@example.com" for i in range(n)],
+            "customer id": np.arange(1000, 1000 + n, dtype=float),
+        }
+    )
+    types = {"x": F.NUMBER, "empty": F.NUMBER, "constant": F.CATEGORY, "email": F.CATEGORY, "customer id": F.NUMBER}
+
+    result = training.train(frame, y, types, created=_created(n, rng))
+
+    assert result.features["used"] == ["x"]
+    assert result.features["excluded"] == {
+        "empty": "always empty",
+        "constant": "the same value for every lead",
+        "email": "identifier-like: 300 distinct values in 300 leads",
+        "customer id": "identifier-like: a different whole number for every lead",
+    }
+
+
+def test_only_unusable_columns_is_a_training_error_in_words():
+    n = 100
+    frame = pd.DataFrame({"empty": [None] * n, "constant": ["Form"] * n})
+    y = np.array([0, 1] * (n // 2))
+
+    with pytest.raises(training.TrainingError, match="no usable columns after exclusions and the leak check"):
+        training.train(frame, y, {"empty": F.NUMBER, "constant": F.CATEGORY})
+
+
+# --- a file sorted by date whose base rate drifts ----------------------------------------------
+
+
+def test_rows_sorted_by_date_with_a_rising_base_rate_are_validated_shuffled_and_on_the_newest_leads():
+    rng = np.random.default_rng(0)
+    n = 300
+    created = _created(n, rng)  # row order = date order
+    x = rng.normal(size=n)
+    era = np.arange(n) / n
+    y = (rng.random(n) < 1 / (1 + np.exp(-(1.5 * x - 2 + 4 * era)))).astype(int)  # 12 % -> 88 % of leads convert
+
+    result = training.train(
+        pd.DataFrame({"x": x, "c": rng.choice(list("abc"), n)}), y, {"x": F.NUMBER, "c": F.CATEGORY}, created=created
+    )
+
+    metrics = result.metrics
+    # Shuffled folds: the calibrated model ranks as well as the uncalibrated one (no inversion)...
+    uncalibrated = metrics["cv"]["candidates"][metrics["cv"]["best"]]["roc_auc"]["mean"]
+    assert metrics["cv"]["roc_auc"]["mean"] > 0.7 and abs(metrics["cv"]["roc_auc"]["mean"] - uncalibrated) < 0.05
+    assert metrics["calibration_slope"] > 0
+    # ...and the newest leads, measured apart, show what the drift does to its probabilities.
+    assert metrics["holdout"]["split"] == "time-ordered (newest 20 %)" and metrics["holdout_shuffled"] is not None
+    failures = gates.gate_failures(metrics)
+    assert any(f.startswith("holdout calibration error (ECE)") for f in failures)

@@ -9,8 +9,9 @@ A frame has one row per lead (indexed by lead id) and one column per feature:
   since the last activity, whether contacted, hours from creation to first contact).
 
 No leakage: a closed lead's activity aggregates are computed as of the moment it closed
-(converted_at, else its first closing status change). Status changes, the status itself,
-converted_at and lost_reason never become features. Nothing here knows any one company's columns.
+(converted_at, else its first closing status change, else the import that brought it closed).
+Status changes, the status itself, converted_at and lost_reason never become features. Nothing
+here knows any one company's columns.
 
 Settings that belong to a data set (exclusions, labels, units, declared types, the columns that
 fill source/origin) come from the imports that created the leads (Lead.import_job: the job's
@@ -220,6 +221,48 @@ def infer_column_types(attribute_dicts: Iterable[dict], declared: dict[str, str]
     return types
 
 
+# An attribute filled in on at least this share of the closed leads but on at most
+# CLOSED_ONLY_MAX_OPEN_FILL of the open ones is written when a lead closes (a stage, a won/lost
+# tag, a contract value, a "closed on" date): the outcome in disguise, and never there to score by.
+CLOSED_ONLY_MIN_FILL = 0.2
+CLOSED_ONLY_MAX_OPEN_FILL = 0.01
+# Fewer open leads with attributes say nothing about what open leads carry (typed-in leads have none).
+CLOSED_ONLY_MIN_OPEN = 30
+
+
+def closed_only_columns(
+    closed_frame: pd.DataFrame, attribute_types: dict[str, str], open_attributes: Iterable[dict]
+) -> dict[str, str]:
+    """The attribute columns filled in on closed leads but (almost) never on open ones, with why:
+    {column: words}. `open_attributes` are open leads' attributes; those with none at all (typed
+    in, not imported) are not counted. Empty when there are too few open leads to tell."""
+    filled: dict[str, int] = {}
+    n_open = 0
+    for attrs in open_attributes:
+        if not isinstance(attrs, dict) or not any(_json_kind(value) is not None for value in attrs.values()):
+            continue
+        n_open += 1
+        for key, value in attrs.items():
+            if _json_kind(value) is not None:
+                filled[key] = filled.get(key, 0) + 1
+    if n_open < CLOSED_ONLY_MIN_OPEN or closed_frame.empty:
+        return {}
+    found = {}
+    for key, kind in attribute_types.items():
+        column = date_gap_column(key) if kind in DATE_KINDS else key
+        if column not in closed_frame:
+            continue
+        closed_fill = float(closed_frame[column].notna().mean())
+        open_fill = filled.get(key, 0) / n_open
+        if closed_fill >= CLOSED_ONLY_MIN_FILL and open_fill <= CLOSED_ONLY_MAX_OPEN_FILL:
+            found[key] = (
+                f"only on closed leads: filled in on {closed_fill:.0%} of them but on {filled.get(key, 0)} of the "
+                f"{n_open} open leads the model will score; written when a lead closes (the outcome in "
+                "disguise?) or no longer collected"
+            )
+    return found
+
+
 def date_gap_column(column: str) -> str:
     """The feature a date column becomes: days from it to the lead's created date."""
     return f"Days from {column} to created"
@@ -352,6 +395,7 @@ def _seconds_between(later: str, earlier: str) -> str:
 def _activity_sql(n_ids: int, contiguous: bool = False) -> str:
     lead_table = connection.ops.quote_name(Lead._meta.db_table)
     act_table = connection.ops.quote_name(Activity._meta.db_table)
+    job_table = connection.ops.quote_name(ImportJob._meta.db_table)
     if contiguous:
         id_filter = "BETWEEN %s AND %s"
     elif connection.vendor == "postgresql":
@@ -364,7 +408,9 @@ def _activity_sql(n_ids: int, contiguous: bool = False) -> str:
     windows = ", ".join(f"SUM(CASE WHEN {age} < {d * 86400} THEN 1 ELSE 0 END)" for d in WINDOWS)
     # PostgreSQL's EXTRACT gives numeric, which Python reads as Decimal: float8 reads as float.
     as_float = "float8" if connection.vendor == "postgresql" else ""
-    # The cut-off is the moment the outcome was known for closed leads, "as of" for open ones.
+    # The cut-off is the moment the outcome was known for closed leads, "as of" for open ones. A lead
+    # an import closed (lost, with no closing status change; an import dates a conversion itself)
+    # had its outcome by the time of that import: what the CRM logs after it follows the outcome.
     return f"""
         WITH c AS MATERIALIZED (
             SELECT l.id AS lead_id, l.created_at AS created_at,
@@ -372,6 +418,7 @@ def _activity_sql(n_ids: int, contiguous: bool = False) -> str:
                         l.converted_at,
                         (SELECT MIN(s.occurred_at) FROM {act_table} s
                           WHERE s.lead_id = l.id AND s.kind = %s AND s.outcome IN (%s, %s)),
+                        (SELECT j.created_at FROM {job_table} j WHERE j.id = l.import_job_id),
                         %s)
                    ELSE %s END AS cutoff
               FROM {lead_table} l WHERE l.id {id_filter}

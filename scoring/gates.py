@@ -8,7 +8,9 @@ Small holdouts are noisy (60 leads give an AUC give or take 0.07 and an ECE of a
 chance alone), so the two comparative gates allow for the holdout's own sampling error: the CV gap
 must exceed max(the setting, twice the AUC's standard error), and the ECE must exceed the setting
 plus the ECE a perfectly calibrated model would show on that many leads. On thousands of leads the
-allowances vanish and the thresholds apply as set.
+allowances vanish and the thresholds apply as set. For the same reason an AUC above the floor is
+not enough on its own: it must also be above chance beyond its sampling error (labels that are
+pure noise reach 0.59 on a 60-lead holdout one time in six).
 
 May import django.conf only.
 """
@@ -16,6 +18,9 @@ May import django.conf only.
 import math
 
 from django.conf import settings
+
+# One-sided 95 %: the holdout AUC's lower bound (AUC - CHANCE_Z standard errors) must exceed 0.5.
+CHANCE_Z = 1.645
 
 
 def auc_standard_error(auc: float, n_positive: int, n_negative: int) -> float:
@@ -60,6 +65,19 @@ def gate_failures(metrics: dict) -> list[str]:
         failures.append(
             f"holdout ROC AUC {auc:.3f} is below {settings.SCORING_GATE_MIN_AUC:.2f}: "
             "it ranks leads little better than chance (or backwards)"
+        )
+    elif auc - CHANCE_Z * auc_standard_error(auc, positives, negatives) <= 0.5:
+        lower = auc - CHANCE_Z * auc_standard_error(auc, positives, negatives)
+        failures.append(
+            f"holdout ROC AUC {auc:.3f} on {n} holdout leads ({positives} converted) is within chance: "
+            f"its 95 % lower bound is {lower:.3f}, and a model that ranks at random can score this high "
+            "on so few leads; it needs more outcomes (or stronger columns) to show it beats chance"
+        )
+    slope = metrics.get("calibration_slope")
+    if slope is not None and slope <= 0:
+        failures.append(
+            "the model that would score was calibrated flat: its scores on leads it was not fitted on did not "
+            "rise with conversion (or fell), so every lead would get the same probability"
         )
     cv_auc = ((metrics.get("cv") or {}).get("roc_auc") or {}).get("mean")
     if cv_auc is not None:

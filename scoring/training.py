@@ -51,6 +51,9 @@ LEAK_AUC = 0.95
 LEAK_WARN_AUC = 0.85
 LEAK_WARNING = "suspiciously predictive — known before the outcome?"
 REFIT_ALL_BELOW = 20_000
+# Fewer of either outcome cannot fill a holdout and two folds, each with both outcomes, whose
+# training parts still split for calibration and for the boosted model's early stopping.
+MIN_EACH_OUTCOME = 10
 RANDOM_STATE = 0
 # The key of the score's own distribution among the per-feature drift references.
 SCORE_REFERENCE = "__score__"
@@ -73,6 +76,9 @@ class Candidate:
         if self.algorithm == "logistic_regression_rfe":
             keep = max(1, min(int(self.params.get("n_features", 15)), n_columns))
             inner = LogisticRegression(max_iter=1000, C=self.params.get("C", 1.0))
+            if keep >= n_columns:
+                # Nothing to eliminate: the plain regression (RFE refuses a single column).
+                return inner
             return RFE(inner, n_features_to_select=keep, step=0.15)
         if self.algorithm == "hist_gradient_boosting":
             return HistGradientBoostingClassifier(
@@ -327,15 +333,35 @@ def calibrated_assemble(
     same rows, and a sigmoid fitted on `oof_scores`, out-of-fold raw scores of that estimator's
     recipe for those rows (each from a fit that did not see the row). The result is what
     CalibratedClassifierCV(ensemble=False) builds when its folds are the ones that gave
-    `oof_scores` (tests/scoring/test_training.py checks they agree), without refitting anything."""
+    `oof_scores` (tests/scoring/test_training.py checks they agree), without refitting anything,
+    except that its sigmoid never turns the ranking upside down (sigmoid_fit)."""
     model = CalibratedClassifierCV(clone(estimator), method="sigmoid", cv=folds_split(folds), ensemble=False)
     classes = np.array([0, 1])
-    model.calibrated_classifiers_ = [
-        _fit_calibrator(estimator, np.asarray(oof_scores, dtype=float).reshape(-1, 1), y, classes, "sigmoid", xp=np)
-    ]
+    model.calibrated_classifiers_ = [sigmoid_fit(estimator, oof_scores, y)]
     model.classes_ = classes
     model.n_features_in_ = estimator.n_features_in_
     return Pipeline([("prep", prep), ("model", model)])
+
+
+def sigmoid_fit(estimator, scores: np.ndarray, y: np.ndarray):
+    """Platt's sigmoid from raw scores to probabilities, never decreasing: when the scores it is
+    fitted on rank the outcomes backwards (a fit on few rows, a time-sorted file), an unconstrained
+    sigmoid would turn the estimator's ranking upside down, and the calibrated model with it. The
+    best non-decreasing sigmoid is then the flat one, the base rate for every lead: the model is
+    shown as no better than chance (and gated), never as a model that ranks in reverse."""
+    classes = np.array([0, 1])
+    fitted = _fit_calibrator(estimator, np.asarray(scores, dtype=float).reshape(-1, 1), y, classes, "sigmoid", xp=np)
+    sigmoid = fitted.calibrators[0]
+    if sigmoid.a_ >= 0:  # predict is expit(-(a_ * score + b_)): a_ < 0 keeps the ranking
+        rate = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+        sigmoid.a_, sigmoid.b_ = 0.0, -math.log(rate / (1 - rate))
+    return fitted
+
+
+def calibration_slope(pipeline: Pipeline) -> float:
+    """How steeply the calibrated pipeline's probability rises with its estimator's raw score
+    (0: flat, every lead gets the base rate; sigmoid_fit never makes it negative)."""
+    return float(-calibrator(pipeline).a_)
 
 
 # --- parallel fits --------------------------------------------------------------------------
@@ -589,14 +615,25 @@ def _numeric_reference(values: np.ndarray) -> dict:
 def holdout_split(y: np.ndarray, created: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
     """80/20: the newest 20 % when creation dates vary (as the model will be used), else stratified."""
     if created is not None and len(created):
-        stamps = pd.to_datetime(pd.Series(created), utc=True)
-        if (stamps.max() - stamps.min()).total_seconds() > 86400 and stamps.nunique() > len(y) // 10:
-            order = np.argsort(stamps.to_numpy(), kind="stable")
+        stamps = _epoch_seconds(created)
+        if stamps.max() - stamps.min() > 86400 and len(np.unique(stamps)) > len(y) // 10:
+            order = np.argsort(stamps, kind="stable")
             cut = int(len(y) * 0.8)
             train, hold = np.sort(order[:cut]), np.sort(order[cut:])
             if 0 < y[hold].sum() < len(hold) and 0 < y[train].sum() < len(train):
                 return train, hold, "time-ordered (newest 20 %)"
     return shuffled_split(y)
+
+
+def _epoch_seconds(created: np.ndarray) -> np.ndarray:
+    """Creation dates as seconds since the epoch (float): a lead dated 1900 beside one dated 2200
+    is a span a pandas Timedelta (nanoseconds, +-292 years) cannot hold, and a date before 1677 or
+    after 2262 is no pandas Timestamp at all (those take the slow path, one date at a time)."""
+    try:
+        stamps = pd.to_datetime(pd.Series(created), utc=True)
+        return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype="float64")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        return np.array([stamp.timestamp() for stamp in created], dtype="float64")
 
 
 SAMPLE_TIME_BANDS = 10
@@ -625,7 +662,7 @@ def training_sample(
         return TrainingSample(np.arange(n), n)
     band = np.zeros(n, dtype=int)
     if created is not None and len(created):
-        order = np.argsort(pd.to_datetime(pd.Series(created), utc=True).to_numpy(), kind="stable")
+        order = np.argsort(_epoch_seconds(created), kind="stable")
         band[order] = np.arange(n) * SAMPLE_TIME_BANDS // n
     strata = band * 2 + y
     names, counts = np.unique(strata, return_counts=True)
@@ -795,7 +832,6 @@ def _calibrated_cv_metrics(
     only; it is measured on fold k's validation rows, which nothing in it was fitted on."""
     p = np.zeros(len(y))
     aucs, losses = [], []
-    classes = np.array([0, 1])
     for outer, (_, val_idx) in enumerate(fitted.splits):
         rows, raw = [], []
         for (_, score_rows, uses), scores in zip(inner, inner_scores, strict=True):
@@ -803,14 +839,7 @@ def _calibrated_cv_metrics(
                 rows.append(score_rows[uses[outer]])
                 raw.append(scores[uses[outer]])
         calibration_rows, calibration_scores = np.concatenate(rows), np.concatenate(raw)
-        calibrated = _fit_calibrator(
-            fitted.estimators[outer][name],
-            calibration_scores.reshape(-1, 1),
-            y[calibration_rows],
-            classes,
-            "sigmoid",
-            xp=np,
-        )
+        calibrated = sigmoid_fit(fitted.estimators[outer][name], calibration_scores, y[calibration_rows])
         p[val_idx] = calibrated.calibrators[0].predict(fitted.scores[outer][name])
         aucs.append(roc_auc_score(y[val_idx], p[val_idx]))
         losses.append(log_loss(y[val_idx], np.clip(p[val_idx], 1e-6, 1 - 1e-6), labels=[0, 1]))
@@ -845,6 +874,12 @@ def train(
     y = np.asarray(y).astype(int)
     if len(np.unique(y)) < 2:
         raise TrainingError("training needs both converted and lost leads")
+    converted, lost = int(y.sum()), int(len(y) - y.sum())
+    if min(converted, lost) < MIN_EACH_OUTCOME:
+        raise TrainingError(
+            f"too few outcomes to validate a model: {converted} converted and {lost} lost leads; "
+            f"a holdout and cross-validation need at least {MIN_EACH_OUTCOME} of each"
+        )
     progress(3, "screening columns")
     used, dropped, aucs = columns_screen(frame, y, types, excluded=excluded or {}, kept=kept or [])
     frame = frame[list(used)]
@@ -951,6 +986,8 @@ def train(
         "n_rows": len(y),
         "n_positive": int(y.sum()),
         "base_rate": _r(y.mean()),
+        # 0: the out-of-fold scores did not rise with conversion, the shipped model is flat (gated).
+        "calibration_slope": _r(calibration_slope(final)),
         "leak_check": aucs,
         "leak_warnings": leak_warnings(aucs, used),
     }

@@ -84,6 +84,8 @@ def model_train(
         excluded.setdefault(str(column), "excluded by an admin")
     for column, why in data_set.excluded.items():
         excluded.setdefault(column, why)
+    for column, why in F.closed_only_columns(frame, attribute_types, _open_attributes()).items():
+        excluded.setdefault(column, why)
     # An excluded date column takes its gap feature with it.
     excluded.update({gap: excluded[source] for gap, (source, _) in dates.items() if source in excluded})
 
@@ -146,6 +148,15 @@ def _attributes_of(lead_ids: np.ndarray, chunk: int = 10_000) -> Iterator[dict]:
     for start in range(0, len(lead_ids), chunk):
         ids = lead_ids[start : start + chunk].tolist()
         yield from Lead.objects.filter(pk__in=ids).order_by("pk").values_list("attributes", flat=True)
+
+
+OPEN_SAMPLE = 5000
+
+
+def _open_attributes() -> Iterator[dict]:
+    """The attributes of the newest open leads (at most OPEN_SAMPLE): what scoring will see."""
+    open_leads = Lead.objects.exclude(status__in=Lead.CLOSED_STATUSES).order_by("-pk")
+    yield from open_leads.values_list("attributes", flat=True)[:OPEN_SAMPLE].iterator()
 
 
 def champion_comparison(

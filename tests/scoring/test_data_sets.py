@@ -117,7 +117,8 @@ def test_profile_labels_and_units_reach_the_reasons_and_dates_become_gaps(tmp_pa
         column_labels={"Tags": "Campaign tag"},
         **{**ACME, "mapping": {**ACME["mapping"], "created_at": "created"}},
     )
-    _import(tmp_path, _company_csv(with_dates=True), profile=profile)
+    # 600 leads: on 300 this signal's 60-lead holdout does not show the model beats chance (gated).
+    _import(tmp_path, _company_csv(600, with_dates=True), profile=profile)
 
     version = training_runs.model_train(folds=3)
     rescore_all()

@@ -108,7 +108,7 @@ def test_retrain_run_reports_progress_and_refusal(settings):
 
 @pytest.mark.django_db
 def test_retrain_on_more_outcomes_promotes_the_new_model_and_rescores_every_lead(django_capture_on_commit_callbacks):
-    outcome_leads_create(200, seed=11, open_leads=10)
+    outcome_leads_create(200, seed=5, open_leads=10)
     with django_capture_on_commit_callbacks(execute=True):
         first = training_runs.model_train(folds=3)
     first.refresh_from_db()

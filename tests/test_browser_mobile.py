@@ -1,5 +1,5 @@
 """Each role's main pages on a 390 px phone in Debian chromium: the page never scrolls sideways,
-axe-core finds no serious or critical violation, numbers in tables are never broken across lines,
+axe-core finds no serious or critical violation, numbers in tables and words in text are never broken across lines,
 and a table too wide for the phone scrolls inside itself and can take the keyboard focus.
 
 tests/test_browser_pages.py checks the admin's pages this way; here every role walks its own pages,
@@ -21,6 +21,30 @@ BROKEN_NUMBERS = """() => Array.from(document.querySelectorAll("main td.num")).f
   const range = document.createRange(); range.selectNodeContents(cell);
   return new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top))).size > 1;
 }).map(cell => cell.textContent.trim())"""
+
+# Words of running text split across two lines ("Upl|oad"): a box squeezed below its words' width.
+# (Not names, addresses or ids, which may break; not pre, code or form controls.)
+BROKEN_WORDS = r"""() => {
+  const out = [];
+  const walker = document.createTreeWalker(document.querySelector("main"), NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode()) && out.length < 10) {
+    const el = node.parentElement;
+    if (!el || el.closest("pre, code, svg, script, style, textarea, select, option, [hidden]")) continue;
+    const re = /\S+/g;
+    let m;
+    while ((m = re.exec(node.textContent))) {
+      const word = m[0];
+      if (word.length < 4 || word.length > 24 || /[@\/:._-]/.test(word)) continue;
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + word.length);
+      const tops = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (tops.size > 1) { out.push(word + " in " + el.tagName.toLowerCase() + "." + el.className); break; }
+    }
+  }
+  return out;
+}"""
 
 UNFOCUSABLE_SCROLLERS = """() => Array.from(document.querySelectorAll("main table"))
   .filter(t => t.scrollWidth > t.clientWidth + 1 && t.tabIndex < 0).map(t => t.id || t.className)"""
@@ -62,6 +86,7 @@ def test_every_page_of_every_role_fits_a_phone_and_passes_axe(browser, live_serv
                 "overflow px": max(sideways_overflow(page), 0),
                 "axe": axe_serious_problems(page),
                 "broken numbers": page.evaluate(BROKEN_NUMBERS),
+                "broken words": page.evaluate(BROKEN_WORDS),
                 "unfocusable scrolling tables": page.evaluate(UNFOCUSABLE_SCROLLERS),
                 "h1 count != 1": page.locator("h1").count() != 1,
             }

@@ -186,8 +186,15 @@ class NotificationPreferencesForm(forms.Form):
         super().__init__(*args, **kwargs)
         for kind, label in Notification.Kind.choices:
             pref = preferences[kind]
-            self.fields[f"{kind}__in_app"] = forms.BooleanField(required=False, initial=pref.in_app, label=label)
-            self.fields[f"{kind}__email"] = forms.BooleanField(required=False, initial=pref.email, label="Email")
+            # The table's row and column headings name each box for the eye; aria-label, for a screen reader.
+            self.fields[f"{kind}__in_app"] = forms.BooleanField(
+                required=False, initial=pref.in_app, label=label,
+                widget=forms.CheckboxInput(attrs={"aria-label": f"{label}: in the app"}),
+            )  # fmt: skip
+            self.fields[f"{kind}__email"] = forms.BooleanField(
+                required=False, initial=pref.email, label="Email",
+                widget=forms.CheckboxInput(attrs={"aria-label": f"{label}: by email"}),
+            )  # fmt: skip
             if kind == Notification.Kind.FOLLOW_UP_DUE:
                 self.fields[f"{kind}__digest"] = forms.BooleanField(
                     required=False, initial=pref.digest, label="One daily digest"

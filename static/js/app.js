@@ -90,6 +90,21 @@
   });
   document.addEventListener("DOMContentLoaded", restoreDrafts);
 
+  /* A table wider than a phone scrolls inside itself (app.css); keyboard users reach its hidden
+   * columns by focusing it and using the arrow keys, so a scrolling table takes the focus. */
+  function focusScrollingTables() {
+    Array.prototype.forEach.call(document.querySelectorAll("main table"), function (table) {
+      if (table.scrollWidth > table.clientWidth + 1) {
+        table.setAttribute("tabindex", "0");
+      } else if (table.getAttribute("tabindex") === "0") {
+        table.removeAttribute("tabindex");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", focusScrollingTables);
+  document.addEventListener("htmx:afterSettle", focusScrollingTables);
+  window.addEventListener("resize", focusScrollingTables);
+
   /* mailto: and tel: links carry data-log-url (the lead's log form with ?log=email|call). The
    * browser still opens the mail or phone app; on the lead page the log form's kind is chosen and
    * scrolled to, elsewhere (the queue) the lead's log form opens a moment later. Without this

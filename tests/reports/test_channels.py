@@ -207,6 +207,17 @@ def test_spend_page_records_and_shows_errors_beside_the_field(admin_client_crm):
     assert (entry.actor_name, entry.details["amount"]) == ("root", "250.00")
 
 
+def test_spend_page_lists_spend_whose_recorder_is_gone_or_unknown(admin_client_crm):
+    """Spend from the demo data or a since-deleted user has no recorder: the page shows "-", not a 500."""
+    Spend.objects.create(month=date(2026, 9, 1), source="Google", amount=Decimal("100.00"), recorded_by=None)
+    recorder = RepFactory(first_name="Rita", last_name="Recorder")
+    Spend.objects.create(month=date(2026, 10, 1), source="Google", amount=Decimal("200.00"), recorded_by=recorder)
+    response = admin_client_crm.get(reverse("reports:spend"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Rita Recorder" in body and "<td>-</td>" in body
+
+
 def test_managers_read_the_channels_report_but_only_admins_record_spend(manager_client, book):
     page = manager_client.get(reverse("reports:channels"), {"month_from": "2026-09", "month_to": "2026-10"})
     body = page.content.decode()

@@ -27,6 +27,9 @@ SESSION_KEY = "import_wizard"
 STEPS = (("upload", "Upload"), ("map", "Map columns"), ("outcomes", "Outcome values"), ("columns", "Columns"),
          ("preview", "Preview and import"))  # fmt: skip
 SAMPLE_ROWS_SHOWN = 10
+NO_DRAFT_MESSAGE = (
+    "No file is waiting in the import wizard (its import started, or it was left, in another tab); upload it again."
+)
 
 admin_required = permissions.admin_required(message="Only CRM admins can import leads.")
 
@@ -59,6 +62,10 @@ def _sample(state: dict) -> wizard.Sample:
     )
 
 
+def _draft_gone(request: HttpRequest, state: dict) -> HttpResponse:
+    return _start_over(request, f"The uploaded file {state['name']} is no longer here; upload it again.")
+
+
 def _start_over(request: HttpRequest, message: str) -> HttpResponse:
     messages.error(request, message)
     return redirect("imports:new")
@@ -83,13 +90,15 @@ def _draft_step(view: StepView) -> Callable[[HttpRequest], HttpResponse]:
     def step(request: HttpRequest) -> HttpResponse:
         state = _state(request)
         if state is None:
+            if request.method == "POST":  # a form of a wizard finished (or abandoned) in another tab
+                return _start_over(request, NO_DRAFT_MESSAGE)
             return redirect("imports:new")
         try:
             sample = _sample(state)
         except ImportFileError as exc:
             return _start_over(request, str(exc))
         except FileNotFoundError:  # the import retention removes a draft no job took after a day
-            return _start_over(request, f"The uploaded file {state['name']} is no longer here; upload it again.")
+            return _draft_gone(request, state)
         return view(request, state, sample)
 
     return step
@@ -225,6 +234,8 @@ def preview(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpRes
                     profile=profile, mode=form.cleaned_data["mode"],
                 )  # fmt: skip
                 services.import_job_dispatch(job)
+        except FileNotFoundError:  # removed since this request read it (the retention, another tab)
+            return _draft_gone(request, state)
         except (ImportFileError, ValidationError) as exc:
             form.add_error(None, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
         else:

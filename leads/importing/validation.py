@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -44,6 +44,11 @@ _LOCAL_DATE = re.compile(
 )
 # A number written with a decimal comma and/or dots grouping thousands: "12,5", "1.200.000,50", "-3,75".
 _COMMA_NUMBER = re.compile(r"^([+-]?)\s*[$€£¥]?\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?\s*[$€£¥]?$")
+# A date Excel wrote as a number: serials 20000-80000 are 1954-10-04 .. 2119-01-10 (1900 date system,
+# whose day 0 is 1899-12-30 for every serial after its phantom 1900-02-29).
+_EXCEL_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
+EXCEL_SERIAL_RANGE = (20000, 80000)
+_EXCEL_EPOCH = datetime(1899, 12, 30)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NUMBER_KINDS = frozenset({"number", "point", "comma"})
 TRUE_VALUES = frozenset({"yes", "y", "true", "t"})
@@ -625,8 +630,25 @@ def _money_problem(value: str) -> str:
     return ""
 
 
+def excel_serial_date(value: str) -> tuple[datetime, bool] | None:
+    """(the moment, whether it has a time) of a date Excel wrote as its serial number in the 1900
+    date system (45356 is 2024-03-05, 45356.75 its 18:00), for serials in EXCEL_SERIAL_RANGE;
+    None for any other cell. Only the created-date column is read this way: in an attribute
+    column a serial cannot be told from a number."""
+    if not _EXCEL_SERIAL.match(value):
+        return None
+    days = float(value)
+    low, high = EXCEL_SERIAL_RANGE
+    if not low <= days <= high:
+        return None
+    moment = _EXCEL_EPOCH + timedelta(seconds=round(days * 86400))
+    return timezone.make_aware(moment), not days.is_integer()
+
+
 def _parse_created(value: str, order: str = "") -> datetime | None:
-    parsed = date_parse(value.strip(), order)
+    """The created date of a cell: a written date, else an Excel serial (excel_serial_date)."""
+    value = value.strip()
+    parsed = date_parse(value, order) or excel_serial_date(value)
     return parsed[0] if parsed else None
 
 

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from leads.importing.validation import (
     date_order_from,
     date_order_signs,
     date_parse,
+    excel_serial_date,
     number_value,
     record_as_dict,
     spec_with_date_orders,
@@ -56,6 +58,7 @@ class ColumnFacts:
     values: list[tuple[str, int]]  # the most frequent values with their counts (at most VALUES_SHOWN)
     date_order: str = ""  # "mdy"/"dmy" when the sample's slash dates say so, "?" when they cannot tell
     leak_auc: float | None = None
+    excel_serials: bool = False  # numbers only, each an Excel date serial (read as dates in the created date)
 
     @property
     def few_values(self) -> bool:
@@ -93,6 +96,8 @@ class Preview:
     error_count: int = 0
     keyless: bool = False
     cleaned: dict[str, int] = field(default_factory=dict)
+    # The created-date column and one of its cells read as an Excel serial, with the date read.
+    serial_dates: tuple[str, str, datetime] | None = None
 
     @property
     def writes(self) -> int:
@@ -177,6 +182,8 @@ def _describe(name: str, values: list[str], missing: set[str]) -> ColumnFacts:
     )
     if kind == "date":
         facts.date_order = _date_order_suggested(present)
+    elif kind == "number":
+        facts.excel_serials = all(excel_serial_date(v) for v in present)
     return facts
 
 
@@ -245,6 +252,7 @@ def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: b
         error_count=len(errors),
         keyless=spec.keyless,
         cleaned=dict(converter.cleaned),
+        serial_dates=_serial_date_example(sample, spec.mapping.get("created_at")),
     )
     if records and count:
         with transaction.atomic():
@@ -252,6 +260,18 @@ def preview_build(sample: Sample, spec: ImportSpec, *, shown: int = 10, count: b
             transaction.set_rollback(True)
         preview.created, preview.updated, preview.unchanged = result.created, result.updated, result.unchanged
     return preview
+
+
+def _serial_date_example(sample: Sample, column: str | None) -> tuple[str, str, datetime] | None:
+    """(column, cell, date) for the first created date of the sample written as an Excel serial."""
+    if column is None or column not in sample.header:
+        return None
+    index = sample.header.index(column)
+    for row in sample.rows:
+        value = row.values[index].strip()
+        if date_parse(value) is None and (parsed := excel_serial_date(value)):
+            return column, value, parsed[0]
+    return None
 
 
 def _shown(record: tuple) -> dict:

@@ -1,11 +1,14 @@
 """Follow-ups of the import wizard's QA pass: outcome values past the sample, a draft gone at the
 import click, and created dates written as Excel serial numbers."""
 
+from datetime import datetime
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
-from leads.importing import wizard
-from leads.models import ImportJob, ImportProfile
+from leads.importing import services, wizard
+from leads.models import ImportJob, ImportProfile, Lead
 
 
 @pytest.fixture
@@ -60,3 +63,47 @@ def test_the_import_click_in_a_second_tab_after_the_import_started_says_why_it_s
     assert again.redirect_chain == [("/imports/new/", 302)]
     assert "No file is waiting in the import wizard" in again.content.decode()
     assert ImportJob.objects.count() == 1
+
+
+# --- Created dates written as Excel serial numbers -------------------------------------------------
+
+SERIAL_CSV = "Email,Created,Visits\na@x.io,45356,45356\nb@x.io,45356.75,20\nc@x.io,,3\nd@x.io,12,4\n"
+
+
+def test_created_dates_written_as_excel_serials_are_read_as_dates(tmp_path, db):
+    path = tmp_path / "serials.csv"
+    path.write_text(SERIAL_CSV)
+    job = services.import_job_create(
+        file=path, user=None, mapping={"mapping": {"email": "Email", "created_at": "Created"}}, mode="skip_bad"
+    )
+    job = services.import_job_run(job_id=job.pk)
+    assert (job.status, job.created_count, job.failed_count) == ("succeeded", 3, 1)
+    created = {lead.email: lead.created_at for lead in Lead.objects.all()}
+    assert timezone.localtime(created["a@x.io"]).replace(tzinfo=None) == datetime(2024, 3, 5)
+    assert timezone.localtime(created["b@x.io"]).replace(tzinfo=None) == datetime(2024, 3, 5, 18, 0)
+    # A number out of the serial range is no date; an attribute column's numbers stay numbers.
+    error = job.row_errors.get()
+    assert (error.column, error.value) == ("Created", "12") and error.message.startswith("Wrong type")
+    assert Lead.objects.get(email="a@x.io").attributes == {"Visits": 45356}
+
+
+def test_wizard_shows_excel_serial_created_dates_as_the_job_reads_them(admin_client_crm, wizard_media):
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("serials.csv", SERIAL_CSV.encode())})
+    page = admin_client_crm.get("/imports/new/map/").content.decode()
+    assert 'data-column="Created"><small>number (Excel date serials' not in page  # 12 is no serial
+    admin_client_crm.post("/imports/new/map/", {"email": "Email", "created_at": "Created"})
+    response = admin_client_crm.get("/imports/new/preview/")
+    preview = response.context["preview"]
+    assert [timezone.localtime(r["fields"]["created_at"]).replace(tzinfo=None) for r in preview.records[:2]] == [
+        datetime(2024, 3, 5), datetime(2024, 3, 5, 18, 0),
+    ]  # fmt: skip
+    assert (preview.failed, preview.errors[0].value) == (1, "12")
+    note = " ".join(response.content.decode().split())
+    assert "Excel serial numbers are read as dates (1900 date system): 45356 is 2024-03-05." in note
+
+
+def test_wizard_column_summary_names_a_column_of_excel_serials(admin_client_crm, wizard_media):
+    text = "Email,Created\na@x.io,45356\nb@x.io,45357.5\n"
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("serials.csv", text.encode())})
+    page = admin_client_crm.get("/imports/new/map/").content.decode()
+    assert 'data-column="Created"><small>number (Excel date serials: dates as the created date) · 2 distinct' in page

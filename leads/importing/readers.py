@@ -18,6 +18,7 @@ import csv
 import hashlib
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -160,6 +161,59 @@ class Table:
                 numbers, rows, raws, problems = [], [], [], {}
         if numbers:
             yield Batch.from_rows(numbers, rows, raws, problems)
+
+    def distinct_values(self, columns: list[str], *, cap: int) -> dict[str, Counter | None]:
+        """{column: Counter of its cells (stripped)} over the whole file, for a few columns: a
+        cheap pass (Arrow converts only these columns). None for a column with more than `cap`
+        distinct values (counting it stops there, so memory stays bounded)."""
+        if self._arrow_possible():
+            try:
+                return self._arrow_distinct(columns, cap)
+            except (ValueError, UnicodeDecodeError, OSError):  # pa.ArrowInvalid: a ragged row, read row by row
+                pass
+        counts: dict[str, Counter | None] = {column: Counter() for column in columns}
+        indexes = {column: self.header.index(column) for column in columns}
+        for row in self.rows():
+            for column, index in indexes.items():
+                counter = counts[column]
+                if counter is not None:
+                    counter[row.values[index].strip()] += 1
+                    if len(counter) > cap:
+                        counts[column] = None
+            if all(c is None for c in counts.values()):
+                break
+        return counts
+
+    def _arrow_distinct(self, columns: list[str], cap: int) -> dict[str, Counter | None]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pyarrow import csv as arrow_csv
+
+        raw_names = {column: self.raw_header[self.keep[self.header.index(column)]] for column in columns}
+        reader = arrow_csv.open_csv(
+            self.path,
+            read_options=arrow_csv.ReadOptions(column_names=self.raw_header, skip_rows=1, block_size=_ARROW_BLOCK),
+            parse_options=arrow_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
+            convert_options=arrow_csv.ConvertOptions(
+                include_columns=list(raw_names.values()),
+                column_types=dict.fromkeys(raw_names.values(), pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        counts: dict[str, Counter | None] = {column: Counter() for column in columns}
+        for record_batch in reader:
+            for column, raw_name in raw_names.items():
+                counter = counts[column]
+                if counter is None:
+                    continue
+                for pair in pc.value_counts(record_batch.column(raw_name)).to_pylist():
+                    counter[_NEUTRALISED.sub(r"\1", pair["values"]).strip()] += pair["counts"]
+                if len(counter) > cap:
+                    counts[column] = None
+            if all(c is None for c in counts.values()):
+                break
+        return counts
 
     # --- CSV through Apache Arrow --------------------------------------------------------------
     def _arrow_possible(self) -> bool:

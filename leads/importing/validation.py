@@ -322,6 +322,16 @@ def _outcome_rules(spec: ImportSpec) -> dict[str, dict[str, list[str]]]:
     return rules
 
 
+def outcome_keys_known(spec: ImportSpec) -> dict[str, set[str]]:
+    """{outcome column: the outcome_keys its cells may hold}: the values given a meaning, the
+    placeholders and empty. A cell of any other value is a row error ("Unknown choice")."""
+    placeholders = {outcome_key(p) for p in spec.placeholder_values} | {""}
+    return {
+        column: placeholders | _folded([*rule["converted"], *rule["lost"], *rule["open"]])
+        for column, rule in _outcome_rules(spec).items()
+    }
+
+
 def fingerprint_keys(counts: dict[str, int], columns: list, indexes: list[int], count: int) -> list[str]:
     """Stable keys for rows without an id: a hash of the row's cells plus its occurrence number
     among identical rows so far (`counts`, updated), so the same file always gives the same keys."""
@@ -400,6 +410,7 @@ class Analyzer:
         self.date_signs: dict[int, set[str]] = {
             i: set() for i in dated if i not in self.columns.date_order and self.declared.get(i, "date") == "date"
         }
+        self.outcome_known = outcome_keys_known(spec)
         self.money_marks: set[str] = set()  # the decimal marks the converted-value column shows
         self.keys = SeenKeys()
         self.rows_total = 0
@@ -488,8 +499,8 @@ class Analyzer:
             self.money_marks.update(decimal_mark(v) for v in values - problems.keys())
             for position in rows_with(index, set(problems)):
                 error(position, index, problems[columns[index][position]])
-        for index, converted, lost, still_open in self.columns.outcome_rules:
-            known = self.placeholders | converted | lost | still_open
+        for index, *_meanings in self.columns.outcome_rules:
+            known = self.outcome_known[header[index]]
             bad = {v for v in set(columns[index]) if outcome_key(v) not in known}
             if bad:
                 rule = _outcome_rules(self.spec)[header[index]]

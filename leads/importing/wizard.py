@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from leads.importing.profiles import ImportSpec, spec_from_dict
+from leads.importing.profiles import ImportSpec, outcome_key, spec_from_dict
 from leads.importing.readers import Batch, ImportFileError, Row, open_table, scan_sample
 from leads.importing.retention import IMPORTS_DIR
 from leads.importing.validation import (
@@ -33,6 +33,7 @@ from leads.importing.validation import (
     date_parse,
     excel_serial_date,
     number_value,
+    outcome_keys_known,
     record_as_dict,
     spec_with_date_orders,
     value_kind,
@@ -46,6 +47,8 @@ WIZARD_DIR = f"{IMPORTS_DIR}/wizard"
 LEAK_HINT_AUC = 0.9
 # Distinct values listed per column (outcome choices, placeholders); a column with more is free text.
 VALUES_SHOWN = 50
+# Outcome values listed from the whole file per column; a column with more is not an outcome column.
+OUTCOME_VALUES_CAP = 200
 KEYLESS_NOTE = "no id column: rows are matched by content; an edited row will import as a new lead"
 
 
@@ -167,6 +170,43 @@ def sample_read(path: Path, *, name: str, encoding: str = "", delimiter: str = "
     missing = {""} | {p.casefold() for p in placeholders}
     sample.columns = [_describe(name, [r.values[i] for r in rows], missing) for i, name in enumerate(table.header)]
     return sample
+
+
+def values_in_file(path: Path, sample: Sample, columns: list[str]) -> dict[str, list[tuple[str, int]] | None]:
+    """{column: every distinct (stripped) value in the whole file with its count, most frequent
+    first}, None for a column with more than OUTCOME_VALUES_CAP. The outcome step offers these,
+    so a value first seen past the sample gets a meaning instead of failing its rows in the job.
+    A file the sample holds whole is not read again; one that fails past the sample gives the
+    sample's values (the job reports the file's problem)."""
+    counts: dict[str, Counter | None] | None = None
+    if sample.more:
+        try:
+            facts = scan_sample(path, name=sample.name, encoding=sample.encoding)
+            counts = open_table(path, facts, delimiter=sample.delimiter).distinct_values(
+                columns, cap=OUTCOME_VALUES_CAP
+            )
+        except ImportFileError:
+            pass
+    if counts is None:
+        counts = {}
+        for column in columns:
+            index = sample.header.index(column)
+            counter = Counter(r.values[index].strip() for r in sample.rows)
+            counts[column] = counter if len(counter) <= OUTCOME_VALUES_CAP else None
+    return {column: counter.most_common() if counter is not None else None for column, counter in counts.items()}
+
+
+def outcome_values_unclassified(spec: ImportSpec, values: dict[str, list[tuple[str, int]] | None]) -> list[tuple]:
+    """[(column, value, rows)] for the file's outcome values (values_in_file) the spec gives no
+    meaning: the job refuses their rows ("Unknown choice")."""
+    known = outcome_keys_known(spec)
+    return [
+        (column, value, count)
+        for column, counted in values.items()
+        if column in known
+        for value, count in counted or ()
+        if outcome_key(value) not in known[column]
+    ]
 
 
 def _describe(name: str, values: list[str], missing: set[str]) -> ColumnFacts:

@@ -100,13 +100,23 @@ class OutcomeForm(forms.Form):
     Values the import compares as one (outcome_key: "Won", "won ", "WON") get one radio, so one
     answer covers every spelling and none is left "still open" by default beside its twin."""
 
-    def __init__(self, *args, sample: Sample, columns: list[str], initial_values: dict, **kwargs):
+    def __init__(
+        self, *args, sample: Sample, columns: list[str], initial_values: dict,
+        file_values: dict[str, list[tuple[str, int]] | None], **kwargs,
+    ):  # fmt: skip
+        """`file_values`: each column's values in the whole file (wizard.values_in_file); a
+        column with too many (None) lists the sample's most frequent ones."""
         super().__init__(*args, **kwargs)
         self.groups: list[tuple[str, list[str]]] = []
+        self.too_many: list[str] = []  # columns with more values than the step lists
         for number, column in enumerate(columns):
-            facts = sample.column(column)
+            values = file_values.get(column)
+            if values is None:
+                self.too_many.append(column)
+                facts = sample.column(column)
+                values = facts.values if facts else []
             spellings: dict[str, list[tuple[str, int]]] = {}
-            for value, count in facts.values if facts else []:
+            for value, count in values:
                 spellings.setdefault(outcome_key(value), []).append((value, count))
             saved = {outcome_key(value): meaning for value, meaning in initial_values.get(column, {}).items()}
             names = []

@@ -175,7 +175,10 @@ def outcomes(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpRe
     rules = {spec["outcome_column"]: main, **spec.get("extra_outcomes", {})}
     for column, rule in rules.items():
         saved[column] = {value: meaning for meaning, values in rule.items() for value in values}
-    form = OutcomeForm(request.POST or None, sample=sample, columns=columns, initial_values=saved)
+    form = OutcomeForm(
+        request.POST or None, sample=sample, columns=columns, initial_values=saved,
+        file_values=_file_values(request, state, sample, columns),
+    )  # fmt: skip
     if request.method == "POST" and form.is_valid():
         chosen = form.outcomes()
         main = chosen.pop(columns[0])
@@ -188,7 +191,17 @@ def outcomes(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpRe
         spec["lost_reason"] = form.cleaned_data["lost_reason"]
         _save_state(request, state)
         return redirect("imports:new_columns")
-    return _render(request, "outcomes", {"form": form, "sample": sample})
+    return _render(request, "outcomes", {"form": form, "sample": sample, "values_cap": wizard.OUTCOME_VALUES_CAP})
+
+
+def _file_values(request: HttpRequest, state: dict, sample: wizard.Sample, columns: list[str]) -> dict:
+    """wizard.values_in_file for these columns, read once per uploaded file (kept in the state)."""
+    known = state.setdefault("file_values", {})
+    missing = [c for c in columns if c not in known]
+    if missing:
+        known.update(wizard.values_in_file(wizard.draft_path(state["draft"]), sample, missing))
+        _save_state(request, state)
+    return {c: [tuple(pair) for pair in known[c]] if known[c] is not None else None for c in columns}
 
 
 @_draft_step
@@ -245,10 +258,14 @@ def preview(request: HttpRequest, state: dict, sample: wizard.Sample) -> HttpRes
             if request.htmx:  # leave the wizard: a full page load, not a swap of #wizard
                 return HttpResponseClientRedirect(reverse("imports:detail", args=[job.pk]))
             return redirect("imports:detail", pk=job.pk)
+    outcome_columns = _outcome_columns(spec_data)
     context = {
         "form": form,
         "sample": sample,
         "spec": spec,
+        "unclassified": wizard.outcome_values_unclassified(
+            spec, _file_values(request, state, sample, outcome_columns) if outcome_columns else {}
+        ),
         "preview": wizard.preview_build(sample, spec),
         "keyless_note": wizard.KEYLESS_NOTE,
     }

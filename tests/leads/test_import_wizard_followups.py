@@ -107,3 +107,82 @@ def test_wizard_column_summary_names_a_column_of_excel_serials(admin_client_crm,
     admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("serials.csv", text.encode())})
     page = admin_client_crm.get("/imports/new/map/").content.decode()
     assert 'data-column="Created"><small>number (Excel date serials: dates as the created date) · 2 distinct' in page
+
+
+# --- Outcome values past the sample ----------------------------------------------------------------
+
+
+def deals_csv(rows: int, rare_at: int, rare: str = "Closed - Duplicate") -> str:
+    lines = ["ID,Email,Stage"]
+    for i in range(1, rows + 1):
+        stage = rare if i == rare_at else ("Won", "Lost", "Open")[i % 3]
+        lines.append(f"{i},l{i}@x.io,{stage}")
+    return "\n".join(lines) + "\n"
+
+
+def outcome_answers(form, meanings: dict[str, str]) -> dict[str, str]:
+    return {
+        name: meanings.get(field.outcome_value, "open")
+        for name, field in form.fields.items()
+        if hasattr(field, "outcome_value")
+    }
+
+
+@pytest.fixture
+def small_sample(settings):
+    settings.IMPORT_PREVIEW_ROWS = 20
+
+
+@pytest.mark.parametrize("ragged", [False, True], ids=["arrow", "csv-module"])
+def test_outcome_step_offers_values_first_seen_past_the_sample_and_the_job_keeps_their_rows(
+    admin_client_crm, wizard_media, small_sample, django_capture_on_commit_callbacks, ragged
+):
+    text = deals_csv(60, rare_at=50)
+    if ragged:  # a row the fast reader cannot take: the values are counted row by row
+        text += "61,l61@x.io,Won,extra\n"
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals.csv", text.encode())})
+    admin_client_crm.post("/imports/new/map/", {"external_id": "ID", "email": "Email", "outcome_column": "Stage"})
+    page = admin_client_crm.get("/imports/new/outcomes/")
+    assert 'data-value="Closed - Duplicate"' in page.content.decode()
+    assert "&#x27;Closed - Duplicate&#x27; (1 rows)" in page.content.decode()
+    answers = outcome_answers(page.context["form"], {"Won": "converted", "Lost": "lost", "Closed - Duplicate": "lost"})
+    answered = admin_client_crm.post("/imports/new/outcomes/", {**answers, "lost_reason": "gone"})
+    assert answered.url == "/imports/new/columns/"
+    preview = admin_client_crm.get("/imports/new/preview/")
+    assert preview.context["unclassified"] == []
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_crm.post("/imports/new/preview/", {"profile_name": "deals", "mode": "skip_bad"})
+    job = ImportJob.objects.get()
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.failed_count == (1 if ragged else 0)
+    assert Lead.objects.get(email="l50@x.io").status == "lost"
+
+
+def test_preview_names_outcome_values_past_the_sample_that_have_no_meaning(
+    admin_client_crm, wizard_media, small_sample
+):
+    first = deals_csv(30, rare_at=0)
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals.csv", first.encode())})
+    admin_client_crm.post("/imports/new/map/", {"external_id": "ID", "email": "Email", "outcome_column": "Stage"})
+    form = admin_client_crm.get("/imports/new/outcomes/").context["form"]
+    answers = outcome_answers(form, {"Won": "converted", "Lost": "lost"})
+    admin_client_crm.post("/imports/new/outcomes/", {**answers, "lost_reason": "gone"})
+    # The same export, fixed and uploaded again: the outcome meanings are kept, its new value has none.
+    again = deals_csv(60, rare_at=50)
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals.csv", again.encode())})
+    response = admin_client_crm.get("/imports/new/preview/")
+    assert response.context["preview"].failed == 0  # the sample does not show it
+    assert response.context["unclassified"] == [("Stage", "Closed - Duplicate", 1)]
+    assert "Stage: Closed - Duplicate (1 rows)" in response.content.decode()
+
+
+def test_an_outcome_column_with_too_many_values_says_so(admin_client_crm, wizard_media, small_sample):
+    lines = ["Email,Stage"] + [f"l{i}@x.io,{('Won', 'Lost')[i % 2] if i <= 20 else f'S{i}'}" for i in range(1, 300)]
+    admin_client_crm.post("/imports/new/", {"file": SimpleUploadedFile("deals.csv", "\n".join(lines).encode())})
+    admin_client_crm.post("/imports/new/map/", {"email": "Email", "outcome_column": "Stage"})
+    page = admin_client_crm.get("/imports/new/outcomes/")
+    assert page.context["form"].too_many == ["Stage"]
+    assert "Stage has more than 200 distinct values" in page.content.decode()
+    assert sorted(f.outcome_value for f in page.context["form"].fields.values() if hasattr(f, "outcome_value")) == [
+        "Lost", "Won",
+    ]  # fmt: skip

@@ -345,6 +345,33 @@ def axe_serious_problems(page) -> list:
     ]
 
 
+def axe_violations(page, *, allowed: dict[str, str] | None = None) -> list:
+    """Every axe-core violation on the page, of any impact (rule, impact, first nodes), except the
+    rules in `allowed` (rule id -> why it is allowed there)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]])
+        for v in results.response["violations"]
+        if v["id"] not in (allowed or {})
+    ]
+
+
+# Headings that skip a level on the way down (h1 -> h3): what axe's "heading-order" reports, with the texts.
+HEADING_JUMPS = """() => {
+  const out = [];
+  let last = 0;
+  for (const h of document.querySelectorAll("h1, h2, h3, h4, h5, h6")) {
+    if (h.closest("[hidden]")) continue;
+    const level = Number(h.tagName[1]);
+    if (level > last + 1) out.push(`h${last} -> h${level} ${h.textContent.trim().slice(0, 40)}`);
+    last = level;
+  }
+  return out;
+}"""
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -120,9 +120,9 @@ def a_lead_of(user) -> dict:
     return {"pk": LeadFactory(owner=user).pk}
 
 
-@pytest.mark.parametrize("route", HTML_POST_ROUTES)
-def test_every_html_post_needs_the_csrf_token(route, rep, admin_user):
-    """Signed in with every right (an admin, or the lead's owner), a POST without the token is refused."""
+def csrf_checked_client_for(route, rep, admin_user) -> tuple[Client, str]:
+    """A client that enforces CSRF, signed in with every right to `route` (the owner of its lead, or
+    an admin), and the route's URL."""
     rule = ROUTES[route]
     user = rep if rule.kind == "lead" else admin_user
     params = a_lead_of(rep) if rule.kind == "lead" else {k: v() if callable(v) else v for k, v in rule.params.items()}
@@ -130,8 +130,15 @@ def test_every_html_post_needs_the_csrf_token(route, rep, admin_user):
         params.update(rule.nested(Lead.objects.get(pk=params["pk"])))
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
+    return client, url_for(route, **params)
+
+
+@pytest.mark.parametrize("route", HTML_POST_ROUTES)
+def test_every_html_post_needs_the_csrf_token(route, rep, admin_user):
+    """Signed in with every right (an admin, or the lead's owner), a POST without the token is refused."""
+    client, url = csrf_checked_client_for(route, rep, admin_user)
     before = Lead.objects.count(), User.objects.filter(is_active=True).count()
-    response = client.post(url_for(route, **params), {"status": "lost", "name": "x", "lost_reason": "x"})
+    response = client.post(url, {"status": "lost", "name": "x", "lost_reason": "x"})
     assert response.status_code == 403, f"POST {route} without a CSRF token: {response.status_code}"
     assert (Lead.objects.count(), User.objects.filter(is_active=True).count()) == before
 
@@ -142,13 +149,7 @@ API_POST_ROUTES = sorted(r for r, rule in ROUTES.items() if rule.api and "POST" 
 @pytest.mark.parametrize("route", API_POST_ROUTES)
 def test_api_posts_with_a_session_need_the_csrf_token(route, rep, admin_user):
     """DRF's SessionAuthentication: a browser session alone cannot make an API write (a token can)."""
-    rule = ROUTES[route]
-    user = rep if rule.kind == "lead" else admin_user
-    params = a_lead_of(rep) if rule.kind == "lead" else {k: v() if callable(v) else v for k, v in rule.params.items()}
-    if rule.nested:
-        params.update(rule.nested(Lead.objects.get(pk=params["pk"])))
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    response = client.post(url_for(route, **params), "{}", content_type="application/json")
+    client, url = csrf_checked_client_for(route, rep, admin_user)
+    response = client.post(url, "{}", content_type="application/json")
     assert response.status_code == 403, f"POST {route} with a session and no CSRF token: {response.status_code}"
     assert "CSRF" in response.content.decode()

@@ -14,6 +14,8 @@ from django.utils import timezone
 from leads.exports import csv_safe
 
 TEXT_FORMATS = ("text", "date", "datetime")
+# Cells that must not wrap: a date breaks at its hyphens on a phone ("2026-06-|15").
+WHOLE_FORMATS = ("date", "datetime")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,12 @@ class Table:
         out = []
         for row in self.rows:
             cells = [
-                {"text": format_cell(row.get(c.key), c.fmt), "num": c.fmt not in TEXT_FORMATS} for c in self.columns
+                {
+                    "text": format_cell(row.get(c.key), c.fmt),
+                    "num": c.fmt not in TEXT_FORMATS,
+                    "whole": c.fmt in WHOLE_FORMATS,
+                }
+                for c in self.columns
             ]
             out.append(
                 {

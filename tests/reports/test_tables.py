@@ -42,3 +42,18 @@ def test_format_cell_kinds():
 def test_auto_format_keeps_text_and_formats_numbers():
     assert format_cell("11.9%", "auto") == "11.9%"
     assert format_cell(42, "auto") == "42"
+
+
+def test_date_cells_are_shown_whole_not_broken_at_their_hyphens():
+    """On a phone a date broke at its hyphens ("2026-06-|15"): its cell does not wrap."""
+    from django.template.loader import render_to_string
+
+    table = Table(
+        "by_day",
+        "By day",
+        [Column("day", "Day", "date"), Column("at", "Last", "datetime"), Column("label", "Source")],
+        [{"day": datetime(2026, 6, 15, 12, tzinfo=UTC), "at": datetime(2026, 6, 15, 9, 30, tzinfo=UTC), "label": "x"}],
+    )
+    assert [c["whole"] for c in table.display_rows[0]["cells"]] == [True, True, False]
+    html = render_to_string("reports/_table.html", {"table": table})
+    assert html.count('<td class="nowrap">') == 2 and "<td>x</td>" in html

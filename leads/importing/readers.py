@@ -185,22 +185,10 @@ class Table:
         return counts
 
     def _arrow_distinct(self, columns: list[str], cap: int) -> dict[str, Counter | None]:
-        import pyarrow as pa
         import pyarrow.compute as pc
-        from pyarrow import csv as arrow_csv
 
         raw_names = {column: self.raw_header[self.keep[self.header.index(column)]] for column in columns}
-        reader = arrow_csv.open_csv(
-            self.path,
-            read_options=arrow_csv.ReadOptions(column_names=self.raw_header, skip_rows=1, block_size=_ARROW_BLOCK),
-            parse_options=arrow_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
-            convert_options=arrow_csv.ConvertOptions(
-                include_columns=list(raw_names.values()),
-                column_types=dict.fromkeys(raw_names.values(), pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        reader = self._arrow_open(list(raw_names.values()))
         counts: dict[str, Counter | None] = {column: Counter() for column in columns}
         for record_batch in reader:
             for column, raw_name in raw_names.items():
@@ -225,22 +213,28 @@ class Table:
             and len(set(self.raw_header)) == len(self.raw_header)
         )
 
-    def _arrow_batches(self, size: int) -> Iterator["Batch"]:
+    def _arrow_open(self, columns: list[str]):
+        """Arrow's streaming reader of this CSV, every cell of `columns` (raw header names) as text."""
         import pyarrow as pa
         from pyarrow import csv as arrow_csv
 
-        names = self.raw_header
+        return arrow_csv.open_csv(
+            self.path,
+            read_options=arrow_csv.ReadOptions(column_names=self.raw_header, skip_rows=1, block_size=_ARROW_BLOCK),
+            parse_options=arrow_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
+            convert_options=arrow_csv.ConvertOptions(
+                include_columns=columns,
+                column_types=dict.fromkeys(columns, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    def _arrow_batches(self, size: int) -> Iterator["Batch"]:
+        import pyarrow as pa
+
         try:
-            reader = arrow_csv.open_csv(
-                self.path,
-                read_options=arrow_csv.ReadOptions(column_names=names, skip_rows=1, block_size=_ARROW_BLOCK),
-                parse_options=arrow_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
-                convert_options=arrow_csv.ConvertOptions(
-                    column_types=dict.fromkeys(names, pa.string()),
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
+            reader = self._arrow_open(self.raw_header)
         except (pa.ArrowInvalid, OSError) as exc:
             self._not_plain(exc)
         pending: list = []
